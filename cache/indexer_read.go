@@ -1,0 +1,129 @@
+package cache
+
+// Reads: each method loads the current snapshot once and works on it alone.
+
+// Get returns the object stored under obj's key.
+func (x *indexer[T]) Get(obj T) (T, bool, error) {
+	key, err := x.key(obj)
+	if err != nil {
+		var zero T
+		return zero, false, err
+	}
+	return x.GetByKey(key)
+}
+
+// GetByKey returns the object stored under key.
+func (x *indexer[T]) GetByKey(key string) (T, bool, error) {
+	rec, ok := x.cur.Load().items.get(key)
+	return rec.obj, ok, nil
+}
+
+// List returns every object.
+func (x *indexer[T]) List() []T {
+	s := x.cur.Load()
+	out := make([]T, 0, s.items.len())
+	s.items.each(func(_ string, rec record[T]) bool {
+		out = append(out, rec.obj)
+		return true
+	})
+	return out
+}
+
+// ListKeys returns every key.
+func (x *indexer[T]) ListKeys() []string {
+	s := x.cur.Load()
+	return s.items.keys(make([]string, 0, s.items.len()))
+}
+
+// Len returns the number of objects.
+func (x *indexer[T]) Len() int { return x.cur.Load().items.len() }
+
+// LastStoreSyncResourceVersion returns the last recorded resource version.
+func (x *indexer[T]) LastStoreSyncResourceVersion() string { return x.cur.Load().rv }
+
+// index returns the named index of s.
+func (s *snapshot[T]) index(name string) (valueIndex, error) {
+	i, ok := s.defs.pos[name]
+	if !ok {
+		return valueIndex{}, errNoIndex(name)
+	}
+	return s.indices[i], nil
+}
+
+// objects resolves keys to objects in s.
+func (s *snapshot[T]) objects(keys keySet, out []T) []T {
+	keys.each(func(key string, _ struct{}) bool {
+		if rec, ok := s.items.get(key); ok {
+			out = append(out, rec.obj)
+		}
+		return true
+	})
+	return out
+}
+
+// ByIndex returns the objects indexed under value.
+func (x *indexer[T]) ByIndex(indexName, value string) ([]T, error) {
+	s := x.cur.Load()
+	ix, err := s.index(indexName)
+	if err != nil {
+		return nil, err
+	}
+	keys, _ := ix.get(value)
+	return s.objects(keys, make([]T, 0, keys.len())), nil
+}
+
+// IndexKeys returns the keys indexed under value.
+func (x *indexer[T]) IndexKeys(indexName, value string) ([]string, error) {
+	ix, err := x.cur.Load().index(indexName)
+	if err != nil {
+		return nil, err
+	}
+	keys, _ := ix.get(value)
+	return keys.keys(make([]string, 0, keys.len())), nil
+}
+
+// ListIndexFuncValues returns every value of the index; nil for an unknown
+// index.
+func (x *indexer[T]) ListIndexFuncValues(indexName string) []string {
+	ix, err := x.cur.Load().index(indexName)
+	if err != nil {
+		return nil
+	}
+	return ix.keys(make([]string, 0, ix.len()))
+}
+
+// Index returns the objects sharing a value of index indexName with obj.
+// The index function runs on obj without any lock held.
+func (x *indexer[T]) Index(indexName string, obj T) ([]T, error) {
+	s := x.cur.Load()
+	i, ok := s.defs.pos[indexName]
+	if !ok {
+		return nil, errNoIndex(indexName)
+	}
+	vals, err := s.defs.funcs[i](obj)
+	if err != nil {
+		key, _ := x.keyFunc(obj)
+		return nil, &IndexError{Index: indexName, Key: key, Err: err}
+	}
+	ix := s.indices[i]
+	if len(vals) == 1 {
+		keys, _ := ix.get(vals[0])
+		return s.objects(keys, make([]T, 0, keys.len())), nil
+	}
+	seen := map[string]struct{}{}
+	var out []T
+	for _, v := range vals {
+		keys, _ := ix.get(v)
+		keys.each(func(key string, _ struct{}) bool {
+			if _, dup := seen[key]; dup {
+				return true
+			}
+			seen[key] = struct{}{}
+			if rec, ok := s.items.get(key); ok {
+				out = append(out, rec.obj)
+			}
+			return true
+		})
+	}
+	return out, nil
+}

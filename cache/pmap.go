@@ -1,0 +1,343 @@
+package cache
+
+// A persistent (immutable) hash array mapped trie from string keys to values.
+//
+// Invariant: a node is never modified once it is reachable from a published
+// pmap. Every write copies the path from the root to the changed slot
+// (O(log32 n) nodes) and shares everything else, so any number of readers can
+// walk an old root without locks while a writer builds the next one.
+//
+// Layout (after Steindorfer's CHAMP): each node splits its 32 slots into inline
+// entries (datamap) and sub-nodes (nodemap), each kept compact and in bit
+// order. Below bit 64 of the hash a node is a collision node: a plain list of
+// entries whose hashes are equal. Deletes keep the trie canonical: a sub-node
+// left with one entry and no children is pulled up into its parent.
+
+import (
+	"hash/maphash"
+	"math/bits"
+	"slices"
+)
+
+const (
+	pmapBits  = 5
+	pmapMask  = 1<<pmapBits - 1
+	hashWidth = 64
+)
+
+// hashSeed is per process so that hash flooding cannot be planned ahead.
+var hashSeed = maphash.MakeSeed()
+
+func hashKey(key string) uint64 { return maphash.String(hashSeed, key) }
+
+type pentry[V any] struct {
+	key string
+	val V
+}
+
+type pnode[V any] struct {
+	datamap  uint32
+	nodemap  uint32
+	entries  []pentry[V]
+	children []*pnode[V]
+}
+
+// pmap is a persistent map value; the zero value is an empty map. Copying a
+// pmap is O(1) and the copies are independent.
+type pmap[V any] struct {
+	root *pnode[V]
+	size int
+}
+
+func (m pmap[V]) len() int { return m.size }
+
+func chunk(h uint64, shift uint) uint32 { return uint32(1) << ((h >> shift) & pmapMask) }
+
+func index(bitmap, bit uint32) int { return bits.OnesCount32(bitmap & (bit - 1)) }
+
+// get returns the value stored under key.
+func (m pmap[V]) get(key string) (V, bool) {
+	n := m.root
+	if n == nil {
+		var zero V
+		return zero, false
+	}
+	h := hashKey(key)
+	for shift := uint(0); ; shift += pmapBits {
+		if shift >= hashWidth {
+			for i := range n.entries {
+				if n.entries[i].key == key {
+					return n.entries[i].val, true
+				}
+			}
+			break
+		}
+		bit := chunk(h, shift)
+		if n.datamap&bit != 0 {
+			e := &n.entries[index(n.datamap, bit)]
+			if e.key == key {
+				return e.val, true
+			}
+			break
+		}
+		if n.nodemap&bit == 0 {
+			break
+		}
+		n = n.children[index(n.nodemap, bit)]
+	}
+	var zero V
+	return zero, false
+}
+
+// set returns a map with key bound to val, the previous value and whether
+// there was one.
+func (m pmap[V]) set(key string, val V) (pmap[V], V, bool) {
+	h := hashKey(key)
+	if m.root == nil {
+		var zero V
+		return pmap[V]{root: &pnode[V]{datamap: chunk(h, 0), entries: []pentry[V]{{key, val}}}, size: 1}, zero, false
+	}
+	root, old, replaced := m.root.set(key, h, 0, val)
+	size := m.size
+	if !replaced {
+		size++
+	}
+	return pmap[V]{root: root, size: size}, old, replaced
+}
+
+func (n *pnode[V]) set(key string, h uint64, shift uint, val V) (*pnode[V], V, bool) {
+	var zero V
+	if shift >= hashWidth {
+		for i := range n.entries {
+			if n.entries[i].key == key {
+				c := &pnode[V]{entries: slices.Clone(n.entries)}
+				old := c.entries[i].val
+				c.entries[i].val = val
+				return c, old, true
+			}
+		}
+		c := &pnode[V]{entries: append(slices.Clip(n.entries), pentry[V]{key, val})}
+		return c, zero, false
+	}
+	bit := chunk(h, shift)
+	switch {
+	case n.datamap&bit != 0:
+		i := index(n.datamap, bit)
+		e := n.entries[i]
+		if e.key == key {
+			c := &pnode[V]{datamap: n.datamap, nodemap: n.nodemap, entries: slices.Clone(n.entries), children: n.children}
+			c.entries[i].val = val
+			return c, e.val, true
+		}
+		// Two keys share this slot: push both into a new sub-node.
+		sub := pair(e.key, hashKey(e.key), e.val, key, h, val, shift+pmapBits)
+		j := index(n.nodemap, bit)
+		c := &pnode[V]{
+			datamap:  n.datamap &^ bit,
+			nodemap:  n.nodemap | bit,
+			entries:  slices.Delete(slices.Clone(n.entries), i, i+1),
+			children: slices.Insert(slices.Clip(n.children), j, sub),
+		}
+		return c, zero, false
+	case n.nodemap&bit != 0:
+		j := index(n.nodemap, bit)
+		child, old, replaced := n.children[j].set(key, h, shift+pmapBits, val)
+		c := &pnode[V]{datamap: n.datamap, nodemap: n.nodemap, entries: n.entries, children: slices.Clone(n.children)}
+		c.children[j] = child
+		return c, old, replaced
+	default:
+		i := index(n.datamap, bit)
+		c := &pnode[V]{
+			datamap:  n.datamap | bit,
+			nodemap:  n.nodemap,
+			entries:  slices.Insert(slices.Clip(n.entries), i, pentry[V]{key, val}),
+			children: n.children,
+		}
+		return c, zero, false
+	}
+}
+
+// pair builds the smallest sub-trie holding two distinct keys.
+func pair[V any](k1 string, h1 uint64, v1 V, k2 string, h2 uint64, v2 V, shift uint) *pnode[V] {
+	if shift >= hashWidth {
+		return &pnode[V]{entries: []pentry[V]{{k1, v1}, {k2, v2}}}
+	}
+	b1, b2 := chunk(h1, shift), chunk(h2, shift)
+	if b1 == b2 {
+		return &pnode[V]{nodemap: b1, children: []*pnode[V]{pair(k1, h1, v1, k2, h2, v2, shift+pmapBits)}}
+	}
+	if b1 > b2 {
+		k1, v1, k2, v2 = k2, v2, k1, v1
+	}
+	return &pnode[V]{datamap: b1 | b2, entries: []pentry[V]{{k1, v1}, {k2, v2}}}
+}
+
+// delete returns a map without key, the removed value and whether key was
+// present. A map that does not hold key is returned unchanged.
+func (m pmap[V]) delete(key string) (pmap[V], V, bool) {
+	if m.root == nil {
+		var zero V
+		return m, zero, false
+	}
+	root, old, removed := m.root.del(key, hashKey(key), 0)
+	if !removed {
+		return m, old, false
+	}
+	if root != nil && root.datamap == 0 && root.nodemap == 0 && len(root.entries) == 0 {
+		root = nil
+	}
+	return pmap[V]{root: root, size: m.size - 1}, old, true
+}
+
+// isSingle reports whether n holds exactly one entry and no sub-nodes, so its
+// parent can hold the entry inline instead.
+func (n *pnode[V]) isSingle() bool { return len(n.children) == 0 && len(n.entries) == 1 }
+
+func (n *pnode[V]) del(key string, h uint64, shift uint) (*pnode[V], V, bool) {
+	var zero V
+	if shift >= hashWidth {
+		for i := range n.entries {
+			if n.entries[i].key == key {
+				return &pnode[V]{entries: slices.Delete(slices.Clone(n.entries), i, i+1)}, n.entries[i].val, true
+			}
+		}
+		return n, zero, false
+	}
+	bit := chunk(h, shift)
+	switch {
+	case n.datamap&bit != 0:
+		i := index(n.datamap, bit)
+		if n.entries[i].key != key {
+			return n, zero, false
+		}
+		return &pnode[V]{
+			datamap:  n.datamap &^ bit,
+			nodemap:  n.nodemap,
+			entries:  slices.Delete(slices.Clone(n.entries), i, i+1),
+			children: n.children,
+		}, n.entries[i].val, true
+	case n.nodemap&bit != 0:
+		j := index(n.nodemap, bit)
+		child, old, removed := n.children[j].del(key, h, shift+pmapBits)
+		if !removed {
+			return n, zero, false
+		}
+		if child.isSingle() {
+			// Pull the lone entry up so the trie stays canonical.
+			i := index(n.datamap, bit)
+			return &pnode[V]{
+				datamap:  n.datamap | bit,
+				nodemap:  n.nodemap &^ bit,
+				entries:  slices.Insert(slices.Clip(n.entries), i, child.entries[0]),
+				children: slices.Delete(slices.Clone(n.children), j, j+1),
+			}, old, true
+		}
+		c := &pnode[V]{datamap: n.datamap, nodemap: n.nodemap, entries: n.entries, children: slices.Clone(n.children)}
+		c.children[j] = child
+		return c, old, true
+	default:
+		return n, zero, false
+	}
+}
+
+// each calls fn for every entry until fn returns false. The order is stable
+// for one map value but otherwise unspecified.
+func (m pmap[V]) each(fn func(key string, val V) bool) bool {
+	if m.root == nil {
+		return true
+	}
+	return m.root.each(fn)
+}
+
+func (n *pnode[V]) each(fn func(key string, val V) bool) bool {
+	for i := range n.entries {
+		if !fn(n.entries[i].key, n.entries[i].val) {
+			return false
+		}
+	}
+	for _, c := range n.children {
+		if !c.each(fn) {
+			return false
+		}
+	}
+	return true
+}
+
+// keys returns every key, appended to dst.
+func (m pmap[V]) keys(dst []string) []string {
+	m.each(func(k string, _ V) bool {
+		dst = append(dst, k)
+		return true
+	})
+	return dst
+}
+
+// buildPmap builds a map from entries whose keys must be distinct, in
+// O(n log n) without the garbage of n persistent inserts. entries is
+// reordered.
+func buildPmap[V any](entries []pentry[V]) pmap[V] {
+	if len(entries) == 0 {
+		return pmap[V]{}
+	}
+	hs := make([]hashed[V], len(entries))
+	for i := range entries {
+		h := hashKey(entries[i].key)
+		hs[i] = hashed[V]{order: trieOrder(h), hash: h, e: entries[i]}
+	}
+	slices.SortFunc(hs, func(a, b hashed[V]) int {
+		switch {
+		case a.order < b.order:
+			return -1
+		case a.order > b.order:
+			return 1
+		default:
+			return 0
+		}
+	})
+	return pmap[V]{root: buildNode(hs, 0), size: len(entries)}
+}
+
+type hashed[V any] struct {
+	order uint64
+	hash  uint64
+	e     pentry[V]
+}
+
+// trieOrder permutes a hash so that sorting by it lays entries out in trie
+// order: the 5-bit chunk used at depth 0 becomes the most significant.
+func trieOrder(h uint64) uint64 {
+	var o uint64
+	for d := uint(0); d < 12; d++ {
+		o |= ((h >> (d * pmapBits)) & pmapMask) << (59 - d*pmapBits)
+	}
+	return o | h>>60
+}
+
+// buildNode builds the node at depth shift for hs, which is sorted in trie
+// order and whose hashes agree on all chunks above shift.
+func buildNode[V any](hs []hashed[V], shift uint) *pnode[V] {
+	n := &pnode[V]{}
+	if shift >= hashWidth {
+		n.entries = make([]pentry[V], len(hs))
+		for i := range hs {
+			n.entries[i] = hs[i].e
+		}
+		return n
+	}
+	for i := 0; i < len(hs); {
+		bit := chunk(hs[i].hash, shift)
+		j := i + 1
+		for j < len(hs) && chunk(hs[j].hash, shift) == bit {
+			j++
+		}
+		if j-i == 1 {
+			n.datamap |= bit
+			n.entries = append(n.entries, hs[i].e)
+		} else {
+			n.nodemap |= bit
+			n.children = append(n.children, buildNode(hs[i:j], shift+pmapBits))
+		}
+		i = j
+	}
+	return n
+}
