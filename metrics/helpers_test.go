@@ -1,0 +1,34 @@
+package metrics
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+type dtoMetric = dto.Metric
+
+// countWithLabel counts the series m exports whose label name has value.
+func countWithLabel(t *testing.T, c prometheus.Collector, name, value string) int {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, mf := range mfs {
+		for _, metric := range mf.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				if l.GetName() == name && l.GetValue() == value {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
