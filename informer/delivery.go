@@ -1,0 +1,89 @@
+package informer
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Policy says what a handler's buffer does when events arrive faster than
+// the handler consumes them.
+type Policy int
+
+const (
+	// Coalesce keeps at most one pending entry per key (two when an object
+	// was deleted and re-created): a new state for a key already pending
+	// replaces the pending one, so the handler sees each key's latest state,
+	// in order per key, with old set to the state it last saw. Intermediate
+	// states may be skipped; deletes are always delivered. An object added
+	// and deleted before the handler saw it is dropped entirely: the handler
+	// never saw it, and its final state, absence, is what it already
+	// believes. The buffer holds at most one entry per key the handler is
+	// behind on, so memory is bounded by the number of keys, not events.
+	// Across keys, entries are delivered in the order keys became pending.
+	// The sink never waits for the handler. This is the default.
+	Coalesce Policy = iota
+	// Block delivers every notification in order through a buffer of
+	// BufferSize entries; when it is full the informer waits for space, so a
+	// slow handler slows the informer (and, through it, every handler of the
+	// informer) down to its pace. A handler added to a running informer gets
+	// its initial notifications queued whole, past the bound.
+	Block
+	// Unbounded delivers every notification in order through a buffer that
+	// grows without limit, as client-go does, and shrinks again once drained.
+	Unbounded
+)
+
+// String returns the policy's name.
+func (p Policy) String() string {
+	switch p {
+	case Coalesce:
+		return "Coalesce"
+	case Block:
+		return "Block"
+	case Unbounded:
+		return "Unbounded"
+	}
+	return fmt.Sprintf("Policy(%d)", int(p))
+}
+
+// ParsePolicy parses a Policy name as returned by Policy.String, ignoring
+// case.
+func ParsePolicy(s string) (Policy, error) {
+	for _, p := range []Policy{Coalesce, Block, Unbounded} {
+		if strings.EqualFold(s, p.String()) {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("informer: unknown delivery policy %q (want Coalesce, Block or Unbounded)", s)
+}
+
+// DefaultBufferSize is the BufferSize used when Delivery leaves it 0.
+const DefaultBufferSize = 1024
+
+// Delivery configures how notifications reach a handler.
+type Delivery struct {
+	// Policy applies when the handler falls behind.
+	Policy Policy
+	// BufferSize bounds the buffer under Block and is the initial capacity
+	// under Unbounded and Coalesce. 0 means DefaultBufferSize.
+	BufferSize int
+}
+
+func (d Delivery) validate() error {
+	switch d.Policy {
+	case Coalesce, Block, Unbounded:
+	default:
+		return fmt.Errorf("informer: unknown delivery policy %d", int(d.Policy))
+	}
+	if d.BufferSize < 0 {
+		return fmt.Errorf("informer: negative delivery buffer size %d", d.BufferSize)
+	}
+	return nil
+}
+
+func (d Delivery) size() int {
+	if d.BufferSize == 0 {
+		return DefaultBufferSize
+	}
+	return d.BufferSize
+}
