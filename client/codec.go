@@ -1,0 +1,172 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+
+	"github.com/kunos-io/listwatch/cache"
+)
+
+// codec encodes and decodes the objects of one resource as T. T is a
+// pointer type (e.g. *kunosv1.Task); a typed T is decoded with Kubernetes'
+// case-sensitive JSON, a runtime.Unstructured T into a generic map.
+type codec[T cache.Object] struct {
+	gvr schema.GroupVersionResource
+	// gvk is the kind T must have; Kind is "" when it is not known (an
+	// unstructured T, or a T missing from the scheme): then only the
+	// group/version is checked.
+	gvk          schema.GroupVersionKind
+	elem         reflect.Type // T's element type
+	unstructured bool
+}
+
+func newCodec[T cache.Object](scheme *runtime.Scheme, gvr schema.GroupVersionResource) (*codec[T], error) {
+	t := reflect.TypeFor[T]()
+	if t.Kind() != reflect.Pointer {
+		return nil, fmt.Errorf("client: type parameter %v must be a pointer type such as *kunosv1.Task", t)
+	}
+	c := &codec[T]{gvr: gvr, elem: t.Elem(), gvk: gvr.GroupVersion().WithKind("")}
+	sample := c.new()
+	if _, ok := any(sample).(runtime.Unstructured); ok {
+		c.unstructured = true
+		return c, nil
+	}
+	kinds, _, err := scheme.ObjectKinds(sample)
+	if err != nil {
+		return c, err // usable, without a kind check
+	}
+	for _, k := range kinds {
+		if k.GroupVersion() == gvr.GroupVersion() {
+			c.gvk = k
+			return c, nil
+		}
+	}
+	return c, fmt.Errorf("client: %v is registered as %v, not in %v", t, kinds, gvr.GroupVersion())
+}
+
+// new allocates an empty T.
+func (c *codec[T]) new() T {
+	return reflect.New(c.elem).Interface().(T)
+}
+
+// kindName names what is expected in messages: "kunos.io/v1 Task".
+func (c *codec[T]) kindName() string {
+	if c.gvk.Kind == "" {
+		return c.gvk.GroupVersion().String() + " object"
+	}
+	return c.gvk.GroupVersion().String() + " " + c.gvk.Kind
+}
+
+// decode decodes one object. With strict set (watch events), kind and
+// apiVersion must be present; otherwise a missing kind/apiVersion is
+// filled in with the expected one (what clients do for list items). A
+// present but different kind or apiVersion is an error either way.
+func (c *codec[T]) decode(data []byte, strict bool) (T, error) {
+	var zero T
+	if c.unstructured {
+		var m map[string]any
+		if err := utiljson.Unmarshal(data, &m); err != nil {
+			return zero, err
+		}
+		if m == nil {
+			return zero, errors.New("object is null")
+		}
+		obj := c.new()
+		any(obj).(runtime.Unstructured).SetUnstructuredContent(m)
+		if err := c.checkKind(obj, strict); err != nil {
+			return zero, err
+		}
+		return obj, nil
+	}
+	obj := c.new()
+	if err := utiljson.Unmarshal(data, obj); err != nil {
+		return zero, err
+	}
+	if err := c.checkKind(obj, strict); err != nil {
+		return zero, err
+	}
+	return obj, nil
+}
+
+func (c *codec[T]) checkKind(obj T, strict bool) error {
+	ok := obj.GetObjectKind()
+	got := ok.GroupVersionKind()
+	apiVersion, kind := got.GroupVersion().String(), got.Kind
+	if got.Group == "" && got.Version == "" {
+		apiVersion = ""
+	}
+	if kind == "" || apiVersion == "" {
+		if strict {
+			if kind == "" {
+				return errors.New("object has no kind")
+			}
+			return errors.New("object has no apiVersion")
+		}
+		if c.gvk.Kind == "" && kind == "" {
+			// Unknown expected kind and none given: keep what we have.
+			return nil
+		}
+		if kind == "" {
+			got.Kind = c.gvk.Kind
+		}
+		if apiVersion == "" {
+			got.Group, got.Version = c.gvk.Group, c.gvk.Version
+		}
+		ok.SetGroupVersionKind(got)
+	}
+	if got.GroupVersion() != c.gvk.GroupVersion() || (c.gvk.Kind != "" && got.Kind != c.gvk.Kind) {
+		return fmt.Errorf("got %s %s, want %s", got.GroupVersion(), got.Kind, c.kindName())
+	}
+	if c.gvk.Kind == "" && got.Kind == "Status" {
+		return fmt.Errorf("got %s %s, want a single %s", got.GroupVersion(), got.Kind, c.kindName())
+	}
+	return nil
+}
+
+// encode marshals obj for a request body, adding apiVersion and kind when
+// obj has neither, without modifying obj.
+func (c *codec[T]) encode(obj T) ([]byte, error) {
+	if isNil(obj) {
+		return nil, errors.New("object is nil")
+	}
+	got := obj.GetObjectKind().GroupVersionKind()
+	switch {
+	case c.gvk.Kind == "" || got == c.gvk:
+	case got.Empty():
+		data, err := json.Marshal(obj)
+		if err != nil {
+			return nil, err
+		}
+		if len(data) < 2 || data[0] != '{' {
+			return nil, fmt.Errorf("object encodes as %.20q, not a JSON object", data)
+		}
+		out := make([]byte, 0, len(data)+64)
+		out = append(out, `{"kind":`...)
+		out = strconv.AppendQuote(out, c.gvk.Kind)
+		out = append(out, `,"apiVersion":`...)
+		out = strconv.AppendQuote(out, c.gvk.GroupVersion().String())
+		if len(data) > 2 {
+			out = append(out, ',')
+		}
+		return append(out, data[1:]...), nil
+	case got.Kind == "" || (got.Group == "" && got.Version == ""):
+		// Half-set TypeMeta: complete it on a copy.
+		cp := obj.DeepCopyObject()
+		cp.GetObjectKind().SetGroupVersionKind(c.gvk)
+		return json.Marshal(cp)
+	}
+	return json.Marshal(obj)
+}
+
+// isNil reports whether a pointer-typed T is nil.
+func isNil[T any](v T) bool {
+	rv := reflect.ValueOf(v)
+	return !rv.IsValid() || (rv.Kind() == reflect.Pointer && rv.IsNil())
+}

@@ -1,0 +1,27 @@
+// Package client is a typed REST client for Kubernetes-style APIs: CRUD,
+// paged lists and watches over chunked HTTP or WebSocket, against
+// apiserver-stub or a real kube-apiserver.
+//
+// A Client holds the connection settings (host, credentials, TLS, rate
+// limit); For binds it to one resource and one Go type:
+//
+//	c, err := client.New(&client.Config{Host: "https://127.0.0.1:6443", BearerToken: tok})
+//	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default")
+//	t, err := tasks.Get(ctx, "build-1", metav1.GetOptions{})
+//
+// For[*unstructured.Unstructured] (or Dynamic) works for any resource
+// without a Go type.
+//
+// Errors returned for non-2xx responses are apimachinery API errors
+// (k8s.io/apimachinery/pkg/api/errors), so apierrors.IsNotFound,
+// IsConflict, IsResourceExpired and friends work on them. Transport errors
+// are wrapped with the verb, resource, namespace and name.
+//
+// Watch returns a watch.Interface whose events carry objects of type T
+// (and *metav1.Status for ERROR events). A malformed event ends the stream
+// with one final ERROR event (code 500) instead of a panic or a silent
+// close. ListerWatcher adapts a Resource to reflector.ListerWatcher[T].
+//
+// Objects returned by the client are owned by the caller; objects passed in
+// are not modified.
+package client

@@ -1,0 +1,254 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// request is one REST call, before it becomes an *http.Request (once per
+// attempt: retries rebuild it from here).
+type request struct {
+	verb         string // Kubernetes verb: get, list, watch, create, update, patch, delete
+	method       string
+	gvr          schema.GroupVersionResource
+	namespace    string
+	name         string
+	subresources []string
+	query        url.Values
+	body         []byte
+	contentType  string
+}
+
+// describe names the target for error messages:
+// `list tasks in "ns"`, `get tasks "a" in "ns"`, `update nodes/status "n1"`.
+func (r *request) describe() string {
+	var b strings.Builder
+	b.WriteString(r.verb)
+	b.WriteByte(' ')
+	b.WriteString(r.gvr.Resource)
+	for _, s := range r.subresources {
+		b.WriteByte('/')
+		b.WriteString(s)
+	}
+	if r.name != "" {
+		b.WriteByte(' ')
+		b.WriteString(strconv.Quote(r.name))
+	}
+	if r.namespace != "" {
+		b.WriteString(" in ")
+		b.WriteString(strconv.Quote(r.namespace))
+	}
+	return b.String()
+}
+
+// path returns the escaped URL path of r below the client's base:
+// /api/v1/... for the core group, /apis/G/V/... otherwise.
+func (r *request) path(basePath string) string {
+	var b strings.Builder
+	b.WriteString(basePath)
+	if r.gvr.Group == "" {
+		b.WriteString("/api/")
+	} else {
+		b.WriteString("/apis/")
+		b.WriteString(url.PathEscape(r.gvr.Group))
+		b.WriteByte('/')
+	}
+	b.WriteString(url.PathEscape(r.gvr.Version))
+	if r.namespace != "" {
+		b.WriteString("/namespaces/")
+		b.WriteString(url.PathEscape(r.namespace))
+	}
+	b.WriteByte('/')
+	b.WriteString(url.PathEscape(r.gvr.Resource))
+	if r.name != "" {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(r.name))
+	}
+	for _, s := range r.subresources {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(s))
+	}
+	return b.String()
+}
+
+// url returns the full URL of r with scheme (http/https or ws/wss).
+func (c *Client) url(r *request, websocket bool) *url.URL {
+	u := *c.base
+	p := r.path(c.base.Path)
+	u.Path, _ = url.PathUnescape(p)
+	u.RawPath = p
+	if len(r.query) > 0 {
+		u.RawQuery = r.query.Encode() // sorted by key, like client-go
+	}
+	if websocket {
+		if u.Scheme == "https" {
+			u.Scheme = "wss"
+		} else {
+			u.Scheme = "ws"
+		}
+	}
+	return &u
+}
+
+// validate rejects names that cannot be a path segment. Kubernetes names
+// never contain '/', and "." / ".." would be resolved away by proxies.
+func (r *request) validate() error {
+	for _, s := range []struct{ what, v string }{{"namespace", r.namespace}, {"name", r.name}} {
+		if s.v == "." || s.v == ".." || strings.Contains(s.v, "/") {
+			return fmt.Errorf("%s: invalid %s %q", r.describe(), s.what, s.v)
+		}
+	}
+	if (r.verb == "get" || r.verb == "update" || r.verb == "patch" || r.verb == "delete") && r.name == "" {
+		return fmt.Errorf("%s: name is required", r.describe())
+	}
+	return nil
+}
+
+// send performs r, retrying 429 and 5xx responses that carry Retry-After
+// (up to maxRetries, honouring the header and ctx). It returns a response
+// with a 2xx status, whose body the caller must close, or an error: an API
+// error for any other status, a wrapped transport error otherwise.
+func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		if c.limiter != nil {
+			if err := c.limiter.Wait(ctx); err != nil {
+				return nil, fmt.Errorf("%s: rate limiter: %w", r.describe(), contextErr(ctx, err))
+			}
+		}
+		req, err := c.newHTTPRequest(ctx, r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.describe(), err)
+		}
+		start := time.Now()
+		resp, err := c.http.Do(req)
+		if err != nil {
+			c.observe(r, 0, start)
+			return nil, fmt.Errorf("%s: %w", r.describe(), contextErr(ctx, err))
+		}
+		c.observe(r, resp.StatusCode, start)
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			return resp, nil
+		}
+		wait, retry := retryAfter(resp)
+		if retry && attempt < maxRetries {
+			drain(resp.Body)
+			c.log.DebugContext(ctx, "retrying request", "request", r.describe(), "code", resp.StatusCode,
+				"retryAfter", wait, "attempt", attempt+1)
+			if err := sleepCtx(ctx, wait); err != nil {
+				return nil, fmt.Errorf("%s: waiting %v to retry after HTTP %d: %w", r.describe(), wait, resp.StatusCode, err)
+			}
+			continue
+		}
+		err = responseError(r, resp.StatusCode, resp.Header, resp.Body)
+		resp.Body.Close()
+		return nil, err
+	}
+}
+
+func (c *Client) newHTTPRequest(ctx context.Context, r *request) (*http.Request, error) {
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, c.url(r, false).String(), body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if r.body != nil {
+		ct := r.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		req.Header.Set("Content-Type", ct)
+	}
+	c.setCommonHeaders(req.Header)
+	return req, nil
+}
+
+func (c *Client) setCommonHeaders(h http.Header) {
+	h.Set("User-Agent", c.userAgent)
+	if c.token != "" {
+		h.Set("Authorization", "Bearer "+c.token)
+	}
+}
+
+func (c *Client) observe(r *request, code int, start time.Time) {
+	if c.metrics != nil {
+		c.metrics.ObserveRequest(r.verb, r.gvr.Resource, code, time.Since(start))
+	}
+}
+
+// retryAfter reports whether resp may be retried and after how long:
+// 429 and 500–504 with an integer Retry-After header, like client-go.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp.StatusCode != http.StatusTooManyRequests && (resp.StatusCode < 500 || resp.StatusCode > 504) {
+		return 0, false
+	}
+	secs, ok := retryAfterSeconds(resp.Header)
+	if !ok {
+		return 0, false
+	}
+	return time.Duration(secs) * time.Second, true
+}
+
+// maxRetryAfter caps a single server-requested wait; the caller's context
+// bounds the total.
+const maxRetryAfter = 10 * time.Minute
+
+func retryAfterSeconds(h http.Header) (int, bool) {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	secs, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || secs < 0 {
+		return 0, false
+	}
+	if time.Duration(secs)*time.Second > maxRetryAfter {
+		secs = int(maxRetryAfter / time.Second)
+	}
+	return secs, true
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// drain reads a little of an unwanted body so the connection can be reused.
+func drain(body io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, body, 64<<10)
+	body.Close()
+}
+
+// contextErr prefers the context's error (Canceled, DeadlineExceeded) over
+// the transport's rewording of it, so errors.Is works for callers.
+func contextErr(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		return fmt.Errorf("%w (%v)", ctxErr, err)
+	}
+	return err
+}

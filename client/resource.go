@@ -1,0 +1,217 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kunos-io/listwatch/cache"
+)
+
+// Resource is a Client bound to one resource (and optionally one
+// namespace), decoding its objects as T. T is a pointer type such as
+// *kunosv1.Task, or *unstructured.Unstructured for any resource. A
+// Resource is immutable and safe for concurrent use.
+type Resource[T cache.Object] struct {
+	c     *Client
+	gvr   schema.GroupVersionResource
+	ns    string
+	codec *codec[T]
+}
+
+// For binds c to the resource gvr with objects of type T. T must be a
+// pointer type; if it is registered in the client's scheme, decoded
+// objects must be of its kind, and request bodies without apiVersion/kind
+// get them. For panics only if T is not a pointer type, a programming
+// error.
+func For[T cache.Object](c *Client, gvr schema.GroupVersionResource) *Resource[T] {
+	cd, err := newCodec[T](c.scheme, gvr)
+	if cd == nil {
+		panic(err)
+	}
+	if err != nil {
+		c.log.Warn("client: objects will be checked by group/version only", "resource", gvr.String(), "err", err)
+	}
+	return &Resource[T]{c: c, gvr: gvr, codec: cd}
+}
+
+// Dynamic binds c to any resource, with objects as *unstructured.Unstructured.
+func Dynamic(c *Client, gvr schema.GroupVersionResource) *Resource[*unstructured.Unstructured] {
+	return For[*unstructured.Unstructured](c, gvr)
+}
+
+// Namespace returns a copy of r scoped to namespace ns ("" for all
+// namespaces, or for a cluster-scoped resource).
+func (r *Resource[T]) Namespace(ns string) *Resource[T] {
+	cp := *r
+	cp.ns = ns
+	return &cp
+}
+
+// GVR returns the resource r addresses.
+func (r *Resource[T]) GVR() schema.GroupVersionResource { return r.gvr }
+
+// NamespaceName returns the namespace r is scoped to ("" for all).
+func (r *Resource[T]) NamespaceName() string { return r.ns }
+
+func (r *Resource[T]) newRequest(verb, method, name string) *request {
+	return &request{verb: verb, method: method, gvr: r.gvr, namespace: r.ns, name: name}
+}
+
+// objectRequest builds a request addressed by obj's namespace and name:
+// obj's namespace is used when r is not scoped; a mismatch is an error.
+func (r *Resource[T]) objectRequest(verb, method string, obj T, named bool) (*request, error) {
+	req := r.newRequest(verb, method, "")
+	body, err := r.codec.encode(obj)
+	if err != nil {
+		return req, fmt.Errorf("%s: encode: %w", req.describe(), err)
+	}
+	if named {
+		req.name = obj.GetName()
+	}
+	if ns := obj.GetNamespace(); ns != "" {
+		if r.ns == "" {
+			req.namespace = ns
+		} else if ns != r.ns {
+			return req, fmt.Errorf("%s: object namespace %q does not match the client's %q", req.describe(), ns, r.ns)
+		}
+	}
+	req.body = body
+	return req, nil
+}
+
+// Create creates obj (POST) and returns the object as stored.
+func (r *Resource[T]) Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error) {
+	var zero T
+	req, err := r.objectRequest("create", http.MethodPost, obj, false)
+	if err != nil {
+		return zero, err
+	}
+	if req.query, err = optionsQuery(&opts); err != nil {
+		return zero, fmt.Errorf("%s: %w", req.describe(), err)
+	}
+	return r.doObject(ctx, req)
+}
+
+// Get returns the object named name.
+func (r *Resource[T]) Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error) {
+	var zero T
+	req := r.newRequest("get", http.MethodGet, name)
+	var err error
+	if req.query, err = optionsQuery(&opts); err != nil {
+		return zero, fmt.Errorf("%s: %w", req.describe(), err)
+	}
+	return r.doObject(ctx, req)
+}
+
+// Update replaces obj (PUT); obj must carry metadata.resourceVersion, and
+// a stale one fails with a Conflict error. Status changes are ignored by
+// the server: use UpdateStatus.
+func (r *Resource[T]) Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error) {
+	return r.update(ctx, obj, opts, nil)
+}
+
+// UpdateStatus replaces obj's status through the /status subresource.
+func (r *Resource[T]) UpdateStatus(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error) {
+	return r.update(ctx, obj, opts, []string{"status"})
+}
+
+func (r *Resource[T]) update(ctx context.Context, obj T, opts metav1.UpdateOptions, sub []string) (T, error) {
+	var zero T
+	req, err := r.objectRequest("update", http.MethodPut, obj, true)
+	if err != nil {
+		return zero, err
+	}
+	req.subresources = sub
+	if req.query, err = optionsQuery(&opts); err != nil {
+		return zero, fmt.Errorf("%s: %w", req.describe(), err)
+	}
+	return r.doObject(ctx, req)
+}
+
+// Patch applies data of patch type pt to the object named name, or to one
+// of its subresources (e.g. "status").
+func (r *Resource[T]) Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error) {
+	var zero T
+	req := r.newRequest("patch", http.MethodPatch, name)
+	req.subresources = subresources
+	req.body, req.contentType = data, string(pt)
+	if req.body == nil {
+		req.body = []byte{}
+	}
+	var err error
+	if req.query, err = optionsQuery(&opts); err != nil {
+		return zero, fmt.Errorf("%s: %w", req.describe(), err)
+	}
+	return r.doObject(ctx, req)
+}
+
+// Delete deletes the object named name. The response body (the deleted
+// object or a Status) is discarded.
+func (r *Resource[T]) Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error {
+	req := r.newRequest("delete", http.MethodDelete, name)
+	// client-go always sends DeleteOptions as a JSON body.
+	opts.TypeMeta = metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"}
+	body, err := json.Marshal(&opts)
+	if err != nil {
+		return fmt.Errorf("%s: encode options: %w", req.describe(), err)
+	}
+	req.body = body
+	req.query = r.c.addTimeout(nil)
+	ctx, cancel := r.c.withTimeout(ctx)
+	defer cancel()
+	resp, err := r.c.send(ctx, req)
+	if err != nil {
+		return err
+	}
+	drain(resp.Body)
+	return nil
+}
+
+// doObject performs req and decodes a single T from the response.
+func (r *Resource[T]) doObject(ctx context.Context, req *request) (T, error) {
+	var zero T
+	req.query = r.c.addTimeout(req.query)
+	ctx, cancel := r.c.withTimeout(ctx)
+	defer cancel()
+	data, err := r.c.do(ctx, req)
+	if err != nil {
+		return zero, err
+	}
+	obj, err := r.codec.decode(data, false)
+	if err != nil {
+		return zero, fmt.Errorf("%s: decode response: %w", req.describe(), err)
+	}
+	return obj, nil
+}
+
+// do performs req and returns the whole 2xx body.
+func (c *Client) do(ctx context.Context, req *request) ([]byte, error) {
+	resp, err := c.send(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if err := checkContentType(resp); err != nil {
+		return nil, fmt.Errorf("%s: %w", req.describe(), err)
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: read response: %w", req.describe(), contextErr(ctx, err))
+	}
+	return data, nil
+}
+
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.timeout > 0 {
+		return context.WithTimeout(ctx, c.timeout)
+	}
+	return ctx, func() {}
+}
