@@ -1,0 +1,155 @@
+package storage
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// Invariant of the sync loop: one goroutine, owned by the store (started by
+// NewMemoryStore, ended by Close), moves unsynced and victim watchers
+// forward. Each step handles one watcher under the store lock and does
+// bounded work (its pending events, then at most syncBatch events pulled
+// from the log), so writers wait at most for one such step. A watcher is
+// only promoted to synced when it has nothing pending and nextRev is past
+// the current revision, under the lock writers take, so no event falls
+// between replay and push.
+
+const (
+	// syncBatch bounds the log events pulled for one watcher in one step.
+	syncBatch = 512
+	// retryInterval is how soon watchers whose channels were full are
+	// retried when no step made progress.
+	retryInterval = 10 * time.Millisecond
+)
+
+// kickSync wakes the sync loop without blocking.
+func (s *MemoryStore) kickSync() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *MemoryStore) syncLoop(ctx context.Context) {
+	defer close(s.done)
+	ageC, stopAge := s.ageTicker()
+	defer stopAge()
+	retry := time.NewTimer(retryInterval)
+	defer retry.Stop()
+	reported := int64(0)
+	var behind []*watcher
+	for {
+		var progress, remaining bool
+		behind, progress, remaining = s.syncOnce(behind[:0])
+		clear(behind)
+		s.flushHooks()
+		if n := s.watch.count.Load(); n != reported && s.cfg.Hooks.OnWatcherCount != nil {
+			reported = n
+			s.cfg.Hooks.OnWatcherCount(int(n))
+		}
+		var retryC <-chan time.Time
+		if remaining {
+			if progress {
+				// More to do right away; only stop for shutdown.
+				select {
+				case <-ctx.Done():
+					return
+				default:
+					continue
+				}
+			}
+			retry.Reset(retryInterval)
+			retryC = retry.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+		case <-retryC:
+		case <-ageC:
+			s.compactByAge()
+		}
+	}
+}
+
+// syncOnce advances every unsynced and victim watcher by one step. It
+// reports whether any sent something or changed group, and whether any is
+// still behind afterwards.
+func (s *MemoryStore) syncOnce(behind []*watcher) (_ []*watcher, progress, remaining bool) {
+	s.mu.Lock()
+	for w := range s.watch.victims {
+		behind = append(behind, w)
+	}
+	for w := range s.watch.unsynced {
+		behind = append(behind, w)
+	}
+	s.mu.Unlock()
+	for _, w := range behind {
+		s.mu.Lock()
+		if st := w.state; st == stateUnsynced || st == stateVictim {
+			if s.advanceLocked(w, syncBatch) > 0 || w.state != st {
+				progress = true
+			}
+		}
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	remaining = len(s.watch.victims)+len(s.watch.unsynced) > 0
+	s.mu.Unlock()
+	return behind, progress, remaining
+}
+
+// advanceLocked sends w what its channel takes without blocking: first its
+// pending events, then events replayed from the log, pulling at most budget
+// of them. It leaves w synced if it caught up, a victim if its channel is
+// full, unsynced if it has more to replay, or closed after an Error event.
+// It returns the number of events sent.
+func (s *MemoryStore) advanceLocked(w *watcher, budget int) (sent int) {
+	for {
+		for len(w.pending) > 0 {
+			ev := w.pending[0]
+			select {
+			case w.ch <- ev:
+			default:
+				s.moveLocked(w, stateVictim)
+				return sent
+			}
+			sent++
+			w.pending[0] = Event{}
+			w.pending = w.pending[1:]
+			if ev.Type == watch.Error {
+				s.closeWatcherLocked(w)
+				s.watch.expired.Add(1)
+				return sent
+			}
+		}
+		w.pending = nil
+		switch {
+		case w.nextRev > s.rev:
+			s.moveLocked(w, stateSynced)
+			return sent
+		case w.nextRev <= s.compacted:
+			// The events it needs are gone: end it, as etcd does with a
+			// compacted watch response.
+			w.pending = append(w.pending, Event{
+				Type:     watch.Error,
+				Revision: s.compacted,
+				Err:      &Error{Code: CodeCompacted, Revision: w.nextRev - 1, Current: s.compacted},
+			})
+			continue
+		case budget <= 0:
+			s.moveLocked(w, stateUnsynced)
+			return sent
+		}
+		end := min(s.rev, w.nextRev+syncBatch-1)
+		for r := w.nextRev; r <= end; r++ {
+			if ev, ok := s.eventFor(w, s.events.get(r)); ok {
+				w.pending = append(w.pending, ev)
+			}
+		}
+		budget -= int(end - w.nextRev + 1)
+		w.nextRev = end + 1
+	}
+}
