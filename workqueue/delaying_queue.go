@@ -162,16 +162,13 @@ func (q *delayingType[T]) AddAfter(item T, duration time.Duration) {
 		q.Add(item)
 		return
 	}
-	at := q.clock.Now().Sub(q.epoch) + duration
-	if at < duration { // overflow: a huge delay means "never, in practice"
-		at = math.MaxInt64
-	}
+	at := satAdd(int64(q.clock.Now().Sub(q.epoch)), duration)
 	q.mu.Lock()
 	if q.stopped {
 		q.mu.Unlock()
 		return
 	}
-	head := q.insertLocked(item, int64(at))
+	head := q.insertLocked(item, at)
 	q.mu.Unlock()
 	if head {
 		select {
@@ -234,17 +231,9 @@ func (q *delayingType[T]) waitingLoop() {
 		}
 	}()
 
-	var (
-		timer  clock.Timer
-		timerC <-chan time.Time
-		armed  int64 = math.MaxInt64 // deadline the timer is set for
-		due    []T
-	)
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	timer := newDeadlineTimer(q.clock, q.epoch)
+	defer timer.stop()
+	var due []T
 	for {
 		q.mu.Lock()
 		now := int64(q.clock.Now().Sub(q.epoch))
@@ -272,29 +261,17 @@ func (q *delayingType[T]) waitingLoop() {
 			due = nil // do not pin a burst's buffer forever
 		}
 
-		if next != math.MaxInt64 && next != armed {
-			// Read the clock again right before arming, so the timer is
-			// set relative to the freshest time we can see.
-			d := time.Duration(next - int64(q.clock.Now().Sub(q.epoch)))
-			if d <= 0 {
-				continue // already due (a fake clock never fires a past timer)
-			}
-			if timer == nil {
-				timer = q.clock.NewTimer(d)
-				timerC = timer.C()
-			} else {
-				timer.Reset(d)
-			}
-			armed = next
-			q.mu.Lock()
-			q.armed = next
-			q.mu.Unlock()
+		if !timer.arm(next) {
+			continue
 		}
+		q.mu.Lock()
+		q.armed = timer.armed
+		q.mu.Unlock()
 		select {
 		case <-q.stopCh:
 			return
-		case <-timerC:
-			armed = math.MaxInt64
+		case <-timer.C():
+			timer.fired()
 		case <-q.wake:
 		}
 	}

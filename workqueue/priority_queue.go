@@ -1,0 +1,467 @@
+package workqueue
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+)
+
+// AddOpts are the options of PriorityQueue.AddWithOpts.
+type AddOpts struct {
+	// After delays the item; zero or negative adds it at once.
+	After time.Duration
+	// RateLimited delays the item by the queue's rate limiter; with After
+	// also set, the shorter delay wins.
+	RateLimited bool
+	// Priority orders ready items: higher is served first. Plain Add uses 0.
+	Priority int
+}
+
+// TypedPriorityInterface is a rate-limiting queue that serves higher
+// priorities first, with aging so that no item starves.
+type TypedPriorityInterface[T comparable] interface {
+	TypedRateLimitingInterface[T]
+	// AddWithOpts adds items with a priority and an optional delay. An item
+	// already waiting keeps the higher of its priorities and the earlier of
+	// its ready times.
+	AddWithOpts(opts AddOpts, items ...T)
+	// GetWithPriority is Get that also returns the item's priority.
+	GetWithPriority() (item T, priority int, shutdown bool)
+}
+
+// DefaultAgingInterval is the waiting time that raises an item's effective
+// priority by one when TypedPriorityQueueConfig.AgingInterval is zero.
+const DefaultAgingInterval = time.Second
+
+// TypedPriorityQueueConfig holds the optional settings of a PriorityQueue.
+type TypedPriorityQueueConfig[T comparable] struct {
+	// Name of the queue; metrics are recorded only for named queues.
+	Name string
+	// MetricsProvider for this queue; nil means the one set by SetProvider.
+	MetricsProvider MetricsProvider
+	// Clock drives delays, aging and metrics; nil means the real clock.
+	Clock clock.WithTicker
+	// RateLimiter for AddRateLimited; nil means
+	// DefaultTypedControllerRateLimiter.
+	RateLimiter TypedRateLimiter[T]
+	// AgingInterval is how long a ready item waits to gain one priority
+	// level: an item of priority p that has been ready for w is served as if
+	// its priority were p + w/AgingInterval. Zero means DefaultAgingInterval;
+	// negative disables aging (strict priority, which can starve).
+	AgingInterval time.Duration
+}
+
+// PriorityQueue is a work queue that hands out the ready item with the
+// highest effective priority: its priority plus one per AgingInterval it
+// has been ready. Among equal effective priorities it is FIFO. Like Typed,
+// it deduplicates items and never hands one item to two workers at once.
+//
+// Aging needs no re-sorting: the effective priority at time now is
+// p + (now-enq)/A, and ordering items by it is the same as ordering them by
+// the constant key p*A - enq (now is common to all), so the ready items sit
+// in a plain heap on that key. The consequence is a starvation bound: an
+// item of priority p ready at enq is served before every item of priority q
+// that becomes ready after enq + (q-p)*A.
+type PriorityQueue[T comparable] struct {
+	clock       clock.WithTicker
+	epoch       time.Time
+	aging       int64 // ns per priority level; <= 0: no aging
+	rateLimiter TypedRateLimiter[T]
+	metrics     *queueMetrics[T]
+	retries     *retryMetrics
+
+	mu       sync.Mutex
+	nonEmpty sync.Cond
+	idle     sync.Cond
+
+	slab        *slab[T]
+	ready       slotHeap[T] // dirty, not processing, due: by key
+	waiting     slotHeap[T] // dirty, not processing, not yet due: by readyAt
+	nprocessing int
+
+	shuttingDown bool
+	drain        bool
+
+	wake     chan struct{}
+	stopCh   chan struct{}
+	stopOnce sync.Once
+	loopDone chan struct{}
+}
+
+// Entry flags of a PriorityQueue. A dirty entry that is not processing is
+// in exactly one heap; a processing entry is in none.
+const (
+	pqDirty      uint8 = 1 << iota // needs processing; prio and readyAt are pending
+	pqProcessing                   // handed out by Get, not yet Done
+	pqCounted                      // the metrics add of this dirty episode was recorded
+)
+
+var _ TypedPriorityInterface[string] = &PriorityQueue[string]{}
+
+// NewTypedPriorityQueue returns a priority queue with the given settings.
+// It owns one goroutine, which ShutDown ends.
+func NewTypedPriorityQueue[T comparable](config TypedPriorityQueueConfig[T]) *PriorityQueue[T] {
+	if config.Clock == nil {
+		config.Clock = clock.RealClock{}
+	}
+	if config.RateLimiter == nil {
+		config.RateLimiter = DefaultTypedControllerRateLimiter[T]()
+	}
+	switch {
+	case config.AgingInterval == 0:
+		config.AgingInterval = DefaultAgingInterval
+	case config.AgingInterval < 0:
+		config.AgingInterval = 0
+	}
+	s := newSlab[T]()
+	q := &PriorityQueue[T]{
+		clock:       config.Clock,
+		epoch:       config.Clock.Now(),
+		aging:       int64(config.AgingInterval),
+		rateLimiter: config.RateLimiter,
+		metrics:     newQueueMetrics[T](config.MetricsProvider, config.Name, config.Clock),
+		retries:     newRetryMetrics(config.MetricsProvider, config.Name),
+		slab:        s,
+		ready:       slotHeap[T]{s: s, ready: true},
+		waiting:     slotHeap[T]{s: s},
+		wake:        make(chan struct{}, 1),
+		stopCh:      make(chan struct{}),
+		loopDone:    make(chan struct{}),
+	}
+	q.nonEmpty.L = &q.mu
+	q.idle.L = &q.mu
+	go q.loop()
+	return q
+}
+
+// key returns the heap key of priority p ready since enq (see PriorityQueue).
+func (q *PriorityQueue[T]) key(p int, enq int64) int64 {
+	if q.aging <= 0 {
+		return int64(p)
+	}
+	// Clamp p*A to +-2^62 so the key cannot overflow; priorities beyond
+	// +-2^62/A (4.6e9 levels at 1 s) compare equal, then FIFO.
+	const limit = int64(1) << 62
+	var pa int64
+	switch {
+	case int64(p) > limit/q.aging:
+		pa = limit
+	case int64(p) < -limit/q.aging:
+		pa = -limit
+	default:
+		pa = int64(p) * q.aging
+	}
+	return pa - enq
+}
+
+func (q *PriorityQueue[T]) now() int64 {
+	return int64(q.clock.Now().Sub(q.epoch))
+}
+
+// Add adds item with priority 0.
+func (q *PriorityQueue[T]) Add(item T) {
+	q.mu.Lock()
+	q.addLocked(item, 0, 0, q.now())
+	q.mu.Unlock()
+}
+
+// AddAfter adds item with priority 0 after duration.
+func (q *PriorityQueue[T]) AddAfter(item T, duration time.Duration) {
+	if q.ShuttingDown() {
+		return
+	}
+	q.retries.retry()
+	q.add(item, 0, duration)
+}
+
+// AddRateLimited adds item with priority 0 after the rate limiter's delay.
+func (q *PriorityQueue[T]) AddRateLimited(item T) {
+	q.AddWithOpts(AddOpts{RateLimited: true}, item)
+}
+
+// AddWithOpts implements TypedPriorityInterface.
+func (q *PriorityQueue[T]) AddWithOpts(opts AddOpts, items ...T) {
+	for _, item := range items {
+		after := opts.After
+		if opts.RateLimited {
+			// The limiter is user code: ask it before taking the lock.
+			if d := q.rateLimiter.When(item); after <= 0 || d < after {
+				after = d
+			}
+		}
+		if opts.RateLimited || opts.After > 0 {
+			q.retries.retry()
+		}
+		q.add(item, opts.Priority, after)
+	}
+}
+
+func (q *PriorityQueue[T]) add(item T, prio int, after time.Duration) {
+	q.mu.Lock()
+	newHead := q.addLocked(item, prio, after, q.now())
+	q.mu.Unlock()
+	if newHead {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// addLocked merges one add into the item's entry. It reports whether the
+// wait heap has a new head, so the waiting goroutine must re-arm.
+func (q *PriorityQueue[T]) addLocked(item T, prio int, after time.Duration, now int64) bool {
+	if q.shuttingDown {
+		return false
+	}
+	readyAt := now
+	if after > 0 {
+		readyAt = satAdd(now, after)
+	}
+	i, ok := q.slab.index[item]
+	if !ok {
+		i = q.slab.alloc(item)
+		e := &q.slab.entries[i]
+		e.prio = prio
+		e.flags = pqDirty
+		if readyAt <= now {
+			q.pushReadyLocked(i, now)
+			return false
+		}
+		e.readyAt = readyAt
+		return q.waiting.push(i)
+	}
+	e := &q.slab.entries[i]
+	if e.flags&pqDirty == 0 {
+		// Being processed: remember the add; Done queues it.
+		e.flags |= pqDirty
+		e.prio = prio
+		e.readyAt = readyAt
+		if readyAt <= now {
+			q.metrics.add(item)
+			e.flags |= pqCounted
+		}
+		return false
+	}
+	// Already pending: keep the higher priority and the earlier ready time.
+	if prio > e.prio {
+		e.prio = prio
+		if e.readyPos >= 0 {
+			e.key = q.key(prio, e.readyAt)
+			q.ready.fix(int(e.readyPos))
+		}
+	}
+	if readyAt >= e.readyAt {
+		return false
+	}
+	switch {
+	case e.waitPos >= 0:
+		if readyAt <= now {
+			q.waiting.remove(int(e.waitPos))
+			q.pushReadyLocked(i, now)
+			return false
+		}
+		e.readyAt = readyAt
+		return q.waiting.fix(int(e.waitPos)) == 0
+	case e.flags&pqProcessing != 0:
+		e.readyAt = readyAt
+		if readyAt <= now && e.flags&pqCounted == 0 {
+			q.metrics.add(item)
+			e.flags |= pqCounted
+		}
+	}
+	return false
+}
+
+// pushReadyLocked makes entry i ready since enq.
+func (q *PriorityQueue[T]) pushReadyLocked(i int32, enq int64) {
+	e := &q.slab.entries[i]
+	e.readyAt = enq
+	e.key = q.key(e.prio, enq)
+	q.slab.seq++
+	e.seq = q.slab.seq
+	if e.flags&pqCounted == 0 {
+		q.metrics.add(e.item)
+		e.flags |= pqCounted
+	}
+	q.ready.push(i)
+	q.nonEmpty.Signal()
+}
+
+// promoteLocked moves due entries from the wait heap to the ready heap and
+// returns the next deadline (MaxInt64 if none). An entry ages from its ready
+// time, not from when it was promoted.
+func (q *PriorityQueue[T]) promoteLocked(now int64) int64 {
+	for q.waiting.len() > 0 {
+		i := q.waiting.peek()
+		at := q.slab.entries[i].readyAt
+		if at > now {
+			return at
+		}
+		q.waiting.pop()
+		q.pushReadyLocked(i, at)
+	}
+	return math.MaxInt64
+}
+
+// Len returns the number of ready items.
+func (q *PriorityQueue[T]) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.shuttingDown && q.waiting.len() > 0 {
+		q.promoteLocked(q.now())
+	}
+	return q.ready.len()
+}
+
+// Get implements TypedInterface.
+func (q *PriorityQueue[T]) Get() (item T, shutdown bool) {
+	item, _, shutdown = q.GetWithPriority()
+	return item, shutdown
+}
+
+// GetWithPriority implements TypedPriorityInterface.
+func (q *PriorityQueue[T]) GetWithPriority() (item T, priority int, shutdown bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		// Promote here too, so a due item is served even if the waiting
+		// goroutine has not run yet.
+		if !q.shuttingDown && q.waiting.len() > 0 {
+			q.promoteLocked(q.now())
+		}
+		if q.ready.len() > 0 {
+			break
+		}
+		if q.shuttingDown {
+			return item, 0, true
+		}
+		q.nonEmpty.Wait()
+	}
+	i := q.ready.pop()
+	e := &q.slab.entries[i]
+	e.flags = pqProcessing
+	q.nprocessing++
+	q.metrics.get(e.item)
+	return e.item, e.prio, false
+}
+
+// Done implements TypedInterface.
+func (q *PriorityQueue[T]) Done(item T) {
+	q.mu.Lock()
+	i, ok := q.slab.index[item]
+	if !ok || q.slab.entries[i].flags&pqProcessing == 0 {
+		q.mu.Unlock()
+		return
+	}
+	e := &q.slab.entries[i]
+	q.metrics.done(item)
+	q.nprocessing--
+	e.flags &^= pqProcessing
+	newHead := false
+	if e.flags&pqDirty == 0 {
+		q.slab.release(i)
+	} else if now := q.now(); e.readyAt <= now {
+		q.pushReadyLocked(i, now)
+	} else if q.shuttingDown {
+		q.slab.release(i) // would never become due: the loop has stopped
+	} else {
+		newHead = q.waiting.push(i)
+	}
+	if q.nprocessing == 0 {
+		q.idle.Broadcast()
+	}
+	q.mu.Unlock()
+	if newHead {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Forget implements TypedRateLimitingInterface.
+func (q *PriorityQueue[T]) Forget(item T) { q.rateLimiter.Forget(item) }
+
+// NumRequeues implements TypedRateLimitingInterface.
+func (q *PriorityQueue[T]) NumRequeues(item T) int { return q.rateLimiter.NumRequeues(item) }
+
+// ShutDown implements TypedInterface. Delayed items not yet due are dropped.
+func (q *PriorityQueue[T]) ShutDown() {
+	q.mu.Lock()
+	q.drain = false
+	q.shuttingDown = true
+	q.nonEmpty.Broadcast()
+	q.idle.Broadcast()
+	q.mu.Unlock()
+	q.stop()
+}
+
+// ShutDownWithDrain implements TypedInterface.
+func (q *PriorityQueue[T]) ShutDownWithDrain() {
+	q.mu.Lock()
+	q.drain = true
+	q.shuttingDown = true
+	q.nonEmpty.Broadcast()
+	for q.nprocessing != 0 && q.drain {
+		q.idle.Wait()
+	}
+	q.mu.Unlock()
+	q.stop()
+}
+
+func (q *PriorityQueue[T]) stop() {
+	q.stopOnce.Do(func() {
+		close(q.stopCh)
+		<-q.loopDone
+		q.metrics.deleteSeries()
+	})
+	<-q.loopDone
+}
+
+// ShuttingDown implements TypedInterface.
+func (q *PriorityQueue[T]) ShuttingDown() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.shuttingDown
+}
+
+// loop promotes delayed items when they are due and, for a metered queue,
+// refreshes the unfinished-work gauges.
+func (q *PriorityQueue[T]) loop() {
+	defer close(q.loopDone)
+	timer := newDeadlineTimer(q.clock, q.epoch)
+	defer timer.stop()
+	var tick <-chan time.Time
+	if q.metrics != nil {
+		t := q.clock.NewTicker(unfinishedWorkUpdatePeriod)
+		defer t.Stop()
+		tick = t.C()
+	}
+	for {
+		q.mu.Lock()
+		next := int64(math.MaxInt64)
+		if !q.shuttingDown {
+			next = q.promoteLocked(q.now())
+		}
+		q.mu.Unlock()
+		if !timer.arm(next) {
+			continue
+		}
+		select {
+		case <-q.stopCh:
+			return
+		case <-timer.C():
+			timer.fired()
+		case <-q.wake:
+		case <-tick:
+			q.mu.Lock()
+			if !q.shuttingDown {
+				q.metrics.updateUnfinishedWork()
+			}
+			q.mu.Unlock()
+		}
+	}
+}
