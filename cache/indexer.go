@@ -349,6 +349,10 @@ func removeFromIndex(ix valueIndex, value, key string) valueIndex {
 // still not blocked), so a steady writer cannot starve AddIndexers.
 const maxAddIndexersRounds = 8
 
+// testHookAddIndexersRetry, if set, runs whenever AddIndexers found that
+// objects changed under it and goes around again (tests only).
+var testHookAddIndexersRetry func()
+
 // AddIndexers adds indices and back-fills them from the stored objects.
 func (x *indexer[T]) AddIndexers(add Indexers[T]) error {
 	if len(add) == 0 {
@@ -428,6 +432,9 @@ func (x *indexer[T]) AddIndexers(add Indexers[T]) error {
 			if round < maxAddIndexersRounds {
 				x.mu.Unlock()
 				s = cur
+				if testHookAddIndexersRetry != nil {
+					testHookAddIndexersRetry()
+				}
 				continue
 			}
 			if err := catchUp(cur); err != nil {
