@@ -1,0 +1,285 @@
+// Command job-controller is the listwatch demo: it starts an API server of its
+// own (or uses yours), runs a Job controller, a scheduler and node agents
+// built from informers, listers and rate-limited workqueues, submits a demo
+// Job, shows its progress and serves Prometheus metrics.
+//
+//	go run ./examples/job-controller                  # embedded server, demo Job, keeps running
+//	go run ./examples/job-controller --exit-after-demo
+//	go run ./examples/job-controller --server http://127.0.0.1:8080 --demo=false
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
+	"github.com/kunos-io/listwatch/apiserver-stub/embed"
+	"github.com/kunos-io/listwatch/client"
+	"github.com/kunos-io/listwatch/examples/job-controller/controllers"
+	"github.com/kunos-io/listwatch/informer"
+	"github.com/kunos-io/listwatch/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+)
+
+//go:embed manifests/demo-job.yaml
+var demoJobYAML []byte
+
+type options struct {
+	server, kubeconfig, kubeContext string
+	apiListen                       string
+	nodes                           int
+	nodeCapacity                    int
+	exec                            bool
+	metricsAddr                     string
+	demo, exitAfterDemo             bool
+	demoTimeout                     time.Duration
+	workers                         int
+	logLevel                        string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.server, "server", "", "URL of an external API server (default: start an embedded one)")
+	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file of an external API server")
+	flag.StringVar(&o.kubeContext, "context", "", "kubeconfig context (default: current-context)")
+	flag.StringVar(&o.apiListen, "api-listen", "127.0.0.1:8080", "address of the embedded API server (a free port if taken)")
+	flag.IntVar(&o.nodes, "nodes", 3, "number of node agents to run")
+	flag.IntVar(&o.nodeCapacity, "node-capacity", 2, "Tasks each node runs at once")
+	flag.BoolVar(&o.exec, "exec", false, "run spec.command for real (with its timeout, in a temporary directory) instead of simulating")
+	flag.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9090", "address for /metrics, /healthz and /readyz (port 0 picks a free one)")
+	flag.BoolVar(&o.demo, "demo", true, "submit the demo Job (manifests/demo-job.yaml)")
+	flag.BoolVar(&o.exitAfterDemo, "exit-after-demo", false, "exit 0 when the demo Job completes, non-zero if it fails or times out")
+	flag.DurationVar(&o.demoTimeout, "demo-timeout", 3*time.Minute, "with --exit-after-demo, how long to wait")
+	flag.IntVar(&o.workers, "workers", 2, "Job controller workers")
+	flag.StringVar(&o.logLevel, "log-level", "warn", "debug, info, warn or error")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "job-controller:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+
+	cfg, err := clientConfig(ctx, o, reg, log)
+	if err != nil {
+		return err
+	}
+	cfg.Metrics = m.Client()
+	c, err := client.New(cfg)
+	if err != nil {
+		return err
+	}
+
+	// One factory shares one informer per resource among all the loops.
+	factory := informer.NewFactory(c, informer.FactoryOptions{Metrics: m.InformerFactory(), Logger: log})
+	jobs := informer.ForResource[*kunosv1.Job](factory, kunosv1.JobsResource, "")
+	tasks := informer.ForResource[*kunosv1.Task](factory, kunosv1.TasksResource, "")
+	nodes := informer.ForResource[*kunosv1.Node](factory, kunosv1.NodesResource, "")
+
+	jc, err := controllers.NewJobController(c, jobs, tasks, controllers.JobControllerOptions{
+		Workers: o.workers, MetricsProvider: m.WorkqueueProvider(), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	sched, err := controllers.NewScheduler(c, tasks, nodes, m.WorkqueueProvider(), log)
+	if err != nil {
+		return err
+	}
+	var agents []*controllers.NodeAgent
+	for i := 1; i <= o.nodes; i++ {
+		name := fmt.Sprintf("node-%d", i)
+		// Each agent watches only its own Tasks, like a kubelet.
+		own := informer.ForResource[*kunosv1.Task](factory, kunosv1.TasksResource, "",
+			informer.WithFieldSelector("spec.nodeName="+name))
+		a, err := controllers.NewNodeAgent(c, own, controllers.NodeAgentOptions{
+			Name: name, Capacity: int32(o.nodeCapacity), Exec: o.exec, MetricsProvider: m.WorkqueueProvider(), Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		agents = append(agents, a)
+	}
+
+	prog := newProgress(os.Stdout)
+	demoDone := make(chan error, 1)
+	if _, err := jobs.AddEventHandler(informer.HandlerFuncs[*kunosv1.Job]{
+		AddFunc:    func(j *kunosv1.Job, _ bool) { prog.observe(j); checkDemo(j, demoDone) },
+		UpdateFunc: func(_, j *kunosv1.Job) { prog.observe(j); checkDemo(j, demoDone) },
+		DeleteFunc: func(j *kunosv1.Job, _ bool) { prog.forget(j) },
+	}, informer.WithName("progress")); err != nil {
+		return err
+	}
+
+	metricsURL, err := serveMetrics(ctx, o.metricsAddr, reg, factory, log)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("metrics:  %s/metrics  (health: /healthz, readiness: /readyz)\n", metricsURL)
+
+	var wg sync.WaitGroup
+	factory.Start(ctx)
+	for _, loop := range []func(context.Context){jc.Run, sched.Run} {
+		wg.Add(1)
+		go func() { defer wg.Done(); loop(ctx) }()
+	}
+	for _, a := range agents {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Run(ctx); err != nil && ctx.Err() == nil {
+				log.Error("node agent stopped", "err", err)
+			}
+		}()
+	}
+	defer func() {
+		cancel()
+		wg.Wait()
+		factory.Shutdown()
+	}()
+
+	if o.demo {
+		if err := submitDemo(ctx, c); err != nil {
+			return err
+		}
+	}
+	if !o.exitAfterDemo {
+		<-ctx.Done()
+		return nil
+	}
+	if !o.demo {
+		return errors.New("--exit-after-demo needs --demo")
+	}
+	select {
+	case err := <-demoDone:
+		if err == nil {
+			fmt.Println("demo Job complete")
+		}
+		return err
+	case <-time.After(o.demoTimeout):
+		return fmt.Errorf("demo Job did not finish within %s", o.demoTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// clientConfig returns the config of an external server, or starts the
+// embedded one and returns its config.
+func clientConfig(ctx context.Context, o options, reg *prometheus.Registry, log *slog.Logger) (*client.Config, error) {
+	switch {
+	case o.kubeconfig != "":
+		return client.LoadKubeconfig(o.kubeconfig, o.kubeContext)
+	case o.server != "":
+		return &client.Config{Host: o.server}, nil
+	}
+	opts := embed.Options{Listen: o.apiListen, Registry: reg, Logger: log, BookmarkInterval: 10 * time.Second}
+	srv, err := embed.Start(ctx, opts)
+	if err != nil && isAddrInUse(err) {
+		opts.Listen = "127.0.0.1:0"
+		srv, err = embed.Start(ctx, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("API server: %s (embedded)\n", srv.URL)
+	fmt.Printf("  try:    kubectl --server %s get jobs,tasks,nodes -A\n", srv.URL)
+	fmt.Printf("          kubectl --server %s create -f examples/job-controller/manifests/batch-job.yaml\n", srv.URL)
+	return &client.Config{Host: srv.URL}, nil
+}
+
+func isAddrInUse(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "address already in use")
+}
+
+// serveMetrics serves /metrics, /healthz and /readyz and returns the URL.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, factory *informer.Factory, log *slog.Logger) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.Handler(reg))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("/readyz", factory.ReadyzHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "err", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+	return "http://" + ln.Addr().String(), nil
+}
+
+func submitDemo(ctx context.Context, c *client.Client) error {
+	job := &kunosv1.Job{}
+	if err := yaml.UnmarshalStrict(demoJobYAML, job); err != nil {
+		return fmt.Errorf("demo manifest: %w", err)
+	}
+	_, err := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace(job.Namespace).Create(ctx, job, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		fmt.Printf("demo Job %s/%s already exists: following it\n", job.Namespace, job.Name)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("submit demo Job: %w", err)
+	}
+	fmt.Printf("submitted Job %s/%s: %d completions, parallelism %d\n",
+		job.Namespace, job.Name, job.Spec.CompletionsOrDefault(), job.Spec.ParallelismOrDefault())
+	return nil
+}
+
+func checkDemo(j *kunosv1.Job, done chan<- error) {
+	if j.Name != "demo" || j.Namespace != "default" {
+		return
+	}
+	var err error
+	switch {
+	case meta.IsStatusConditionTrue(j.Status.Conditions, kunosv1.JobComplete):
+	case meta.IsStatusConditionTrue(j.Status.Conditions, kunosv1.JobFailed):
+		err = fmt.Errorf("demo Job failed: %s", meta.FindStatusCondition(j.Status.Conditions, kunosv1.JobFailed).Message)
+	default:
+		return
+	}
+	select {
+	case done <- err:
+	default:
+	}
+}
