@@ -1,0 +1,210 @@
+package server
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+
+	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	sigsjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+)
+
+// readBody reads at most limit bytes of the request body; a longer body is
+// 413 RequestEntityTooLarge.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("reading the request body: %v", err))
+	}
+	if int64(len(b)) > limit {
+		return nil, tooLarge(limit)
+	}
+	return b, nil
+}
+
+func tooLarge(limit int64) error {
+	return apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d bytes", limit))
+}
+
+// bodyJSON returns the request body as JSON according to its Content-Type:
+// application/json (also the default when the header is absent) or
+// application/yaml. Anything else is 415.
+func bodyJSON(contentType string, body []byte) ([]byte, error) {
+	mt := "application/json"
+	if strings.TrimSpace(contentType) != "" {
+		var err error
+		mt, _, err = mime.ParseMediaType(contentType)
+		if err != nil {
+			return nil, unsupportedMediaType(contentType, "application/json, application/yaml")
+		}
+	}
+	switch mt {
+	case "application/json":
+		return body, nil
+	case "application/yaml":
+		j, err := yaml.YAMLToJSON(body)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request is not valid YAML: %v", err))
+		}
+		return j, nil
+	}
+	return nil, unsupportedMediaType(contentType, "application/json, application/yaml")
+}
+
+func unsupportedMediaType(got, accepted string) error {
+	return apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "", groupResourceNone, "",
+		fmt.Sprintf("the body of the request was in an unknown format (%q) - accepted media types include: %s", got, accepted), 0, false)
+}
+
+// fieldValidation is the fieldValidation query parameter.
+type fieldValidation int
+
+const (
+	fieldValidationWarn fieldValidation = iota // default, as in kube 1.27+
+	fieldValidationIgnore
+	fieldValidationStrict
+)
+
+func parseFieldValidation(v string) (fieldValidation, error) {
+	switch v {
+	case "", "Warn":
+		return fieldValidationWarn, nil
+	case "Ignore":
+		return fieldValidationIgnore, nil
+	case "Strict":
+		return fieldValidationStrict, nil
+	}
+	return 0, apierrors.NewBadRequest(fmt.Sprintf("fieldValidation: unsupported value %q: supported values: \"Ignore\", \"Warn\", \"Strict\"", v))
+}
+
+// decodeObject parses JSON into a new object of res's kind. apiVersion and
+// kind may be omitted (they default to the endpoint's) but must not differ.
+// Malformed JSON and wrong types are 400; unknown or duplicate fields are 400
+// under Strict validation and returned as warnings under Warn.
+func decodeObject(res kunosv1.ResourceInfo, data []byte, fv fieldValidation) (runtime.Object, []string, error) {
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request must be a JSON object: %v", errNotJSONObject))
+	}
+	var tm struct {
+		APIVersion any `json:"apiVersion"`
+		Kind       any `json:"kind"`
+	}
+	if err := json.Unmarshal(data, &tm); err != nil {
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request is not a valid JSON object: %v", err))
+	}
+	gvk := res.GVK()
+	if tm.APIVersion != nil && tm.APIVersion != "" && tm.APIVersion != gvk.GroupVersion().String() {
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%v) does not match the expected API version (%s)", tm.APIVersion, gvk.GroupVersion()))
+	}
+	if tm.Kind != nil && tm.Kind != "" && tm.Kind != gvk.Kind {
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the kind in the data (%v) does not match the expected kind (%s)", tm.Kind, gvk.Kind))
+	}
+	obj := res.New()
+	strictErrs, err := sigsjson.UnmarshalStrict(data, obj)
+	if err != nil {
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", gvk.Kind, gvk.Version, gvk.Kind, err))
+	}
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	var warnings []string
+	if len(strictErrs) > 0 {
+		msgs := make([]string, len(strictErrs))
+		for i, e := range strictErrs {
+			msgs[i] = e.Error()
+		}
+		switch fv {
+		case fieldValidationStrict:
+			return nil, nil, apierrors.NewBadRequest("strict decoding error: " + strings.Join(msgs, ", "))
+		case fieldValidationWarn:
+			warnings = msgs
+		}
+	}
+	return obj, warnings, nil
+}
+
+// addWarnings sets Warning headers as kube-apiserver does for field
+// validation in Warn mode.
+func addWarnings(w http.ResponseWriter, warnings []string) {
+	for _, m := range warnings {
+		w.Header().Add("Warning", fmt.Sprintf("299 - %q", m))
+	}
+}
+
+// validateNew checks the metadata of an object about to be created.
+func validateNew(res kunosv1.ResourceInfo, obj runtime.Object) error {
+	acc, err := meta.Accessor(obj)
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	errs := apivalidation.ValidateObjectMetaAccessor(acc, res.Namespaced, apivalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	if len(errs) > 0 {
+		return apierrors.NewInvalid(res.GVK().GroupKind(), acc.GetName(), errs)
+	}
+	return nil
+}
+
+// validateUpdate checks the metadata of an update against the old object:
+// valid on its own, and name, namespace, uid and the like unchanged.
+func validateUpdate(res kunosv1.ResourceInfo, obj, old runtime.Object) error {
+	acc, err := meta.Accessor(obj)
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	oldAcc, err := meta.Accessor(old)
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	errs := apivalidation.ValidateObjectMetaAccessor(acc, res.Namespaced, apivalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	errs = append(errs, apivalidation.ValidateObjectMetaAccessorUpdate(acc, oldAcc, field.NewPath("metadata"))...)
+	if len(errs) > 0 {
+		return apierrors.NewInvalid(res.GVK().GroupKind(), acc.GetName(), errs)
+	}
+	return nil
+}
+
+// structField returns the addressable field name (Spec or Status) of obj.
+func structField(obj runtime.Object, name string) reflect.Value {
+	return reflect.ValueOf(obj).Elem().FieldByName(name)
+}
+
+// copyField sets dst.name = src.name (both of the same kind).
+func copyField(dst, src runtime.Object, name string) {
+	structField(dst, name).Set(structField(src, name))
+}
+
+// resetField zeroes obj.name.
+func resetField(obj runtime.Object, name string) {
+	f := structField(obj, name)
+	f.Set(reflect.Zero(f.Type()))
+}
+
+func fieldEqual(a, b runtime.Object, name string) bool {
+	return reflect.DeepEqual(structField(a, name).Interface(), structField(b, name).Interface())
+}
+
+// newUID returns a random RFC 4122 version 4 UUID.
+func newUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// errNotJSONObject is returned for bodies that are JSON but not an object.
+var errNotJSONObject = errors.New("not a JSON object")

@@ -1,0 +1,97 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
+	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus collectors. Every label is bounded:
+// verbs, the three resources, HTTP codes, event types.
+type metrics struct {
+	requests    *prometheus.CounterVec   // verb, resource, code
+	duration    *prometheus.HistogramVec // verb, resource
+	watchers    *prometheus.GaugeVec     // resource
+	watchEvents *prometheus.CounterVec   // resource, type
+	slowWrites  *prometheus.CounterVec   // resource
+	expired     *prometheus.CounterVec   // verb
+}
+
+func newMetrics(reg prometheus.Registerer, store storage.Interface) (*metrics, http.Handler, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apiserver_request_total",
+			Help: "Counter of apiserver requests broken out by verb, resource and HTTP response code.",
+		}, []string{"verb", "resource", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "apiserver_request_duration_seconds",
+			Help:    "Response latency distribution in seconds for each verb and resource (watches excluded).",
+			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}, []string{"verb", "resource"}),
+		watchers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "apiserver_registered_watchers",
+			Help: "Number of currently open watches for a given resource.",
+		}, []string{"resource"}),
+		watchEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apiserver_watch_events_total",
+			Help: "Number of events sent in watch clients, by resource and event type.",
+		}, []string{"resource", "type"}),
+		slowWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apiserver_watch_slow_writes_total",
+			Help: "Watch events whose write to the client blocked for more than one second (slow or stalled clients).",
+		}, []string{"resource"}),
+		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apiserver_expired_responses_total",
+			Help: "410 Expired answers (lists, continue tokens and watches older than the compacted revision), by verb.",
+		}, []string{"verb"}),
+	}
+	collectors := []prometheus.Collector{m.requests, m.duration, m.watchers, m.watchEvents, m.slowWrites, m.expired,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "apiserver_storage_current_revision",
+			Help: "The newest revision (resourceVersion) of the store.",
+		}, func() float64 { return float64(store.CurrentRevision()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "apiserver_storage_compacted_revision",
+			Help: "The revision history was last compacted to; older reads and watches get 410.",
+		}, func() float64 { return float64(store.CompactedRevision()) }),
+	}
+	for _, r := range kunosv1.Resources {
+		prefix := "/" + r.GVR.Resource + "/"
+		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "apiserver_storage_objects",
+			Help:        "Number of stored objects at the time of last check split by kind.",
+			ConstLabels: prometheus.Labels{"resource": r.GVR.Resource},
+		}, func() float64 { return float64(store.Count(prefix)) }))
+	}
+	private := prometheus.NewRegistry()
+	if reg == nil {
+		reg = private
+	}
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			return nil, nil, fmt.Errorf("server: register metrics: %w", err)
+		}
+	}
+	var h http.Handler
+	if g, ok := reg.(prometheus.Gatherer); ok {
+		h = promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+	} else {
+		h = promhttp.HandlerFor(prometheus.DefaultGatherer, promhttp.HandlerOpts{})
+	}
+	return m, h, nil
+}
+
+// observe records a finished request; a zero start skips the duration
+// (watches are long-running).
+func (m *metrics) observe(verb, resource string, code int, start time.Time) {
+	m.requests.WithLabelValues(verb, resource, strconv.Itoa(code)).Inc()
+	if !start.IsZero() {
+		m.duration.WithLabelValues(verb, resource).Observe(time.Since(start).Seconds())
+	}
+}

@@ -1,0 +1,247 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultBookmarkInterval = time.Minute
+	DefaultMaxBodyBytes     = 3 << 20
+	// defaultMinRequestTimeout is kube-apiserver's --min-request-timeout: a
+	// watch without timeoutSeconds lasts between one and two of these.
+	defaultMinRequestTimeout = 1800 * time.Second
+)
+
+// Config configures a Server. Store is required; zero values of the other
+// fields take the defaults noted.
+type Config struct {
+	// Store holds the objects. The server never reaches around it.
+	Store storage.Interface
+	// BookmarkInterval is the period of BOOKMARK events on watches that
+	// allow them; default 1m.
+	BookmarkInterval time.Duration
+	// MaxBodyBytes caps request bodies (413 beyond); default 3 MiB.
+	MaxBodyBytes int64
+	// MaxListLimit caps the page size a list request may ask for with a
+	// positive limit (a larger limit is lowered, the client follows the
+	// continue token). 0 means no cap. A list without limit is never paged.
+	MaxListLimit int64
+	// Logger receives request errors and watch lifecycle at debug level;
+	// default slog.Default().
+	Logger *slog.Logger
+	// Registry receives the server metrics. Optional: without it the metrics
+	// are still served on /metrics from a private registry.
+	Registry prometheus.Registerer
+}
+
+// Server serves the kunos.io/v1 API over a storage.Interface with the
+// Kubernetes REST and watch protocol. It is an http.Handler.
+type Server struct {
+	store        storage.Interface
+	codec        storage.Codec
+	log          *slog.Logger
+	maxBody      int64
+	maxListLimit int64
+	metrics      *metrics
+	metricsH     http.Handler
+
+	bookmarkInterval atomic.Int64 // time.Duration
+
+	mu           sync.Mutex
+	watches      map[*watchConn]struct{}
+	shuttingDown bool
+	stalled      bool
+	stallCh      chan struct{} // closed when watches may send; replaced on stall
+	settingsCh   chan struct{} // closed and replaced when the bookmark interval changes
+	wg           sync.WaitGroup
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: Config.Store is required")
+	}
+	if cfg.BookmarkInterval < 0 || cfg.MaxBodyBytes < 0 || cfg.MaxListLimit < 0 {
+		return nil, errors.New("server: negative BookmarkInterval, MaxBodyBytes or MaxListLimit")
+	}
+	if cfg.BookmarkInterval == 0 {
+		cfg.BookmarkInterval = DefaultBookmarkInterval
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{
+		store:        cfg.Store,
+		codec:        NewCodec(),
+		log:          cfg.Logger,
+		maxBody:      cfg.MaxBodyBytes,
+		maxListLimit: cfg.MaxListLimit,
+		watches:      make(map[*watchConn]struct{}),
+		stallCh:      make(chan struct{}),
+		settingsCh:   make(chan struct{}),
+	}
+	close(s.stallCh)
+	s.bookmarkInterval.Store(int64(cfg.BookmarkInterval))
+	m, h, err := newMetrics(cfg.Registry, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics, s.metricsH = m, h
+	return s, nil
+}
+
+// ServeHTTP routes a request: health, version, discovery, metrics, OpenAPI
+// and the kunos.io/v1 resources.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case p == "/healthz" || p == "/readyz" || p == "/livez" ||
+		strings.HasPrefix(p, "/healthz/") || strings.HasPrefix(p, "/readyz/") || strings.HasPrefix(p, "/livez/"):
+		s.serveHealth(w, r)
+	case p == "/version" || p == "/version/":
+		writeJSON(w, http.StatusOK, versionInfo())
+	case p == "/metrics":
+		s.metricsH.ServeHTTP(w, r)
+	case p == "/api" || p == "/api/" || p == "/apis" || p == "/apis/" ||
+		p == "/apis/"+groupName || p == "/apis/"+groupName+"/" ||
+		p == "/apis/"+groupVersion || p == "/apis/"+groupVersion+"/":
+		s.serveDiscovery(w, r)
+	case strings.HasPrefix(p, "/openapi/"):
+		s.serveOpenAPI(w, r)
+	case strings.HasPrefix(p, "/apis/"+groupVersion+"/"):
+		s.serveResource(w, r)
+	default:
+		writeError(w, notFoundPath())
+	}
+}
+
+func notFoundPath() error {
+	return apierrors.NewGenericServerResponse(http.StatusNotFound, "", groupResourceNone, "",
+		"the server could not find the requested resource", 0, false)
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	down := s.shuttingDown
+	s.mu.Unlock()
+	if down && !strings.HasPrefix(r.URL.Path, "/livez") {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("shutting down\n"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("ok"))
+}
+
+// Shutdown ends every open watch with a clean end of stream, refuses new
+// ones, and waits until their handlers have returned or ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shuttingDown = true
+	s.mu.Unlock()
+	s.DropWatches()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// DropWatches ends every open watch now with a clean end of stream (for
+// chunked HTTP the terminating chunk, for WebSocket a normal close). Clients
+// re-watch from their last resourceVersion.
+func (s *Server) DropWatches() {
+	s.mu.Lock()
+	conns := make([]*watchConn, 0, len(s.watches))
+	for c := range s.watches {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.drop()
+	}
+}
+
+// StallWatches(true) keeps every watch connection open but sends nothing on
+// any of them, bookmarks included, until StallWatches(false). Watches opened
+// while stalled stall too (after their headers). Events are not lost: the
+// store keeps them for the watcher, which catches up when unstalled.
+func (s *Server) StallWatches(stall bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if stall == s.stalled {
+		return
+	}
+	s.stalled = stall
+	if stall {
+		s.stallCh = make(chan struct{})
+	} else {
+		close(s.stallCh)
+	}
+}
+
+// sendGate returns a channel that is closed when watches may send.
+func (s *Server) sendGate() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stallCh
+}
+
+// SetBookmarkInterval changes the period of BOOKMARK events; open watches
+// adopt it at once. d <= 0 restores the default.
+func (s *Server) SetBookmarkInterval(d time.Duration) {
+	if d <= 0 {
+		d = DefaultBookmarkInterval
+	}
+	s.bookmarkInterval.Store(int64(d))
+	s.mu.Lock()
+	close(s.settingsCh)
+	s.settingsCh = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *Server) settingsChanged() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.settingsCh
+}
+
+// registerWatch tracks c so that DropWatches and Shutdown reach it. It
+// fails when the server is shutting down.
+func (s *Server) registerWatch(c *watchConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shuttingDown {
+		return false
+	}
+	s.watches[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) unregisterWatch(c *watchConn) {
+	s.mu.Lock()
+	delete(s.watches, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}

@@ -1,0 +1,169 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
+	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// Table output is what kubectl get asks for (Accept:
+// application/json;as=Table;v=v1;g=meta.k8s.io): columns per kind, one row
+// per object, and by default (includeObject=Metadata) the row's object as
+// PartialObjectMetadata, as kube-apiserver answers.
+
+func parseIncludeObject(v string) (metav1.IncludeObjectPolicy, error) {
+	switch p := metav1.IncludeObjectPolicy(v); p {
+	case "":
+		return metav1.IncludeMetadata, nil
+	case metav1.IncludeNone, metav1.IncludeMetadata, metav1.IncludeObject:
+		return p, nil
+	}
+	return "", apierrors.NewBadRequest(fmt.Sprintf("includeObject: unsupported value %q: supported values: \"None\", \"Metadata\", \"Object\"", v))
+}
+
+var (
+	colName = metav1.TableColumnDefinition{Name: "Name", Type: "string", Format: "name",
+		Description: "Name must be unique within a namespace. More info: http://kubernetes.io/docs/user-guide/identifiers#names"}
+	colAge = metav1.TableColumnDefinition{Name: "Age", Type: "string",
+		Description: "CreationTimestamp is a timestamp representing the server time when this object was created."}
+)
+
+// tableColumns returns the columns of a kind.
+func tableColumns(res kunosv1.ResourceInfo) []metav1.TableColumnDefinition {
+	switch res.Kind {
+	case "Task":
+		return []metav1.TableColumnDefinition{colName,
+			{Name: "Phase", Type: "string", Description: "The lifecycle phase of the Task."},
+			{Name: "Node", Type: "string", Description: "The Node the Task is bound to."},
+			colAge}
+	case "Job":
+		return []metav1.TableColumnDefinition{colName,
+			{Name: "Completions", Type: "string", Description: "Succeeded Tasks out of the desired completions."},
+			{Name: "Active", Type: "integer", Description: "The number of active Tasks."},
+			colAge}
+	case "Node":
+		return []metav1.TableColumnDefinition{colName,
+			{Name: "Ready", Type: "string", Description: "The status of the Ready condition."},
+			{Name: "Capacity", Type: "integer", Description: "How many Tasks the Node runs at once."},
+			{Name: "Running", Type: "integer", Description: "The number of Tasks running on the Node."},
+			colAge}
+	}
+	return []metav1.TableColumnDefinition{colName, colAge}
+}
+
+// tableCells returns the cells of obj's row.
+func tableCells(obj runtime.Object, now time.Time) []any {
+	age := func(m metav1.ObjectMeta) string {
+		if m.CreationTimestamp.IsZero() {
+			return "<unknown>"
+		}
+		return duration.HumanDuration(now.Sub(m.CreationTimestamp.Time))
+	}
+	switch o := obj.(type) {
+	case *kunosv1.Task:
+		return []any{o.Name, string(o.Status.Phase), o.Spec.NodeName, age(o.ObjectMeta)}
+	case *kunosv1.Job:
+		return []any{o.Name, fmt.Sprintf("%d/%d", o.Status.Succeeded, o.Spec.CompletionsOrDefault()), int64(o.Status.Active), age(o.ObjectMeta)}
+	case *kunosv1.Node:
+		ready := "Unknown"
+		for _, c := range o.Status.Conditions {
+			if c.Type == kunosv1.NodeReady {
+				ready = string(c.Status)
+			}
+		}
+		return []any{o.Name, ready, int64(o.Spec.Capacity), int64(o.Status.RunningTasks), age(o.ObjectMeta)}
+	}
+	return nil
+}
+
+// tableRow renders one record as a row with the requested object.
+func (s *Server) tableRow(rec *storage.Record, include metav1.IncludeObjectPolicy, now time.Time) (metav1.TableRow, error) {
+	obj, err := s.codec.Decode(rec.Key, rec.Data)
+	if err != nil {
+		return metav1.TableRow{}, err
+	}
+	row := metav1.TableRow{Cells: tableCells(obj, now)}
+	switch include {
+	case metav1.IncludeObject:
+		row.Object.Raw = rec.Data
+	case metav1.IncludeMetadata, "":
+		pom := metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{Kind: "PartialObjectMetadata", APIVersion: "meta.k8s.io/v1"}}
+		switch o := obj.(type) {
+		case *kunosv1.Task:
+			pom.ObjectMeta = o.ObjectMeta
+		case *kunosv1.Job:
+			pom.ObjectMeta = o.ObjectMeta
+		case *kunosv1.Node:
+			pom.ObjectMeta = o.ObjectMeta
+		}
+		b, err := json.Marshal(&pom)
+		if err != nil {
+			return metav1.TableRow{}, err
+		}
+		row.Object.Raw = b
+	}
+	return row, nil
+}
+
+// writeTable answers a get or list with a Table.
+func (s *Server) writeTable(w http.ResponseWriter, r *http.Request, ri *requestInfo, version string, items []*storage.Record, lm metav1.ListMeta) int {
+	include, err := parseIncludeObject(r.URL.Query().Get("includeObject"))
+	if err != nil {
+		return writeError(w, err)
+	}
+	t := metav1.Table{
+		TypeMeta:          metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/" + version},
+		ListMeta:          lm,
+		ColumnDefinitions: tableColumns(ri.res),
+		Rows:              make([]metav1.TableRow, 0, len(items)),
+	}
+	if r.URL.Query().Get("noHeaders") == "true" {
+		t.ColumnDefinitions = nil
+	}
+	now := time.Now()
+	for _, rec := range items {
+		row, err := s.tableRow(rec, include, now)
+		if err != nil {
+			return writeError(w, apierrors.NewInternalError(err))
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	writeJSON(w, http.StatusOK, &t)
+	return http.StatusOK
+}
+
+// tableEventFrame renders a watch event whose object is a one-row Table.
+func (s *Server) tableEventFrame(p *watchParams, t watch.EventType, rec *storage.Record) ([]byte, error) {
+	row, err := s.tableRow(rec, p.includeObject, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	tbl := metav1.Table{
+		TypeMeta:          metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/" + p.tableVersion},
+		ListMeta:          metav1.ListMeta{ResourceVersion: strconv.FormatInt(rec.Revision, 10)},
+		ColumnDefinitions: tableColumns(p.ri.res),
+		Rows:              []metav1.TableRow{row},
+	}
+	obj, err := json.Marshal(&tbl)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"type":"`)
+	b.WriteString(string(t))
+	b.WriteString(`","object":`)
+	b.Write(obj)
+	b.WriteString("}\n")
+	return b.Bytes(), nil
+}

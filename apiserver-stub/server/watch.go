@@ -1,0 +1,294 @@
+package server
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// watchConn is one open watch as the server tracks it, so that
+// DropWatches and Shutdown can end it.
+type watchConn struct {
+	once   sync.Once
+	dropCh chan struct{}
+}
+
+func newWatchConn() *watchConn { return &watchConn{dropCh: make(chan struct{})} }
+
+func (c *watchConn) drop() { c.once.Do(func() { close(c.dropCh) }) }
+
+// preTimeoutBookmark is how long before a watch's deadline the last
+// BOOKMARK is requested, as kube-apiserver does.
+const preTimeoutBookmark = 2 * time.Second
+
+// watchParams are the validated parameters of one watch.
+type watchParams struct {
+	ri             *requestInfo
+	opts           storage.WatchOptions
+	allowBookmarks bool
+	timeout        time.Duration
+	out            outputKind
+	tableVersion   string
+	includeObject  metav1.IncludeObjectPolicy
+}
+
+// handleWatch serves GET ?watch=true on a collection (spec §3): validation
+// errors and a future resourceVersion are HTTP errors before streaming; a
+// compacted resourceVersion is a 200 with one ERROR event (410 Expired);
+// otherwise events stream over chunked HTTP or WebSocket until the timeout,
+// the client leaves, or the server drops the watch.
+func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
+	p, err := s.parseWatch(r, ri)
+	if err != nil {
+		return writeError(w, err)
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	watcher, err := s.store.Watch(ctx, ri.prefix(), p.opts)
+	var startErr error
+	if err != nil {
+		if !storage.IsCompacted(err) {
+			return writeError(w, storageError(err, ri.gr(), "", msgWatchTooOld))
+		}
+		startErr = err // reported in-band, as kube-apiserver does
+	} else {
+		defer watcher.Stop()
+	}
+	conn := newWatchConn()
+	if !s.registerWatch(conn) {
+		return writeError(w, apierrors.NewServiceUnavailable("the server is shutting down"))
+	}
+	defer s.unregisterWatch(conn)
+
+	var sink frameSink
+	if isWebSocket(r) {
+		ws, err := upgradeWebSocket(w, r, cancel)
+		if err != nil {
+			// The upgrader has already answered the client.
+			return http.StatusBadRequest
+		}
+		sink = ws
+	} else {
+		sink = newChunkedSink(w)
+	}
+	defer sink.close()
+	res := ri.res.GVR.Resource
+	s.metrics.watchers.WithLabelValues(res).Inc()
+	defer s.metrics.watchers.WithLabelValues(res).Dec()
+
+	if startErr != nil {
+		s.metrics.expired.WithLabelValues("WATCH").Inc()
+		_ = sink.write(errorFrame(storageError(startErr, ri.gr(), "", msgWatchTooOld)))
+		_ = sink.flush()
+		return http.StatusOK
+	}
+	s.streamWatch(ctx, conn, sink, watcher, p)
+	return http.StatusOK
+}
+
+// parseWatch validates the request of a watch and works out where it starts.
+func (s *Server) parseWatch(r *http.Request, ri *requestInfo) (*watchParams, error) {
+	out, tableVersion, err := negotiateOutput(r)
+	if err != nil {
+		return nil, err
+	}
+	q := r.URL.Query()
+	opts, err := parseListOptions(q, ri.res, true)
+	if err != nil {
+		return nil, err
+	}
+	p := &watchParams{ri: ri, allowBookmarks: opts.AllowWatchBookmarks, out: out, tableVersion: tableVersion}
+	if out == outputTable {
+		if p.includeObject, err = parseIncludeObject(q.Get("includeObject")); err != nil {
+			return nil, err
+		}
+	}
+	if opts.LabelSelector != nil && !opts.LabelSelector.Empty() {
+		p.opts.Predicate.Label = opts.LabelSelector
+	}
+	if opts.FieldSelector != nil && !opts.FieldSelector.Empty() {
+		p.opts.Predicate.Field = opts.FieldSelector
+	}
+	rv, _ := parseRV(opts.ResourceVersion) // validated by parseListOptions
+	if opts.SendInitialEvents != nil && *opts.SendInitialEvents {
+		// Watch-list with NotOlderThan: a snapshot at the current revision,
+		// which must have reached rv.
+		if cur := s.store.CurrentRevision(); rv > cur {
+			return nil, tooLargeRV(rv, cur)
+		}
+		p.opts.SendInitialEvents = true
+	} else {
+		p.opts.Revision = rv
+	}
+	if opts.TimeoutSeconds != nil && *opts.TimeoutSeconds > 0 {
+		p.timeout = time.Duration(*opts.TimeoutSeconds) * time.Second
+	} else {
+		p.timeout = time.Duration(float64(defaultMinRequestTimeout) * (1 + rand.Float64()))
+	}
+	return p, nil
+}
+
+// streamWatch copies events from watcher to sink until the watch ends.
+func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSink, watcher storage.Watcher, p *watchParams) {
+	res := p.ri.res.GVR.Resource
+	deadline := time.NewTimer(p.timeout)
+	defer deadline.Stop()
+	var bookmarkC, preDeadlineC <-chan time.Time
+	var bookmark *time.Timer
+	if p.allowBookmarks {
+		bookmark = time.NewTimer(time.Duration(s.bookmarkInterval.Load()))
+		defer bookmark.Stop()
+		bookmarkC = bookmark.C
+		if p.timeout > 2*preTimeoutBookmark {
+			pre := time.NewTimer(p.timeout - preTimeoutBookmark)
+			defer pre.Stop()
+			preDeadlineC = pre.C
+		}
+	}
+	// Progress bookmarks wait until the initial events are out.
+	initialDone := !p.opts.SendInitialEvents
+	events := watcher.ResultChan()
+	for {
+		// While stalled, send nothing and read nothing (the store keeps the
+		// events for us); still end on drop, timeout or client exit.
+		if gate := s.sendGate(); !isClosed(gate) {
+			select {
+			case <-gate:
+			case <-conn.dropCh:
+				return
+			case <-deadline.C:
+				return
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		settings := s.settingsChanged()
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return // the store ended the watch: clean end of stream
+			}
+			frame, last := s.frameFor(ev, p, &initialDone)
+			if frame != nil {
+				start := time.Now()
+				if err := sink.write(frame); err != nil {
+					return
+				}
+				if len(events) == 0 || last {
+					if err := sink.flush(); err != nil {
+						return
+					}
+				}
+				if time.Since(start) > time.Second {
+					s.metrics.slowWrites.WithLabelValues(res).Inc()
+				}
+				s.metrics.watchEvents.WithLabelValues(res, string(ev.Type)).Inc()
+			}
+			if last {
+				return
+			}
+		case <-bookmarkC:
+			if initialDone {
+				watcher.RequestProgress()
+			}
+			bookmark.Reset(time.Duration(s.bookmarkInterval.Load()))
+		case <-preDeadlineC:
+			watcher.RequestProgress()
+		case <-settings:
+			if bookmark != nil {
+				if !bookmark.Stop() {
+					select {
+					case <-bookmark.C:
+					default:
+					}
+				}
+				bookmark.Reset(time.Duration(s.bookmarkInterval.Load()))
+			}
+		case <-deadline.C:
+			return
+		case <-conn.dropCh:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// frameFor renders one store event; nil means nothing to send. last is true
+// for an ERROR, after which the watch ends.
+func (s *Server) frameFor(ev storage.Event, p *watchParams, initialDone *bool) (frame []byte, last bool) {
+	switch ev.Type {
+	case watch.Added, watch.Modified, watch.Deleted:
+		if ev.Object == nil {
+			return nil, false
+		}
+		if p.out == outputTable {
+			f, err := s.tableEventFrame(p, ev.Type, ev.Object)
+			if err != nil {
+				return errorFrame(apierrors.NewInternalError(err)), true
+			}
+			return f, false
+		}
+		return ev.Object.WatchFrame(ev.Type), false
+	case watch.Bookmark:
+		if ev.InitialEventsEnd {
+			*initialDone = true
+		}
+		if !p.allowBookmarks {
+			return nil, false
+		}
+		return bookmarkFrame(p.ri, ev.Revision, ev.InitialEventsEnd), false
+	case watch.Error:
+		if storage.IsCompacted(ev.Err) {
+			s.metrics.expired.WithLabelValues("WATCH").Inc()
+		}
+		return errorFrame(storageError(ev.Err, p.ri.gr(), "", msgWatchTooOld)), true
+	}
+	return nil, false
+}
+
+// bookmarkFrame is a BOOKMARK event whose object is an empty object of the
+// resource's kind with only its resourceVersion (and, for the end of the
+// initial events, the k8s.io/initial-events-end annotation).
+func bookmarkFrame(ri *requestInfo, rv int64, initialEnd bool) []byte {
+	b := make([]byte, 0, 160)
+	b = append(b, `{"type":"BOOKMARK","object":{"kind":"`...)
+	b = append(b, ri.res.Kind...)
+	b = append(b, `","apiVersion":"`+groupVersion+`","metadata":{"resourceVersion":"`...)
+	b = strconv.AppendInt(b, rv, 10)
+	b = append(b, '"')
+	if initialEnd {
+		b = append(b, `,"annotations":{"`+metav1.InitialEventsAnnotationKey+`":"true"}`...)
+	}
+	b = append(b, "}}}\n"...)
+	return b
+}
+
+// errorFrame is an ERROR event carrying err as a Status.
+func errorFrame(err error) []byte {
+	st := toStatus(err)
+	b, _ := jsonMarshal(st)
+	out := make([]byte, 0, len(b)+32)
+	out = append(out, `{"type":"ERROR","object":`...)
+	out = append(out, b...)
+	out = append(out, "}\n"...)
+	return out
+}

@@ -1,0 +1,215 @@
+package stubtest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kunos-io/listwatch/apiserver-stub/server"
+	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Option configures Start.
+type Option func(*config)
+
+type config struct {
+	history          int
+	bookmarkInterval time.Duration
+	maxBodyBytes     int64
+	logger           *slog.Logger
+}
+
+// WithHistory keeps n events for watch replay (the store's HistoryLimit);
+// older history is compacted automatically.
+func WithHistory(n int) Option { return func(c *config) { c.history = n } }
+
+// WithBookmarkInterval sets the period of BOOKMARK events (default 1m).
+func WithBookmarkInterval(d time.Duration) Option {
+	return func(c *config) { c.bookmarkInterval = d }
+}
+
+// WithLogger sends the server's logs to l (default: discarded).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithMaxBodyBytes caps request bodies (default 3 MiB).
+func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBodyBytes = n } }
+
+// Server is a running test API server.
+type Server struct {
+	// URL is the base URL, e.g. http://127.0.0.1:41234. It stays the same
+	// across Restart.
+	URL string
+
+	tb       testing.TB
+	addr     string
+	store    *storage.MemoryStore
+	api      *server.Server
+	registry *prometheus.Registry
+
+	mu      sync.Mutex
+	http    *http.Server
+	conns   map[net.Conn]struct{} // open connections, hijacked (WebSocket) included
+	serveWG sync.WaitGroup
+	closed  bool
+}
+
+// Start starts a server on 127.0.0.1 (a free port) and registers its
+// shutdown with t.Cleanup. It fails the test if the server cannot start.
+func Start(tb testing.TB, opts ...Option) *Server {
+	tb.Helper()
+	cfg := config{logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	store := storage.NewMemoryStore(storage.MemoryConfig{
+		Codec:        server.NewCodec(),
+		HistoryLimit: cfg.history,
+		Logger:       cfg.logger,
+	})
+	reg := prometheus.NewRegistry()
+	api, err := server.New(server.Config{
+		Store:            store,
+		BookmarkInterval: cfg.bookmarkInterval,
+		MaxBodyBytes:     cfg.maxBodyBytes,
+		Logger:           cfg.logger,
+		Registry:         reg,
+	})
+	if err != nil {
+		store.Close()
+		tb.Fatalf("stubtest: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		store.Close()
+		tb.Fatalf("stubtest: listen: %v", err)
+	}
+	s := &Server{
+		URL:      "http://" + ln.Addr().String(),
+		tb:       tb,
+		addr:     ln.Addr().String(),
+		store:    store,
+		api:      api,
+		registry: reg,
+		conns:    make(map[net.Conn]struct{}),
+	}
+	s.serve(ln)
+	tb.Cleanup(s.stop)
+	return s
+}
+
+// serve starts an http.Server on ln that tracks its connections.
+func (s *Server) serve(ln net.Listener) {
+	hs := &http.Server{
+		Handler:           s.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(c net.Conn, st http.ConnState) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			switch st {
+			case http.StateNew:
+				s.conns[c] = struct{}{}
+			case http.StateClosed:
+				delete(s.conns, c)
+			}
+		},
+	}
+	s.mu.Lock()
+	s.http = hs
+	s.mu.Unlock()
+	s.serveWG.Add(1)
+	go func() {
+		defer s.serveWG.Done()
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.tb.Logf("stubtest: serve: %v", err)
+		}
+	}()
+}
+
+// closeConns stops the http.Server and closes every connection, hijacked
+// ones included, then waits for Serve to return.
+func (s *Server) closeConns() {
+	s.mu.Lock()
+	hs := s.http
+	conns := make([]net.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	clear(s.conns)
+	s.mu.Unlock()
+	_ = hs.Close()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	s.serveWG.Wait()
+}
+
+// Store returns the store the server serves, for seeding and inspecting
+// data without HTTP.
+func (s *Server) Store() storage.Interface { return s.store }
+
+// API returns the HTTP handler, for fault injection beyond the helpers here.
+func (s *Server) API() *server.Server { return s.api }
+
+// Registry returns the registry holding the server's metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// Compact drops all history older than the current revision: lists at an
+// older exact resourceVersion, old continue tokens and watches from an older
+// resourceVersion get 410 Expired afterwards.
+func (s *Server) Compact() {
+	s.tb.Helper()
+	if err := s.store.Compact(context.Background(), s.store.CurrentRevision()); err != nil {
+		s.tb.Fatalf("stubtest: compact: %v", err)
+	}
+}
+
+// DropWatches ends every open watch with a clean end of stream.
+func (s *Server) DropWatches() { s.api.DropWatches() }
+
+// StallWatches(true) keeps watch connections open but sends nothing on
+// them, bookmarks included, until StallWatches(false).
+func (s *Server) StallWatches(stall bool) { s.api.StallWatches(stall) }
+
+// SetBookmarkInterval changes the BOOKMARK period of open and new watches.
+func (s *Server) SetBookmarkInterval(d time.Duration) { s.api.SetBookmarkInterval(d) }
+
+// Restart cuts every connection (open watches see a broken stream, not a
+// clean end) and serves again on the same address with the same store.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	s.closeConns()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ {
+		if ln, err = net.Listen("tcp", s.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		s.tb.Fatalf("stubtest: restart: listen on %s: %v", s.addr, err)
+	}
+	s.serve(ln)
+}
+
+// stop ends watches cleanly, closes every connection and the store.
+func (s *Server) stop() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.api.Shutdown(ctx)
+	s.closeConns()
+	s.store.Close()
+}
