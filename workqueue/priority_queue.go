@@ -132,7 +132,11 @@ func NewTypedPriorityQueue[T comparable](config TypedPriorityQueueConfig[T]) *Pr
 	}
 	q.nonEmpty.L = &q.mu
 	q.idle.L = &q.mu
-	go q.loop()
+	var ticker clock.Ticker
+	if q.metrics != nil {
+		ticker = q.clock.NewTicker(unfinishedWorkUpdatePeriod)
+	}
+	go q.loop(ticker)
 	return q
 }
 
@@ -430,15 +434,14 @@ func (q *PriorityQueue[T]) ShuttingDown() bool {
 
 // loop promotes delayed items when they are due and, for a metered queue,
 // refreshes the unfinished-work gauges.
-func (q *PriorityQueue[T]) loop() {
+func (q *PriorityQueue[T]) loop(ticker clock.Ticker) {
 	defer close(q.loopDone)
 	timer := newDeadlineTimer(q.clock, q.epoch)
 	defer timer.stop()
 	var tick <-chan time.Time
-	if q.metrics != nil {
-		t := q.clock.NewTicker(unfinishedWorkUpdatePeriod)
-		defer t.Stop()
-		tick = t.C()
+	if ticker != nil {
+		defer ticker.Stop()
+		tick = ticker.C()
 	}
 	for {
 		q.mu.Lock()

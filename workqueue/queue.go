@@ -142,8 +142,11 @@ func newTyped[T comparable](config TypedQueueConfig[T], updatePeriod time.Durati
 	if q.metrics != nil {
 		// Only a metered queue needs the updater; an unmetered one owns no
 		// goroutine at all.
+		// The ticker exists before the constructor returns, so a test
+		// stepping a fake clock right away cannot miss it.
+		t := q.clock.NewTicker(updatePeriod)
 		q.wg.Add(1)
-		go q.updateUnfinishedWorkLoop(updatePeriod)
+		go q.updateUnfinishedWorkLoop(t)
 	}
 	return q
 }
@@ -264,9 +267,8 @@ func (q *Typed[T]) ShuttingDown() bool {
 	return q.shuttingDown
 }
 
-func (q *Typed[T]) updateUnfinishedWorkLoop(period time.Duration) {
+func (q *Typed[T]) updateUnfinishedWorkLoop(t clock.Ticker) {
 	defer q.wg.Done()
-	t := q.clock.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
