@@ -136,10 +136,10 @@ func TestCRUDWithPreconditions(t *testing.T) {
 func TestGetListAtRevisionsAcrossCompaction(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, storage.MemoryConfig{})
-	mustCreate(t, s, "a", "t1", "n1", nil)                  // 1
-	mustCreate(t, s, "a", "t2", "n1", nil)                  // 2
-	mustCreate(t, s, "b", "t1", "n2", nil)                  // 3
-	mustUpdate(t, s, "a", "t1", "n2", nil)                  // 4
+	mustCreate(t, s, "a", "t1", "n1", nil)                          // 1
+	mustCreate(t, s, "a", "t2", "n1", nil)                          // 2
+	mustCreate(t, s, "b", "t1", "n2", nil)                          // 3
+	mustUpdate(t, s, "a", "t1", "n2", nil)                          // 4
 	if _, err := s.Delete(ctx, taskKey("a", "t2"), 0); err != nil { // 5
 		t.Fatal(err)
 	}

@@ -19,9 +19,12 @@ import (
 const (
 	// syncBatch bounds the log events pulled for one watcher in one step.
 	syncBatch = 512
-	// retryInterval is how soon watchers whose channels were full are
-	// retried when no step made progress.
-	retryInterval = 10 * time.Millisecond
+	// Watchers whose channels were full are retried after a delay that
+	// starts at retryMin once they made progress (a reader is draining them,
+	// so keep up with it) and doubles up to retryMax while none of them
+	// moves (a stuck reader costs a few wake-ups a second, nothing more).
+	retryMin = time.Millisecond
+	retryMax = 10 * time.Millisecond
 )
 
 // kickSync wakes the sync loop without blocking.
@@ -36,8 +39,9 @@ func (s *MemoryStore) syncLoop(ctx context.Context) {
 	defer close(s.done)
 	ageC, stopAge := s.ageTicker()
 	defer stopAge()
-	retry := time.NewTimer(retryInterval)
+	retry := time.NewTimer(retryMax)
 	defer retry.Stop()
+	delay := retryMin
 	reported := int64(0)
 	var behind []*watcher
 	for {
@@ -52,6 +56,7 @@ func (s *MemoryStore) syncLoop(ctx context.Context) {
 		var retryC <-chan time.Time
 		if remaining {
 			if progress {
+				delay = retryMin
 				// More to do right away; only stop for shutdown.
 				select {
 				case <-ctx.Done():
@@ -60,8 +65,9 @@ func (s *MemoryStore) syncLoop(ctx context.Context) {
 					continue
 				}
 			}
-			retry.Reset(retryInterval)
+			retry.Reset(delay)
 			retryC = retry.C
+			delay = min(2*delay, retryMax)
 		}
 		select {
 		case <-ctx.Done():

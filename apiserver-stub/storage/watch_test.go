@@ -123,8 +123,8 @@ func TestWatchStarts(t *testing.T) {
 		defer w.Stop()
 		live = append(live, w)
 	}
-	mustCreate(t, s, "a", "t2", "", nil) // 4
-	mustCreate(t, s, "b", "t2", "", nil) // 5: other namespace
+	mustCreate(t, s, "a", "t2", "", nil)                            // 4
+	mustCreate(t, s, "b", "t2", "", nil)                            // 5: other namespace
 	if _, err := s.Delete(ctx, taskKey("a", "t1"), 0); err != nil { // 6
 		t.Fatal(err)
 	}
@@ -223,12 +223,12 @@ func TestWatchSelectorTransitions(t *testing.T) {
 	}
 	defer byNode.Stop()
 
-	mustCreate(t, s, "a", "t", "", blue)   // 1: neither
-	mustUpdate(t, s, "a", "t", "n1", red)  // 2: both start matching
-	mustUpdate(t, s, "a", "t", "n1", red)  // 3: both still match
-	mustUpdate(t, s, "a", "t", "n2", blue) // 4: both stop matching
-	mustUpdate(t, s, "a", "t", "n2", blue) // 5: neither
-	mustUpdate(t, s, "a", "t", "n1", red)  // 6: both match again
+	mustCreate(t, s, "a", "t", "", blue)                           // 1: neither
+	mustUpdate(t, s, "a", "t", "n1", red)                          // 2: both start matching
+	mustUpdate(t, s, "a", "t", "n1", red)                          // 3: both still match
+	mustUpdate(t, s, "a", "t", "n2", blue)                         // 4: both stop matching
+	mustUpdate(t, s, "a", "t", "n2", blue)                         // 5: neither
+	mustUpdate(t, s, "a", "t", "n1", red)                          // 6: both match again
 	if _, err := s.Delete(ctx, taskKey("a", "t"), 0); err != nil { // 7
 		t.Fatal(err)
 	}
