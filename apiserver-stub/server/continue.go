@@ -63,4 +63,3 @@ func decodeContinue(tok, prefix string) (rv int64, after string, err error) {
 	}
 	return ct.RV, prefix + ct.Start, nil
 }
-

@@ -88,7 +88,3 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// serveOpenAPI: no OpenAPI documents are published.
-func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
-	writeError(w, notFoundPath())
-}
