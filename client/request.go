@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -136,6 +138,15 @@ func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
 		resp, err := c.http.Do(req)
 		if err != nil {
 			c.observe(r, 0, start)
+			if r.method == http.MethodGet && attempt < maxRetries && ctx.Err() == nil && isProbableEOF(err) {
+				// A dropped connection on a read: retry like client-go,
+				// after its artificial one-second Retry-After.
+				c.log.DebugContext(ctx, "retrying request after connection error", "request", r.describe(),
+					"err", err, "attempt", attempt+1)
+				if sleepCtx(ctx, time.Second) == nil {
+					continue
+				}
+			}
 			return nil, fmt.Errorf("%s: %w", r.describe(), contextErr(ctx, err))
 		}
 		c.observe(r, resp.StatusCode, start)
@@ -193,9 +204,9 @@ func (c *Client) observe(r *request, code int, start time.Time) {
 }
 
 // retryAfter reports whether resp may be retried and after how long:
-// 429 and 500–504 with an integer Retry-After header, like client-go.
+// 429 and 5xx with an integer Retry-After header, like client-go.
 func retryAfter(resp *http.Response) (time.Duration, bool) {
-	if resp.StatusCode != http.StatusTooManyRequests && (resp.StatusCode < 500 || resp.StatusCode > 504) {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
 		return 0, false
 	}
 	secs, ok := retryAfterSeconds(resp.Header)
@@ -242,6 +253,18 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 func drain(body io.ReadCloser) {
 	_, _ = io.CopyN(io.Discard, body, 64<<10)
 	body.Close()
+}
+
+// isProbableEOF reports a connection that broke under a request (reset,
+// closed, EOF), as opposed to one that could not be made at all.
+func isProbableEOF(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "connection reset by peer") || strings.Contains(msg, "http2: client connection lost") ||
+		strings.Contains(msg, "server sent GOAWAY and closed the connection")
 }
 
 // contextErr prefers the context's error (Canceled, DeadlineExceeded) over
