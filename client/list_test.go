@@ -118,8 +118,14 @@ func TestListDecodeErrors(t *testing.T) {
 			defer srv.Close()
 			c := mustClient(t, &Config{Host: srv.URL})
 			for _, err := range []error{
-				func() error { _, _, err := For[*kunosv1.Task](c, kunosv1.TasksResource).List(testCtx(t), metav1.ListOptions{}); return err }(),
-				func() error { _, _, err := Dynamic(c, kunosv1.TasksResource).List(testCtx(t), metav1.ListOptions{}); return err }(),
+				func() error {
+					_, _, err := For[*kunosv1.Task](c, kunosv1.TasksResource).List(testCtx(t), metav1.ListOptions{})
+					return err
+				}(),
+				func() error {
+					_, _, err := Dynamic(c, kunosv1.TasksResource).List(testCtx(t), metav1.ListOptions{})
+					return err
+				}(),
 			} {
 				if err == nil {
 					t.Fatal("no error")
