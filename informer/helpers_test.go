@@ -84,7 +84,7 @@ func (e event) String() string {
 // delete only of a key it believes present. gate, if set, is received from
 // before every call (to hold the handler).
 type recorder struct {
-	t    testing.TB
+	t       testing.TB
 	gate    chan struct{}
 	slow    time.Duration
 	waiting atomic.Int64 // calls blocked on gate
