@@ -142,3 +142,9 @@ func diff(got, want map[string]string) string {
 	}
 	return fmt.Sprint(out)
 }
+
+func (s *checkSink) counts() (replaces, events int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.replaces, s.events
+}

@@ -381,3 +381,13 @@ func (m *recMetrics) relisted(r reflector.RelistReason) int {
 }
 
 func rvs(n int) string { return strconv.Itoa(n) }
+
+func (m *recMetrics) snapshot() map[reflector.RelistReason]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[reflector.RelistReason]int{}
+	for k, v := range m.relists {
+		out[k] = v
+	}
+	return out
+}
