@@ -34,8 +34,8 @@ type fakeMetric struct {
 	obs   []float64
 }
 
-func (m *fakeMetric) Inc()  { m.add(1) }
-func (m *fakeMetric) Dec()  { m.add(-1) }
+func (m *fakeMetric) Inc() { m.add(1) }
+func (m *fakeMetric) Dec() { m.add(-1) }
 func (m *fakeMetric) add(d float64) {
 	m.mu.Lock()
 	m.value += d
