@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
+	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
@@ -25,10 +25,10 @@ type write struct {
 
 // model replays the writes in revision order.
 type model struct {
-	writes []write                        // index = revision-1
-	prev   []*storage.Record              // state of the key before writes[i]
-	states map[string][]*storage.Record   // per key: record per version, nil for deleted
-	revs   map[string][]int64             // per key: revision of each version
+	writes []write                      // index = revision-1
+	prev   []*storage.Record            // state of the key before writes[i]
+	states map[string][]*storage.Record // per key: record per version, nil for deleted
+	revs   map[string][]int64           // per key: revision of each version
 }
 
 func newModel(t *testing.T, ws []write) *model {

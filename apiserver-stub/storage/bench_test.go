@@ -1,0 +1,182 @@
+package storage_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+)
+
+// drained starts n watchers of prefix, each drained by its own goroutine,
+// and returns a wait function that blocks until every one has received an
+// event at revision rev or later, and a stop function.
+func drained(b *testing.B, s *storage.MemoryStore, n int, pred func(i int) storage.Predicate) (wait func(rev int64), stop func()) {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	last := make([]atomic.Int64, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		opts := storage.WatchOptions{}
+		if pred != nil {
+			opts.Predicate = pred(i)
+		}
+		w, err := s.Watch(ctx, "/tasks/", opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Go(func() {
+			for ev := range w.ResultChan() {
+				last[i].Store(ev.Revision)
+			}
+		})
+	}
+	wait = func(rev int64) {
+		for i := range last {
+			for last[i].Load() < rev {
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}
+	return wait, func() { cancel(); wg.Wait() }
+}
+
+// BenchmarkWrite measures writes per second, end to end: the clock stops
+// when every watcher has received the last write.
+func BenchmarkWrite(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		watchers int
+		indexed  bool // watchers select spec.nodeName=node-i: each write reaches one
+	}{
+		{"watchers=0", 0, false},
+		{"watchers=100", 100, false},
+		{"watchers=1000", 1000, false},
+		{"watchers=1000/byNode", 1000, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := storage.NewMemoryStore(storage.MemoryConfig{Codec: testCodec{}})
+			defer s.Close()
+			ctx := context.Background()
+			const keys = 1000
+			for i := range keys {
+				mustCreate(b, s, "bench", fmt.Sprintf("t%d", i), fmt.Sprintf("node-%d", i), nil)
+			}
+			var pred func(int) storage.Predicate
+			if tc.indexed {
+				pred = func(i int) storage.Predicate {
+					return storage.Predicate{Field: fields.OneTermEqualSelector("spec.nodeName", fmt.Sprintf("node-%d", i))}
+				}
+			}
+			wait, stop := drained(b, s, tc.watchers, pred)
+			defer stop()
+			objs := make([]*kunosv1.Task, keys)
+			for i := range objs {
+				objs[i] = task("bench", fmt.Sprintf("t%d", i), fmt.Sprintf("node-%d", i), nil)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			var rec *storage.Record
+			for i := 0; i < b.N; i++ {
+				k := i % keys
+				var err error
+				rec, err = s.Update(ctx, taskKey("bench", objs[k].Name), 0, objs[k])
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if !tc.indexed && rec != nil {
+				wait(rec.Revision)
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "writes/s")
+		})
+	}
+}
+
+// BenchmarkWriteWithStuckWatcher runs 100 drained watchers with and without
+// one more that never reads: the stuck one must not change the figures.
+func BenchmarkWriteWithStuckWatcher(b *testing.B) {
+	for _, stuck := range []bool{false, true} {
+		b.Run(fmt.Sprintf("watchers=100/stuck=%v", stuck), func(b *testing.B) {
+			s := storage.NewMemoryStore(storage.MemoryConfig{Codec: testCodec{}})
+			defer s.Close()
+			ctx := context.Background()
+			if stuck {
+				w, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer w.Stop()
+			}
+			wait, stop := drained(b, s, 100, nil)
+			defer stop()
+			obj := task("bench", "t", "", nil)
+			mustCreate(b, s, "bench", "t", "", nil)
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			var rec *storage.Record
+			for i := 0; i < b.N; i++ {
+				var err error
+				rec, err = s.Update(ctx, taskKey("bench", "t"), 0, obj)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			wait(rec.Revision)
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "writes/s")
+		})
+	}
+}
+
+// BenchmarkHeapPerObject reports the live heap per stored Task, including
+// its encoded JSON (reported separately), attributes, history and indexes.
+// Run with -benchtime=1x.
+func BenchmarkHeapPerObject(b *testing.B) {
+	for _, n := range []int{10000, 100000} {
+		b.Run(fmt.Sprintf("objects=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			objs := make([]*kunosv1.Task, n)
+			for i := range objs {
+				t := task(fmt.Sprintf("ns-%d", i%50), fmt.Sprintf("job-%d-task-%d", i/10, i%10), fmt.Sprintf("node-%d", i%500),
+					map[string]string{"kunos.io/job": fmt.Sprintf("job-%d", i/10), "tier": "batch"})
+				t.UID = "00000000-0000-0000-0000-000000000000"
+				t.CreationTimestamp = metav1.Now()
+				t.Spec.Command = []string{"/bin/sh", "-c", "sleep 1"}
+				t.Status.Phase = kunosv1.TaskPending
+				objs[i] = t
+			}
+			var perObj, jsonPerObj float64
+			for range b.N {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				s := storage.NewMemoryStore(storage.MemoryConfig{Codec: testCodec{}})
+				var jsonBytes int
+				for _, o := range objs {
+					r, err := s.Create(ctx, taskKey(o.Namespace, o.Name), o)
+					if err != nil {
+						b.Fatal(err)
+					}
+					jsonBytes += len(r.Data)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perObj += float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+				jsonPerObj += float64(jsonBytes) / float64(n)
+				runtime.KeepAlive(s)
+				s.Close()
+			}
+			b.ReportMetric(perObj/float64(b.N), "heapB/object")
+			b.ReportMetric(jsonPerObj/float64(b.N), "jsonB/object")
+		})
+	}
+}

@@ -1,0 +1,42 @@
+package storage_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+)
+
+// A watch with initial events sees the snapshot, the end bookmark, then
+// every change in revision order; a list can read any retained revision.
+func Example() {
+	ctx := context.Background()
+	s := storage.NewMemoryStore(storage.MemoryConfig{Codec: testCodec{}})
+	defer s.Close()
+
+	created, _ := s.Create(ctx, "/tasks/default/build", task("default", "build", "", nil))
+	w, _ := s.Watch(ctx, "/tasks/default/", storage.WatchOptions{SendInitialEvents: true})
+	defer w.Stop()
+
+	_, _ = s.Update(ctx, "/tasks/default/build", created.Revision, task("default", "build", "node-1", nil))
+	_, _ = s.Delete(ctx, "/tasks/default/build", 0)
+
+	for range 4 {
+		ev := <-w.ResultChan()
+		if ev.Object == nil {
+			fmt.Println(ev.Type, ev.Revision, "initial-events-end:", ev.InitialEventsEnd)
+			continue
+		}
+		fmt.Printf("%s %d %s node=%q\n", ev.Type, ev.Revision, ev.Object.Key, ev.Object.Fields["spec.nodeName"])
+	}
+
+	old, _ := s.List(ctx, "/tasks/", storage.ListOptions{Revision: 2})
+	now, _ := s.List(ctx, "/tasks/", storage.ListOptions{})
+	fmt.Println("items at revision 2:", len(old.Items), "now:", len(now.Items), "at revision", now.Revision)
+	// Output:
+	// ADDED 1 /tasks/default/build node=""
+	// BOOKMARK 1 initial-events-end: true
+	// MODIFIED 2 /tasks/default/build node="node-1"
+	// DELETED 3 /tasks/default/build node="node-1"
+	// items at revision 2: 1 now: 0 at revision 3
+}
