@@ -24,7 +24,13 @@ import (
 // frame, then ends the stream (or holds it open if hold is set).
 func frameServer(t *testing.T, frames []string, hold bool) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(frameHandler(frames, hold))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func frameHandler(frames []string, hold bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if websocket.IsWebSocketUpgrade(r) {
 			if r.Header.Get("Origin") == "" {
 				http.Error(w, "no origin", http.StatusForbidden)
@@ -57,9 +63,7 @@ func frameServer(t *testing.T, frames []string, hold bool) *httptest.Server {
 		if hold {
 			<-r.Context().Done()
 		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	})
 }
 
 // collect drains a watch, failing if it does not close within 5s.
