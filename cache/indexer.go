@@ -48,7 +48,7 @@ type valueIndex = pmap[keySet]
 
 type snapshot[T Object] struct {
 	defs    *indexDefs[T]
-	items   pmap[record[T]]
+	items   pmap[*record[T]]
 	indices []valueIndex // parallel to defs.funcs
 	rv      string
 	seq     uint64 // sequence number of the write that produced this snapshot
@@ -154,7 +154,7 @@ func (x *indexer[T]) put(obj T) error {
 			x.mu.Unlock()
 			continue
 		}
-		x.cur.Store(cur.put(key, record[T]{obj: obj, vals: vals, seq: x.seq.Add(1)}, rv))
+		x.cur.Store(cur.put(key, &record[T]{obj: obj, vals: vals, seq: x.seq.Add(1)}, rv))
 		x.mu.Unlock()
 		return nil
 	}
@@ -222,13 +222,13 @@ func buildSnapshot[T Object](defs *indexDefs[T], keys []string, recs []record[T]
 	for i, k := range keys {
 		last[k] = i
 	}
-	entries := make([]pentry[record[T]], 0, len(last))
+	entries := make([]pentry[*record[T]], 0, len(last))
 	for i, k := range keys {
 		if last[k] != i {
 			continue
 		}
 		recs[i].seq = seq
-		entries = append(entries, pentry[record[T]]{key: k, val: recs[i]})
+		entries = append(entries, pentry[*record[T]]{key: k, val: &recs[i]})
 	}
 	s := &snapshot[T]{defs: defs, rv: rv, seq: seq, indices: make([]valueIndex, len(defs.funcs))}
 	for i := range defs.funcs {
@@ -239,7 +239,7 @@ func buildSnapshot[T Object](defs *indexDefs[T], keys []string, recs []record[T]
 }
 
 // buildIndex builds index i from records' stored values.
-func buildIndex[T Object](entries []pentry[record[T]], i int) valueIndex {
+func buildIndex[T Object](entries []pentry[*record[T]], i int) valueIndex {
 	byValue := map[string][]pentry[struct{}]{}
 	for _, e := range entries {
 		for _, v := range e.val.vals[i] {
@@ -258,7 +258,7 @@ func buildIndex[T Object](entries []pentry[record[T]], i int) valueIndex {
 }
 
 // put returns the snapshot with key bound to rec.
-func (s *snapshot[T]) put(key string, rec record[T], rv string) *snapshot[T] {
+func (s *snapshot[T]) put(key string, rec *record[T], rv string) *snapshot[T] {
 	items, old, existed := s.items.set(key, rec)
 	next := &snapshot[T]{defs: s.defs, items: items, indices: s.indices, rv: s.rv, seq: rec.seq}
 	if rv != "" {
@@ -394,7 +394,7 @@ func (x *indexer[T]) AddIndexers(add Indexers[T]) error {
 	var defs *indexDefs[T]
 	catchUp := func(s *snapshot[T]) error {
 		var err error
-		s.items.each(func(key string, rec record[T]) bool {
+		s.items.each(func(key string, rec *record[T]) bool {
 			if c, ok := computed[key]; ok && c.seq == rec.seq {
 				return true
 			}
@@ -444,13 +444,15 @@ func (x *indexer[T]) AddIndexers(add Indexers[T]) error {
 		}
 		// cur's objects are all in computed: build the extended snapshot.
 		from := len(cur.defs.funcs)
-		entries := make([]pentry[record[T]], 0, cur.items.len())
-		cur.items.each(func(key string, rec record[T]) bool {
+		entries := make([]pentry[*record[T]], 0, cur.items.len())
+		recs := make([]record[T], 0, cur.items.len())
+		cur.items.each(func(key string, rec *record[T]) bool {
 			vals := make([][]string, len(defs.funcs))
 			copy(vals, rec.vals)
 			copy(vals[from:], computed[key].vals)
-			rec.vals = vals
-			entries = append(entries, pentry[record[T]]{key: key, val: rec})
+			// Records are shared with older snapshots: copy, never modify.
+			recs = append(recs, record[T]{obj: rec.obj, vals: vals, seq: rec.seq})
+			entries = append(entries, pentry[*record[T]]{key: key, val: &recs[len(recs)-1]})
 			return true
 		})
 		next := &snapshot[T]{defs: defs, rv: cur.rv, seq: x.seq.Add(1), indices: slices.Clone(cur.indices)}

@@ -15,14 +15,18 @@ func (x *indexer[T]) Get(obj T) (T, bool, error) {
 // GetByKey returns the object stored under key.
 func (x *indexer[T]) GetByKey(key string) (T, bool, error) {
 	rec, ok := x.cur.Load().items.get(key)
-	return rec.obj, ok, nil
+	if !ok {
+		var zero T
+		return zero, false, nil
+	}
+	return rec.obj, true, nil
 }
 
 // List returns every object.
 func (x *indexer[T]) List() []T {
 	s := x.cur.Load()
 	out := make([]T, 0, s.items.len())
-	s.items.each(func(_ string, rec record[T]) bool {
+	s.items.each(func(_ string, rec *record[T]) bool {
 		out = append(out, rec.obj)
 		return true
 	})

@@ -49,7 +49,7 @@ func sorted(s []string) []string {
 	return s
 }
 
-func mustNil(t *testing.T, err error) {
+func mustNil(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

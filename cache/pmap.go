@@ -307,10 +307,11 @@ type hashed[V any] struct {
 // order: the 5-bit chunk used at depth 0 becomes the most significant.
 func trieOrder(h uint64) uint64 {
 	var o uint64
-	for d := uint(0); d < 12; d++ {
-		o |= ((h >> (d * pmapBits)) & pmapMask) << (59 - d*pmapBits)
+	for shift := uint(0); shift < hashWidth; shift += pmapBits {
+		width := min(pmapBits, hashWidth-shift)
+		o |= ((h >> shift) & (1<<width - 1)) << (hashWidth - shift - width)
 	}
-	return o | h>>60
+	return o
 }
 
 // buildNode builds the node at depth shift for hs, which is sorted in trie
