@@ -391,3 +391,16 @@ func (m *recMetrics) snapshot() map[reflector.RelistReason]int {
 	}
 	return out
 }
+
+// drainErrs returns the errors reported to WatchErrorHandler so far.
+func (h *harness) drainErrs() []error {
+	var out []error
+	for {
+		select {
+		case err := <-h.errs:
+			out = append(out, err)
+		default:
+			return out
+		}
+	}
+}

@@ -373,6 +373,9 @@ func TestWatchListWithoutEndBookmarkFallsBackForGood(t *testing.T) {
 	if tr.Err == nil || !w.isStopped() {
 		t.Fatalf("err=%v stopped=%v", tr.Err, w.isStopped())
 	}
+	if errs := h.drainErrs(); len(errs) != 1 {
+		t.Fatalf("reported %d errors, want 1: %v", len(errs), errs)
+	}
 	h.expect("list").list([]*kunosv1.Task{task("a", "3")}, "5", "")
 	h.expectOp(op{"replace", "ns/a", "5"})
 	h.expectTrans("list/ok->watch")
@@ -391,6 +394,9 @@ func TestWatchListEndsCleanlyBeforeBookmark(t *testing.T) {
 	w.send(t, watch.Added, task("a", "3"))
 	w.end()
 	h.expectTrans("watch-list/failed->list")
+	if errs := h.drainErrs(); len(errs) != 1 {
+		t.Fatalf("reported %d errors, want 1: %v", len(errs), errs)
+	}
 	h.expect("list").fail(errors.New("refused"))
 	h.elapse(h.expectTrans("list/failed->wait(sync)").Delay)
 	// One clean end is no proof of an old server: try watch-list again.
@@ -411,13 +417,8 @@ func TestWrongTypeEventRelistsWithoutPanic(t *testing.T) {
 	if h.r.LastSyncResourceVersion() != "10" {
 		t.Fatalf("rv advanced past a dropped event: %q", h.r.LastSyncResourceVersion())
 	}
-	select {
-	case err := <-h.errs:
-		if err == nil {
-			t.Fatal("nil error reported")
-		}
-	default:
-		t.Fatal("WatchErrorHandler did not see the error")
+	if errs := h.drainErrs(); len(errs) != 1 || errs[0] == nil {
+		t.Fatalf("WatchErrorHandler saw %v, want one error", errs)
 	}
 }
 
@@ -450,6 +451,9 @@ func TestTransformErrorDuringWatchListFallsBack(t *testing.T) {
 	w := h.expect("watch").watch()
 	w.send(t, watch.Added, task("bad", "3"))
 	h.expectTrans("watch-list/broken->list")
+	if errs := h.drainErrs(); len(errs) != 1 {
+		t.Fatalf("reported %d errors, want 1: %v", len(errs), errs)
+	}
 	// The list meets the same object: the sync fails and is retried later.
 	h.expect("list").list([]*kunosv1.Task{task("bad", "3")}, "5", "")
 	h.expectTrans("list/failed->wait(sync)")
@@ -555,4 +559,25 @@ func TestCancelDuringEveryPhase(t *testing.T) {
 		h.elapse(0)
 		h.stop()
 	})
+}
+
+func TestWatchTimeoutRandomizedInRange(t *testing.T) {
+	h := start(t, nil)
+	seen := map[int64]bool{}
+	w := h.syncByWatchList("10")
+	for i := 0; i < 20; i++ {
+		h.elapse(1500 * time.Millisecond)
+		w.end()
+		h.expectTrans("stream/ended->watch")
+		c := h.expect("watch")
+		if c.opts.TimeoutSeconds == nil || *c.opts.TimeoutSeconds < 300 || *c.opts.TimeoutSeconds >= 600 {
+			t.Fatalf("timeoutSeconds %v outside [300, 600)", c.opts.TimeoutSeconds)
+		}
+		seen[*c.opts.TimeoutSeconds] = true
+		w = c.watch()
+		h.expectTrans("watch/ok->stream")
+	}
+	if len(seen) < 5 {
+		t.Fatalf("timeouts not spread: %v", seen)
+	}
 }

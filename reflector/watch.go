@@ -99,9 +99,9 @@ func (r *Reflector[T]) watchList(ctx context.Context) result {
 			// server that ignores sendInitialEvents.
 			res.err = fmt.Errorf("reflector %s: watch-list ended before the %s bookmark", r.opts.Name, metav1.InitialEventsAnnotationKey)
 			res.outcome = failed
+			r.report("watch-list", res.err) // consume reported the others
 		}
 		r.opts.Metrics.ObserveList(r.opts.Clock.Since(start), res.err)
-		r.report("watch-list", res.err)
 		return res
 	}
 	r.opts.Metrics.ObserveList(r.opts.Clock.Since(start), nil)
@@ -131,8 +131,10 @@ func (r *Reflector[T]) consume(ctx context.Context, st *stream, init *initialSyn
 		case <-ctx.Done():
 			return result{outcome: canceled}
 		case <-deadline:
-			return result{outcome: unsupported, err: fmt.Errorf("reflector %s: no %s bookmark within %v of the watch-list",
-				r.opts.Name, metav1.InitialEventsAnnotationKey, r.opts.InitialEventsTimeout)}
+			err := fmt.Errorf("reflector %s: no %s bookmark within %v of the watch-list",
+				r.opts.Name, metav1.InitialEventsAnnotationKey, r.opts.InitialEventsTimeout)
+			r.report("watch-list", err)
+			return result{outcome: unsupported, err: err}
 		case <-watchdog.C():
 			if quiet := clk.Since(last); quiet < r.opts.WatchdogTimeout {
 				watchdog.Reset(r.opts.WatchdogTimeout - quiet)
