@@ -87,4 +87,3 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFoundPath())
 	}
 }
-

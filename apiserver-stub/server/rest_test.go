@@ -1,0 +1,285 @@
+package server_test
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kunos-io/listwatch/apiserver-stub/stubtest"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestCreateGetListUpdateDelete(t *testing.T) {
+	srv := stubtest.Start(t)
+
+	// Create: 201 with server-set metadata; status is dropped as for CRs.
+	r := post(t, srv, tasksNS, `{"apiVersion":"kunos.io/v1","kind":"Task","metadata":{"name":"a","labels":{"app":"x"},"resourceVersion":"77","uid":"bogus"},"spec":{"image":"i"},"status":{"phase":"Running"}}`)
+	if r.code != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.code, r.body)
+	}
+	created := r.obj(t)
+	md := created["metadata"].(map[string]any)
+	if md["uid"] == "" || md["uid"] == "bogus" || md["creationTimestamp"] == nil || md["generation"] != float64(1) || md["namespace"] != "default" {
+		t.Fatalf("server-set metadata wrong: %v", md)
+	}
+	if st, _ := created["status"].(map[string]any); len(st) != 0 {
+		t.Fatalf("status kept on create: %v", st)
+	}
+	rv := rvOf(t, created)
+	if rv != srv.Store().CurrentRevision() {
+		t.Fatalf("rv %d, store at %d", rv, srv.Store().CurrentRevision())
+	}
+
+	// Create again: 409 AlreadyExists.
+	st := wantStatus(t, post(t, srv, tasksNS, taskJSON("a", nil)), 409, metav1.StatusReasonAlreadyExists)
+	if st.Details == nil || st.Details.Name != "a" || st.Details.Kind != "tasks" || st.Details.Group != "kunos.io" {
+		t.Fatalf("details %+v", st.Details)
+	}
+
+	// generateName.
+	r = post(t, srv, tasksNS, `{"metadata":{"generateName":"gen-"},"spec":{}}`)
+	if r.code != 201 || !strings.HasPrefix(nameOf(r.obj(t)), "gen-") || len(nameOf(r.obj(t))) != len("gen-")+5 {
+		t.Fatalf("generateName: %d %s", r.code, r.body)
+	}
+
+	// Get.
+	r = get(t, srv, tasksNS+"/a")
+	if r.code != 200 || nameOf(r.obj(t)) != "a" || r.obj(t)["kind"] != "Task" {
+		t.Fatalf("get: %d %s", r.code, r.body)
+	}
+	wantStatus(t, get(t, srv, tasksNS+"/nope"), 404, metav1.StatusReasonNotFound)
+
+	// List: kind, resourceVersion, items.
+	r = get(t, srv, tasksAll)
+	l := r.obj(t)
+	if l["kind"] != "TaskList" || l["apiVersion"] != "kunos.io/v1" || len(l["items"].([]any)) != 2 {
+		t.Fatalf("list: %s", r.body)
+	}
+	if rvOf(t, l) != srv.Store().CurrentRevision() {
+		t.Fatalf("list rv %d", rvOf(t, l))
+	}
+	r = get(t, srv, "/apis/kunos.io/v1/namespaces/empty/tasks")
+	if !strings.Contains(string(r.body), `"items":[]`) || !strings.Contains(string(r.body), `"resourceVersion":"`) {
+		t.Fatalf("empty list: %s", r.body)
+	}
+
+	// Update: status ignored, spec change bumps generation.
+	body := `{"apiVersion":"kunos.io/v1","kind":"Task","metadata":{"name":"a","resourceVersion":"` + strconv.FormatInt(rv, 10) + `"},"spec":{"image":"j"},"status":{"phase":"Running"}}`
+	r = do(t, srv, http.MethodPut, tasksNS+"/a", "application/json", body)
+	if r.code != 200 {
+		t.Fatalf("update: %d %s", r.code, r.body)
+	}
+	upd := r.obj(t)
+	if upd["metadata"].(map[string]any)["generation"] != float64(2) || upd["spec"].(map[string]any)["image"] != "j" {
+		t.Fatalf("update result: %s", r.body)
+	}
+	if st, _ := upd["status"].(map[string]any); len(st) != 0 {
+		t.Fatalf("main resource update changed status: %s", r.body)
+	}
+	if upd["metadata"].(map[string]any)["uid"] != md["uid"] || upd["metadata"].(map[string]any)["creationTimestamp"] != md["creationTimestamp"] {
+		t.Fatalf("uid/creationTimestamp not kept: %s", r.body)
+	}
+	rv2 := rvOf(t, upd)
+
+	// Stale resourceVersion: 409 Conflict; missing: 422 Invalid.
+	wantStatus(t, do(t, srv, http.MethodPut, tasksNS+"/a", "application/json", body), 409, metav1.StatusReasonConflict)
+	st = wantStatus(t, do(t, srv, http.MethodPut, tasksNS+"/a", "application/json", taskJSON("a", nil)), 422, metav1.StatusReasonInvalid)
+	if len(st.Details.Causes) != 1 || st.Details.Causes[0].Field != "metadata.resourceVersion" {
+		t.Fatalf("causes %+v", st.Details.Causes)
+	}
+	// Update of a missing object: 404 (no create on update).
+	wantStatus(t, do(t, srv, http.MethodPut, tasksNS+"/b", "application/json",
+		`{"metadata":{"name":"b","resourceVersion":"1"}}`), 404, metav1.StatusReasonNotFound)
+	// Name mismatch: 400.
+	wantStatus(t, do(t, srv, http.MethodPut, tasksNS+"/a", "application/json",
+		`{"metadata":{"name":"b","resourceVersion":"1"}}`), 400, metav1.StatusReasonBadRequest)
+
+	// No-op update: no new revision.
+	before := srv.Store().CurrentRevision()
+	noop := do(t, srv, http.MethodGet, tasksNS+"/a", "", "")
+	r = do(t, srv, http.MethodPut, tasksNS+"/a", "application/json", string(noop.body))
+	if r.code != 200 || srv.Store().CurrentRevision() != before {
+		t.Fatalf("no-op update wrote: %d rev %d -> %d", r.code, before, srv.Store().CurrentRevision())
+	}
+
+	// /status: only status changes; generation stays.
+	sbody := `{"metadata":{"name":"a","resourceVersion":"` + strconv.FormatInt(rv2, 10) + `","labels":{"ignored":"yes"}},"spec":{"image":"ignored"},"status":{"phase":"Running"}}`
+	r = do(t, srv, http.MethodPut, tasksNS+"/a/status", "application/json", sbody)
+	if r.code != 200 {
+		t.Fatalf("update status: %d %s", r.code, r.body)
+	}
+	so := r.obj(t)
+	if so["status"].(map[string]any)["phase"] != "Running" || so["spec"].(map[string]any)["image"] != "j" ||
+		so["metadata"].(map[string]any)["labels"] != nil || so["metadata"].(map[string]any)["generation"] != float64(2) {
+		t.Fatalf("status update result: %s", r.body)
+	}
+
+	// Delete: 200 with a Success Status, then 404.
+	r = do(t, srv, http.MethodDelete, tasksNS+"/a", "", "")
+	if r.code != 200 {
+		t.Fatalf("delete: %d %s", r.code, r.body)
+	}
+	st = r.status(t)
+	if st.Status != metav1.StatusSuccess || st.Details == nil || st.Details.Name != "a" || st.Details.Kind != "tasks" || string(st.Details.UID) != md["uid"] {
+		t.Fatalf("delete Status: %s", r.body)
+	}
+	wantStatus(t, do(t, srv, http.MethodDelete, tasksNS+"/a", "", ""), 404, metav1.StatusReasonNotFound)
+	wantStatus(t, get(t, srv, tasksNS+"/a"), 404, metav1.StatusReasonNotFound)
+}
+
+func TestClusterScopedNodes(t *testing.T) {
+	srv := stubtest.Start(t)
+	r := post(t, srv, nodes, `{"apiVersion":"kunos.io/v1","kind":"Node","metadata":{"name":"n1","namespace":"ignored"},"spec":{"capacity":3}}`)
+	if r.code != 201 {
+		t.Fatalf("create node: %d %s", r.code, r.body)
+	}
+	if ns := r.obj(t)["metadata"].(map[string]any)["namespace"]; ns != nil {
+		t.Fatalf("node has namespace %v", ns)
+	}
+	if r := get(t, srv, nodes+"/n1"); r.code != 200 {
+		t.Fatalf("get node: %d", r.code)
+	}
+	// Namespaced path for a cluster-scoped resource, and the reverse: 404.
+	wantStatus(t, get(t, srv, "/apis/kunos.io/v1/namespaces/default/nodes"), 404, metav1.StatusReasonNotFound)
+	wantStatus(t, get(t, srv, "/apis/kunos.io/v1/tasks/x"), 404, metav1.StatusReasonNotFound)
+}
+
+func TestDeleteWithPreconditionsAndFinalizers(t *testing.T) {
+	srv := stubtest.Start(t)
+	r := post(t, srv, tasksNS, `{"metadata":{"name":"f","finalizers":["kunos.io/keep"]}}`)
+	if r.code != 201 {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	uid := r.obj(t)["metadata"].(map[string]any)["uid"].(string)
+	wantStatus(t, do(t, srv, http.MethodDelete, tasksNS+"/f", "application/json", `{"preconditions":{"uid":"other"}}`), 409, metav1.StatusReasonConflict)
+	wantStatus(t, do(t, srv, http.MethodDelete, tasksNS+"/f", "application/json", `{"preconditions":{"resourceVersion":"999"}}`), 409, metav1.StatusReasonConflict)
+	wantStatus(t, do(t, srv, http.MethodDelete, tasksNS+"/f", "application/json", `{"preconditions":`), 400, metav1.StatusReasonBadRequest)
+	// With a finalizer, delete only marks the object.
+	r = do(t, srv, http.MethodDelete, tasksNS+"/f", "application/json", `{"preconditions":{"uid":"`+uid+`"}}`)
+	if r.code != 200 || r.obj(t)["metadata"].(map[string]any)["deletionTimestamp"] == nil {
+		t.Fatalf("delete with finalizer: %d %s", r.code, r.body)
+	}
+	// Removing the finalizer deletes it.
+	r = do(t, srv, http.MethodPatch, tasksNS+"/f", "application/merge-patch+json", `{"metadata":{"finalizers":null}}`)
+	if r.code != 200 {
+		t.Fatalf("remove finalizer: %d %s", r.code, r.body)
+	}
+	wantStatus(t, get(t, srv, tasksNS+"/f"), 404, metav1.StatusReasonNotFound)
+}
+
+func TestPatch(t *testing.T) {
+	srv := stubtest.Start(t)
+	rv := mustCreate(t, srv, "p")
+	merge := "application/merge-patch+json"
+	jsonp := "application/json-patch+json"
+
+	r := do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"metadata":{"labels":{"tier":"web"}}}`)
+	if r.code != 200 || r.obj(t)["metadata"].(map[string]any)["labels"].(map[string]any)["tier"] != "web" ||
+		r.obj(t)["metadata"].(map[string]any)["generation"] != float64(1) {
+		t.Fatalf("merge patch: %d %s", r.code, r.body)
+	}
+	r = do(t, srv, http.MethodPatch, tasksNS+"/p", jsonp, `[{"op":"replace","path":"/spec/image","value":"v2"}]`)
+	if r.code != 200 || r.obj(t)["spec"].(map[string]any)["image"] != "v2" || r.obj(t)["metadata"].(map[string]any)["generation"] != float64(2) {
+		t.Fatalf("json patch: %d %s", r.code, r.body)
+	}
+	// Status through the main resource is ignored; through /status it applies.
+	r = do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"status":{"phase":"Failed"}}`)
+	if st, _ := r.obj(t)["status"].(map[string]any); len(st) != 0 {
+		t.Fatalf("main resource patched status: %s", r.body)
+	}
+	r = do(t, srv, http.MethodPatch, tasksNS+"/p/status", merge, `{"status":{"phase":"Succeeded"},"spec":{"image":"no"}}`)
+	if r.code != 200 || r.obj(t)["status"].(map[string]any)["phase"] != "Succeeded" || r.obj(t)["spec"].(map[string]any)["image"] != "v2" {
+		t.Fatalf("status patch: %d %s", r.code, r.body)
+	}
+
+	before := srv.Store().CurrentRevision()
+	// Pinned stale resourceVersion: 409.
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"metadata":{"resourceVersion":"`+strconv.FormatInt(rv, 10)+`"}}`), 409, metav1.StatusReasonConflict)
+	// A failed test op: 422.
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", jsonp, `[{"op":"test","path":"/spec/image","value":"nope"}]`), 422, metav1.StatusReasonInvalid)
+	// Malformed patches: 400.
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", jsonp, `{"op":"add"}`), 400, metav1.StatusReasonBadRequest)
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `[1]`), 400, metav1.StatusReasonBadRequest)
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{`), 400, metav1.StatusReasonBadRequest)
+	// Changing kind, name or the type of a field.
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"kind":"Job"}`), 400, metav1.StatusReasonBadRequest)
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"metadata":{"name":"q"}}`), 422, metav1.StatusReasonInvalid)
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"spec":{"image":5}}`), 400, metav1.StatusReasonBadRequest)
+	// Unsupported patch types: 415.
+	st := wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", "application/strategic-merge-patch+json", `{}`), 415, metav1.StatusReasonUnsupportedMediaType)
+	if !strings.Contains(st.Message, "strategic merge patch is not supported") {
+		t.Fatalf("message %q", st.Message)
+	}
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", "application/apply-patch+yaml", `{}`), 415, metav1.StatusReasonUnsupportedMediaType)
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", "text/plain", `{}`), 415, metav1.StatusReasonUnsupportedMediaType)
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/missing", merge, `{}`), 404, metav1.StatusReasonNotFound)
+	if srv.Store().CurrentRevision() != before {
+		t.Fatalf("failed patches wrote: %d -> %d", before, srv.Store().CurrentRevision())
+	}
+}
+
+// TestBadInputNeverWrites sends malformed and invalid requests; each gets
+// the Status kube-apiserver would send and the store does not move.
+func TestBadInputNeverWrites(t *testing.T) {
+	srv := stubtest.Start(t, stubtest.WithMaxBodyBytes(1024))
+	mustCreate(t, srv, "keep")
+	before := srv.Store().CurrentRevision()
+	big := `{"metadata":{"name":"big"},"spec":{"image":"` + strings.Repeat("x", 2000) + `"}}`
+	cases := []struct {
+		name, method, path, ct, body string
+		code                         int
+		reason                       metav1.StatusReason
+	}{
+		{"malformed JSON", "POST", tasksNS, "application/json", `{"metadata":`, 400, metav1.StatusReasonBadRequest},
+		{"not an object", "POST", tasksNS, "application/json", `[]`, 400, metav1.StatusReasonBadRequest},
+		{"null", "POST", tasksNS, "application/json", `null`, 400, metav1.StatusReasonBadRequest},
+		{"wrong apiVersion", "POST", tasksNS, "application/json", `{"apiVersion":"v1","kind":"Task","metadata":{"name":"x"}}`, 400, metav1.StatusReasonBadRequest},
+		{"wrong kind", "POST", tasksNS, "application/json", `{"apiVersion":"kunos.io/v1","kind":"Job","metadata":{"name":"x"}}`, 400, metav1.StatusReasonBadRequest},
+		{"wrong field type", "POST", tasksNS, "application/json", `{"metadata":{"name":"x"},"spec":{"command":"ls"}}`, 400, metav1.StatusReasonBadRequest},
+		{"invalid name", "POST", tasksNS, "application/json", `{"metadata":{"name":"Not_DNS"}}`, 422, metav1.StatusReasonInvalid},
+		{"no name", "POST", tasksNS, "application/json", `{"metadata":{}}`, 422, metav1.StatusReasonInvalid},
+		{"invalid label", "POST", tasksNS, "application/json", `{"metadata":{"name":"x","labels":{"a b":"c"}}}`, 422, metav1.StatusReasonInvalid},
+		{"invalid namespace", "POST", "/apis/kunos.io/v1/namespaces/Bad_NS/tasks", "application/json", `{"metadata":{"name":"x"}}`, 422, metav1.StatusReasonInvalid},
+		{"namespace mismatch", "POST", tasksNS, "application/json", `{"metadata":{"name":"x","namespace":"other"}}`, 400, metav1.StatusReasonBadRequest},
+		{"too large", "POST", tasksNS, "application/json", big, 413, metav1.StatusReasonRequestEntityTooLarge},
+		{"unknown field strict", "POST", tasksNS + "?fieldValidation=Strict", "application/json", `{"metadata":{"name":"x"},"spec":{"nope":1}}`, 400, metav1.StatusReasonBadRequest},
+		{"bad fieldValidation", "POST", tasksNS + "?fieldValidation=Loud", "application/json", `{"metadata":{"name":"x"}}`, 400, metav1.StatusReasonBadRequest},
+		{"bad dryRun", "POST", tasksNS + "?dryRun=Some", "application/json", `{"metadata":{"name":"x"}}`, 400, metav1.StatusReasonBadRequest},
+		{"bad content type", "POST", tasksNS, "text/plain", `{"metadata":{"name":"x"}}`, 415, metav1.StatusReasonUnsupportedMediaType},
+		{"unknown resource", "POST", "/apis/kunos.io/v1/namespaces/default/pods", "application/json", `{}`, 404, metav1.StatusReasonNotFound},
+		{"unknown subresource", "PUT", tasksNS + "/keep/scale", "application/json", `{}`, 404, metav1.StatusReasonNotFound},
+		{"deletecollection", "DELETE", tasksNS, "", ``, 405, metav1.StatusReasonMethodNotAllowed},
+		{"post to object", "POST", tasksNS + "/keep", "application/json", `{}`, 405, metav1.StatusReasonMethodNotAllowed},
+		{"create on all namespaces", "POST", tasksAll, "application/json", `{"metadata":{"name":"x"}}`, 405, metav1.StatusReasonMethodNotAllowed},
+		{"put too large", "PUT", tasksNS + "/keep", "application/json", big, 413, metav1.StatusReasonRequestEntityTooLarge},
+		{"patch too large", "PATCH", tasksNS + "/keep", "application/merge-patch+json", big, 413, metav1.StatusReasonRequestEntityTooLarge},
+		{"bad rv on update", "PUT", tasksNS + "/keep", "application/json", `{"metadata":{"name":"keep","resourceVersion":"abc"}}`, 422, metav1.StatusReasonInvalid},
+		{"immutable uid", "PUT", tasksNS + "/keep", "application/json", `{"metadata":{"name":"keep","uid":"x","resourceVersion":"` + strconv.FormatInt(before, 10) + `"}}`, 422, metav1.StatusReasonInvalid},
+		{"dry run create", "POST", tasksNS + "?dryRun=All", "application/json", `{"metadata":{"name":"dry"}}`, 201, ""},
+		{"dry run delete", "DELETE", tasksNS + "/keep?dryRun=All", "", ``, 200, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := do(t, srv, c.method, c.path, c.ct, c.body)
+			if c.reason == "" {
+				if r.code != c.code {
+					t.Fatalf("code %d, want %d: %s", r.code, c.code, r.body)
+				}
+				return
+			}
+			wantStatus(t, r, c.code, c.reason)
+		})
+	}
+	if got := srv.Store().CurrentRevision(); got != before {
+		t.Fatalf("bad requests changed the store: revision %d -> %d", before, got)
+	}
+	if r := get(t, srv, tasksNS+"/keep"); r.code != 200 {
+		t.Fatalf("object lost: %d", r.code)
+	}
+	// Warn mode (the default): unknown fields are accepted with a Warning.
+	r := post(t, srv, tasksNS, `{"metadata":{"name":"warn"},"spec":{"nope":1}}`)
+	if r.code != 201 || !strings.Contains(r.header.Get("Warning"), "nope") {
+		t.Fatalf("warn mode: %d %q %s", r.code, r.header.Get("Warning"), r.body)
+	}
+}
