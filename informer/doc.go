@@ -1,0 +1,65 @@
+// Package informer keeps typed, indexed caches of Kubernetes-style
+// collections in step with a server and delivers their changes to handlers.
+//
+// A SharedIndexInformer[T] runs a reflector (list, then watch, relist on
+// 410) that fills a cache.Indexer[T], and tells every registered Handler[T]
+// about each change:
+//
+//	inf := informer.New[*kunosv1.Task](lw, informer.Options[*kunosv1.Task]{Name: "tasks"})
+//	reg, err := inf.AddEventHandler(informer.HandlerFuncs[*kunosv1.Task]{
+//		AddFunc:    func(t *kunosv1.Task, isInInitialList bool) { queue.Add(key(t)) },
+//		UpdateFunc: func(old, t *kunosv1.Task) { queue.Add(key(t)) },
+//		DeleteFunc: func(t *kunosv1.Task, finalStateUnknown bool) { queue.Add(key(t)) },
+//	}, informer.WithName("task-controller"))
+//	go inf.Run(ctx)
+//	informer.WaitForCacheSync(ctx, reg.HasSynced)
+//
+// Most programs build informers through a Factory, which shares one informer
+// per resource, namespace and selectors, starts and stops them together,
+// stops one on its own (Remove), and reports readiness (ReadyzHandler).
+//
+// # Notifications
+//
+// Handlers are typed and objects are never nil: a delete carries the
+// object's last known state, with finalStateUnknown set when the deletion
+// was learnt from a relist rather than a watch event, so there is no
+// tombstone type to assert. Objects are shared with the cache and with other
+// handlers: deep-copy before changing one.
+//
+// A relist replaces the cache atomically, then notifies only real changes:
+// adds, deletes (finalStateUnknown) and updates whose resourceVersion
+// changed. A resync (Options.ResyncPeriod, WithResyncPeriod) calls
+// OnUpdate(obj, obj) for every cached object.
+//
+// A handler added to a running informer first gets OnAdd(obj, true) for
+// everything in the cache, then every later change, with no gap and no
+// duplicate. Its Registration's HasSynced turns true once the informer has
+// synced and those initial notifications were handled.
+//
+// # Delivery
+//
+// Each registration has its own goroutine and buffer, so a slow handler
+// never delays another; what happens when a handler falls behind is its
+// Delivery policy:
+//
+//   - Coalesce (default): one pending entry per key; the handler sees each
+//     key's latest state in order, intermediate states may be skipped,
+//     deletes are always delivered, and an object added and deleted before
+//     the handler saw it is dropped entirely. Memory is bounded by the
+//     number of keys, and the informer never waits for the handler.
+//   - Block: every notification, in order, through a buffer of BufferSize;
+//     when full, the informer waits (backpressure).
+//   - Unbounded: every notification, in order, through a buffer that grows
+//     as needed (client-go's behaviour) and shrinks once drained.
+//
+// Per key, every policy delivers states in resourceVersion order, and an
+// update's old object is the state that handler last saw. A panicking
+// handler is recovered, logged and counted (MetricsHook.HandlerPanicked),
+// and keeps receiving. No lock of the informer is held while handler code
+// runs, so a handler may call back into the informer (under Block, a
+// handler that adds a handler to its own informer while that informer waits
+// for it makes the new registration wait until the informer moves on).
+//
+// RemoveEventHandler stops delivery at once (a call in progress finishes);
+// RemoveEventHandlerAndWait also waits until the handler's goroutine ended.
+package informer
