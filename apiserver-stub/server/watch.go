@@ -147,7 +147,7 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 		bookmark = time.NewTimer(time.Duration(s.bookmarkInterval.Load()))
 		defer bookmark.Stop()
 		bookmarkC = bookmark.C
-		if p.timeout > 2*preTimeoutBookmark {
+		if p.timeout > preTimeoutBookmark {
 			pre := time.NewTimer(p.timeout - preTimeoutBookmark)
 			defer pre.Stop()
 			preDeadlineC = pre.C
@@ -156,10 +156,17 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 	// Progress bookmarks wait until the initial events are out.
 	initialDone := !p.opts.SendInitialEvents
 	events := watcher.ResultChan()
+	dirty := false // written but not flushed
 	for {
 		// While stalled, send nothing and read nothing (the store keeps the
 		// events for us); still end on drop, timeout or client exit.
 		if gate := s.sendGate(); !isClosed(gate) {
+			if dirty {
+				if err := sink.flush(); err != nil {
+					return
+				}
+				dirty = false
+			}
 			select {
 			case <-gate:
 			case <-conn.dropCh:
@@ -178,20 +185,23 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 				return // the store ended the watch: clean end of stream
 			}
 			frame, last := s.frameFor(ev, p, &initialDone)
+			start := time.Now()
 			if frame != nil {
-				start := time.Now()
 				if err := sink.write(frame); err != nil {
 					return
 				}
-				if len(events) == 0 || last {
-					if err := sink.flush(); err != nil {
-						return
-					}
-				}
-				if time.Since(start) > time.Second {
-					s.metrics.slowWrites.WithLabelValues(res).Inc()
-				}
+				dirty = true
 				s.metrics.watchEvents.WithLabelValues(res, string(ev.Type)).Inc()
+			}
+			// Flush when nothing more is queued: one flush per burst.
+			if dirty && (len(events) == 0 || last) {
+				if err := sink.flush(); err != nil {
+					return
+				}
+				dirty = false
+			}
+			if time.Since(start) > time.Second {
+				s.metrics.slowWrites.WithLabelValues(res).Inc()
 			}
 			if last {
 				return
