@@ -92,15 +92,25 @@ func (f *wsFrames) next(ev *rawEvent) error {
 			}
 			return err
 		}
-		data := f.buf.Bytes()
-		if len(bytes.TrimSpace(data)) == 0 {
-			continue // keep-alive
+		if err := parseMessage(f.buf.Bytes(), ev); err != errEmptyMessage {
+			return err
 		}
-		if err := json.Unmarshal(data, ev); err != nil {
-			return &malformedError{fmt.Errorf("message %s: %w", snippet(data), err)}
-		}
-		return nil
 	}
+}
+
+var errEmptyMessage = errors.New("empty message")
+
+// parseMessage parses one WebSocket message as one watch event. A
+// whitespace-only message is skipped (errEmptyMessage): some proxies send
+// them as keep-alives.
+func parseMessage(data []byte, ev *rawEvent) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return errEmptyMessage
+	}
+	if err := json.Unmarshal(data, ev); err != nil {
+		return &malformedError{fmt.Errorf("message %s: %w", snippet(data), err)}
+	}
+	return nil
 }
 
 // close sends a normal-closure frame (best effort) and closes the socket,

@@ -1,0 +1,154 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+
+	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
+	"github.com/kunos-io/listwatch/cache"
+)
+
+var fuzzSeeds = []string{
+	taskAdded, taskModified, taskBookmark, expiredEvent,
+	`{"type":"DELETED","object":{"kind":"Task","apiVersion":"kunos.io/v1","metadata":{"name":"a","deletionTimestamp":"2026-01-01T00:00:00Z"}}}`,
+	`{"type":"ADDED","object":{"kind":"Job","apiVersion":"kunos.io/v1"}}`,
+	`{"type":"ADDED","object":{"apiVersion":"kunos.io/v1"}}`,
+	`{"type":"ERROR","object":{"kind":"Task"}}`,
+	`{"type":"ERROR","object":{"kind":"Status","code":"x"}}`,
+	`{"type":"WAT","object":{}}`,
+	`{"type":"ADDED","object":null}`,
+	`{"type":"ADDED","object":{"kind":"Task","apiVersion":"kunos.io/v1","spec":{"timeoutSeconds":1e400}}}`,
+	`{"type":"ADDED","object":{"kind":"Task","apiVersion":"kunos.io/v1","metadata":{"creationTimestamp":"yesterday"}}}`,
+	`[]`, `"x"`, `{`, ``, `{"type":1}`,
+}
+
+func mustCodec[T cache.Object](gvr schema.GroupVersionResource) *codec[T] {
+	c, err := newCodec[T](kunosv1.Scheme, gvr)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// checkEvent asserts what every decoded event must satisfy.
+func checkEvent[T any](t *testing.T, ev watch.Event) {
+	switch ev.Type {
+	case watch.Added, watch.Modified, watch.Deleted, watch.Bookmark:
+		if _, ok := ev.Object.(T); !ok {
+			t.Fatalf("%s carries %T", ev.Type, ev.Object)
+		}
+	case watch.Error:
+		if _, ok := ev.Object.(*metav1.Status); !ok {
+			t.Fatalf("ERROR carries %T", ev.Object)
+		}
+	default:
+		t.Fatalf("event type %q", ev.Type)
+	}
+}
+
+// FuzzDecodeEvent feeds one framed event (a chunked-HTTP frame or a
+// WebSocket message) to the event decoder, typed and unstructured: it
+// must return an error or a well-formed event, never panic.
+func FuzzDecodeEvent(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	typed := mustCodec[*kunosv1.Task](kunosv1.TasksResource)
+	dyn := mustCodec[*unstructured.Unstructured](kunosv1.TasksResource)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var raw rawEvent
+		if err := parseMessage(data, &raw); err != nil {
+			return
+		}
+		if ev, err := typed.decodeEvent(&raw); err == nil {
+			checkEvent[*kunosv1.Task](t, ev)
+			if ev.Type != watch.Error && ev.Object.(*kunosv1.Task).Kind != "Task" {
+				t.Fatalf("kind %q accepted", ev.Object.(*kunosv1.Task).Kind)
+			}
+		}
+		if ev, err := dyn.decodeEvent(&raw); err == nil {
+			checkEvent[*unstructured.Unstructured](t, ev)
+			if ev.Type != watch.Error {
+				u := ev.Object.(*unstructured.Unstructured)
+				if u.GetAPIVersion() != "kunos.io/v1" || u.GetKind() == "" {
+					t.Fatalf("accepted %s %s", u.GetAPIVersion(), u.GetKind())
+				}
+			}
+		}
+	})
+}
+
+// FuzzHTTPWatchStream feeds a whole chunked watch body through the stream
+// watcher: events must be well-formed, a synthesised error (code 500) can
+// only be the last event, and the result channel must close.
+func FuzzHTTPWatchStream(f *testing.F) {
+	f.Add([]byte(taskAdded + "\n" + taskModified + "\n" + taskBookmark))
+	f.Add([]byte(taskAdded + taskModified + expiredEvent))
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(taskAdded + "\n" + s + "\n" + taskModified))
+	}
+	typed := mustCodec[*kunosv1.Task](kunosv1.TasksResource)
+	log := slog.New(slog.DiscardHandler)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		frames := newHTTPFrames(io.NopCloser(bytes.NewReader(data)), cancel)
+		w := newStreamWatcher[*kunosv1.Task](ctx, frames, typed.decodeEvent, log, "watch tasks")
+		var evs []watch.Event
+		for ev := range w.ResultChan() {
+			evs = append(evs, ev)
+		}
+		// Model: decode the same bytes step by step.
+		var want []watch.EventType
+		malformed := false
+		dec := json.NewDecoder(bytes.NewReader(data))
+		for {
+			var raw rawEvent
+			err := dec.Decode(&raw)
+			var se *json.SyntaxError
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &se) || errors.As(err, &te) {
+				malformed = true
+				break
+			}
+			if err != nil {
+				break
+			}
+			ev, err := typed.decodeEvent(&raw)
+			if err != nil {
+				malformed = true
+				break
+			}
+			want = append(want, ev.Type)
+		}
+		if malformed {
+			want = append(want, watch.Error)
+		}
+		if len(evs) != len(want) {
+			t.Fatalf("got %d events, model says %v", len(evs), want)
+		}
+		for i, ev := range evs {
+			checkEvent[*kunosv1.Task](t, ev)
+			if ev.Type != want[i] {
+				t.Fatalf("event %d is %s, model says %s", i, ev.Type, want[i])
+			}
+		}
+		if malformed {
+			st := evs[len(evs)-1].Object.(*metav1.Status)
+			if st.Code != 500 || !strings.Contains(st.Message, "malformed watch stream") {
+				t.Fatalf("final error = %d %q", st.Code, st.Message)
+			}
+		}
+	})
+}
