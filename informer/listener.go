@@ -62,6 +62,7 @@ type listener[T cache.Object] struct {
 	keys    ring[string]          // Coalesce: keys in the order they became pending
 	pending map[string]*slot[T]   // Coalesce
 	free    []*slot[T]
+	deletes int // map deletions since pending was last cleared
 	closed  bool
 
 	wake     chan struct{} // a notification was queued
@@ -94,7 +95,7 @@ func newListener[T cache.Object](name string, h Handler[T], d Delivery, m Metric
 		synced:  synced,
 	}
 	if l.policy == Coalesce {
-		l.keys = newRing[string](64)
+		l.keys = newRing[string](l.bound)
 		l.pending = make(map[string]*slot[T])
 	} else {
 		size := l.bound
@@ -265,6 +266,16 @@ func (l *listener[T]) next(out *[2]notification[T]) (int, int) {
 		}
 		s := l.pending[key]
 		delete(l.pending, key)
+		// Deletions leave tombstones that lengthen every later probe (a
+		// miss can end up scanning the whole table); rebuild the map once
+		// they outnumber its entries, which costs O(1) amortized.
+		if l.deletes++; l.deletes > 64+2*len(l.pending) {
+			fresh := make(map[string]*slot[T], len(l.pending))
+			for k, v := range l.pending {
+				fresh[k] = v
+			}
+			l.pending, l.deletes = fresh, 0
+		}
 		c := 0
 		if s.hasDel {
 			out[c] = s.del
