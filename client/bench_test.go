@@ -30,7 +30,7 @@ func benchFrame(b *testing.B) []byte {
 			Annotations:     map[string]string{"kunos.io/attempt": "2"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "kunos.io/v1", Kind: "Job", Name: "build-7f9c2", UID: "9f8e7d6c-5b4a-3c2d-1e0f-a1b2c3d4e5f6"}},
 		},
-		Spec: kunosv1.TaskSpec{Command: []string{"make", "-j4", "all"}, Image: "golang:1.26", NodeName: "node-17", TimeoutSeconds: &timeout},
+		Spec:   kunosv1.TaskSpec{Command: []string{"make", "-j4", "all"}, Image: "golang:1.26", NodeName: "node-17", TimeoutSeconds: &timeout},
 		Status: kunosv1.TaskStatus{Phase: kunosv1.TaskRunning},
 	}
 	data, err := json.Marshal(map[string]any{"type": "MODIFIED", "object": obj})
@@ -85,7 +85,6 @@ func consume(b *testing.B, w watch.Interface) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
-
 
 // BenchmarkWatchDecodeHTTP measures the chunked-HTTP decoder alone
 // (framing, event and object decoding, channel hand-off), from memory.
