@@ -157,4 +157,3 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("gather: %d %v", n, err)
 	}
 }
-

@@ -13,9 +13,9 @@ import (
 
 // change is one write as its HTTP answer reported it.
 type change struct {
-	typ       string
-	ns, name  string
-	rv        int64
+	typ      string
+	ns, name string
+	rv       int64
 }
 
 // TestRandomizedWatchersSeeTheServerSequence runs random writes through

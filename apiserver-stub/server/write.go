@@ -300,6 +300,9 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 		if err != nil {
 			return writeError(w, err)
 		}
+		if int64(len(patched)) > s.maxBody {
+			return writeError(w, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the patched object is larger than the limit of %d bytes", s.maxBody)))
+		}
 		obj, warnings, err := decodeObject(ri.res, patched, wo.fv)
 		if err != nil {
 			return writeError(w, err)
@@ -321,11 +324,30 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 	}
 }
 
+// maxJSONPatchOperations is kube-apiserver's cap on the operations of one
+// JSON patch.
+const maxJSONPatchOperations = 10000
+
+// maxCopyGrowth bounds how much "copy" operations may grow a document, so
+// that a small patch cannot double a document into gigabytes. The json-patch
+// v4 library only has a process-wide setting for it; we set it unless the
+// program already chose one.
+const maxCopyGrowth = 3 << 20
+
+func init() {
+	if jsonpatch.AccumulatedCopySizeLimit == 0 {
+		jsonpatch.AccumulatedCopySizeLimit = maxCopyGrowth
+	}
+}
+
 // decodeJSONPatch parses an RFC 6902 patch; malformed is 400.
 func decodeJSONPatch(patch []byte) (jsonpatch.Patch, error) {
 	jp, err := jsonpatch.DecodePatch(patch)
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid JSON patch: %v", err))
+	}
+	if len(jp) > maxJSONPatchOperations {
+		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the JSON patch has %d operations, more than the limit of %d", len(jp), maxJSONPatchOperations))
 	}
 	for _, op := range jp {
 		switch op.Kind() {

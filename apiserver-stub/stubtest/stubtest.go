@@ -99,7 +99,7 @@ func Start(tb testing.TB, opts ...Option) *Server {
 		conns:    make(map[net.Conn]struct{}),
 	}
 	s.serve(ln)
-	tb.Cleanup(s.stop)
+	tb.Cleanup(s.Close)
 	return s
 }
 
@@ -183,6 +183,12 @@ func (s *Server) SetBookmarkInterval(d time.Duration) { s.api.SetBookmarkInterva
 // clean end) and serves again on the same address with the same store.
 func (s *Server) Restart() {
 	s.tb.Helper()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		s.tb.Fatalf("stubtest: Restart after Close")
+	}
 	s.closeConns()
 	var ln net.Listener
 	var err error
@@ -198,8 +204,10 @@ func (s *Server) Restart() {
 	s.serve(ln)
 }
 
-// stop ends watches cleanly, closes every connection and the store.
-func (s *Server) stop() {
+// Close stops the server: open watches end cleanly, every connection is
+// closed, then the store. Start registers it with t.Cleanup; call it
+// earlier to test a server that is gone. It is safe to call more than once.
+func (s *Server) Close() {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

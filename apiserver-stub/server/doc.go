@@ -1,0 +1,30 @@
+// Package server serves the kunos.io/v1 API (Nodes, Tasks, Jobs) with the
+// Kubernetes REST and watch protocol over a storage.Interface, so that
+// stock kubectl and unmodified client-go informers work against it as
+// against kube-apiserver.
+//
+// What it serves (see /work/shared/reference/kubernetes-wire-protocol.md):
+//
+//   - /apis/kunos.io/v1/[namespaces/NS/]RESOURCE[/NAME[/status]]: create,
+//     get, list, update, patch (JSON merge patch and JSON patch), delete,
+//     and watch (?watch=true) over chunked HTTP or, on the same URL, over a
+//     WebSocket. Every error is a metav1.Status with kube-apiserver's code
+//     and reason.
+//   - List: label and field selectors, limit/continue with consistent
+//     pages, resourceVersion and resourceVersionMatch semantics, 410 Expired
+//     below the compacted revision, 504 ResourceVersionTooLarge above the
+//     current one.
+//   - Watch: from "", "0" (initial ADDED events, then the
+//     k8s.io/initial-events-end bookmark when bookmarks are allowed, as
+//     1.34+ servers default), from N (every later event, in order), watch-list
+//     (sendInitialEvents=true), periodic bookmarks, timeoutSeconds, an ERROR
+//     event with 410 Expired when N is compacted.
+//   - Discovery (/api, /apis, /apis/kunos.io/v1), /version, /healthz,
+//     /readyz, /livez, an OpenAPI v3 index that lets kubectl validate
+//     server-side, Table output for kubectl get, and /metrics.
+//
+// Objects are encoded once, by the store (via Codec); lists and watch
+// events copy those bytes and never re-encode them. Fault injection for
+// tests: DropWatches, StallWatches, SetBookmarkInterval; package stubtest
+// wraps them around a real listener.
+package server
