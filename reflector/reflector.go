@@ -2,6 +2,7 @@ package reflector
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -117,7 +118,12 @@ func (r *Reflector[T]) report(what string, err error) {
 	if err == nil {
 		return
 	}
-	r.opts.Logger.Debug("reflector: "+what+" failed", "err", err)
+	// 410s and too-large RVs are routine (compaction, restarts): debug.
+	level := slog.LevelWarn
+	if isExpired(err) || isTooLarge(err) {
+		level = slog.LevelDebug
+	}
+	r.opts.Logger.Log(context.Background(), level, "reflector: "+what+" failed", "err", err)
 	if h := r.opts.WatchErrorHandler; h != nil {
 		h(err)
 	}
