@@ -32,3 +32,20 @@ func countWithLabel(t *testing.T, c prometheus.Collector, name, value string) in
 	}
 	return n
 }
+
+// histogramCount returns the total number of observations in the
+// histograms c exports.
+func histogramCount(t *testing.T, c prometheus.Collector) uint64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 64)
+	go func() { c.Collect(ch); close(ch) }()
+	var n uint64
+	for metric := range ch {
+		var pb dto.Metric
+		if err := metric.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		n += pb.GetHistogram().GetSampleCount()
+	}
+	return n
+}
