@@ -65,15 +65,33 @@ func (s *snapshot[T]) objects(keys keySet, out []T) []T {
 	return out
 }
 
+// scanRatio: when more than 1/scanRatio of all objects match an index
+// value, scanning every record's stored values beats one trie lookup per
+// matching key (a lookup costs roughly ten times a record check).
+const scanRatio = 8
+
 // ByIndex returns the objects indexed under value.
 func (x *indexer[T]) ByIndex(indexName, value string) ([]T, error) {
 	s := x.cur.Load()
-	ix, err := s.index(indexName)
-	if err != nil {
-		return nil, err
+	i, ok := s.defs.pos[indexName]
+	if !ok {
+		return nil, errNoIndex(indexName)
 	}
-	keys, _ := ix.get(value)
-	return s.objects(keys, make([]T, 0, keys.len())), nil
+	keys, _ := s.indices[i].get(value)
+	out := make([]T, 0, keys.len())
+	if keys.len()*scanRatio <= s.items.len() {
+		return s.objects(keys, out), nil
+	}
+	s.items.each(func(_ string, rec *record[T]) bool {
+		for _, v := range rec.vals[i] {
+			if v == value {
+				out = append(out, rec.obj)
+				break
+			}
+		}
+		return true
+	})
+	return out, nil
 }
 
 // IndexKeys returns the keys indexed under value.

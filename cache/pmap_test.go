@@ -193,3 +193,35 @@ func TestPmapCollisions(t *testing.T) {
 	}
 	_ = ref
 }
+
+func BenchmarkPmapSet5000(b *testing.B) {
+	var m pmap[int]
+	keys := make([]string, 5000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("default/object-number-%d", i)
+		m, _, _ = m.set(keys[i], i)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		m, _, _ = m.set(keys[i%len(keys)], i)
+		i++
+	}
+}
+
+func BenchmarkPmapGet5000(b *testing.B) {
+	var m pmap[int]
+	keys := make([]string, 5000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("default/object-number-%d", i)
+		m, _, _ = m.set(keys[i], i)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, ok := m.get(keys[i%len(keys)]); !ok {
+			b.Fatal("missing")
+		}
+		i++
+	}
+}
