@@ -12,8 +12,6 @@ import (
 	"github.com/kunos-io/listwatch/reflector"
 )
 
-var _ reflector.MetricsHook = (*ReflectorHook)(nil)
-
 // listBuckets cover a list from a few milliseconds (a small cache-served
 // list) to minutes (a large paged list from etcd).
 var listBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}
