@@ -313,8 +313,11 @@ func TestIntegrationServerRestartKeepsStore(t *testing.T) {
 	e.touch("t1")
 	e.create("after")
 	converge(t, e.res, rn)
-	t.Logf("after restart: syncs=%d watches=%d relists=%v",
-		e.lw.lists.Load()+e.lw.watchLists.Load(), e.lw.watches.Load(), rn.metrics.snapshot())
+	// The store and its history survived: the reflector resumes its watch
+	// from the last RV, without a relist.
+	if n := e.lw.lists.Load() + e.lw.watchLists.Load(); n != 1 {
+		t.Fatalf("%d syncs after a restart that kept the store, want 1; relists %v", n, rn.metrics.snapshot())
+	}
 }
 
 func TestIntegrationWatchdogAgainstStalledWatches(t *testing.T) {
@@ -355,11 +358,16 @@ func TestIntegrationRandomConvergence(t *testing.T) {
 		o.WatchdogTimeout = 2 * time.Second
 		o.PageSize = 7
 	}
-	plw := &countingLW{inner: e.res.ListerWatcher(nil)}
+	// The second reflector watches over WebSocket.
+	wsc, err := client.New(&client.Config{Host: e.srv.URL, QPS: -1, WatchTransport: client.TransportWebSocket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plw := &countingLW{inner: client.For[*kunosv1.Task](wsc, kunosv1.TasksResource).Namespace(ns).ListerWatcher(nil)}
 	lws := []*countingLW{e.lw, plw}
 	rns := map[string]*running{
 		"watch-list": runWith(t, e.lw, slow),
-		"paged-list": runWith(t, plw, func(o *reflector.Options[*kunosv1.Task]) {
+		"paged-list-websocket": runWith(t, plw, func(o *reflector.Options[*kunosv1.Task]) {
 			slow(o)
 			o.WatchList = off()
 		}),
