@@ -33,7 +33,11 @@ func benchFrame(b *testing.B) []byte {
 		Spec:   kunosv1.TaskSpec{Command: []string{"make", "-j4", "all"}, Image: "golang:1.26", NodeName: "node-17", TimeoutSeconds: &timeout},
 		Status: kunosv1.TaskStatus{Phase: kunosv1.TaskRunning},
 	}
-	data, err := json.Marshal(map[string]any{"type": "MODIFIED", "object": obj})
+	// Field order as servers write it (metav1.WatchEvent): type first.
+	data, err := json.Marshal(struct {
+		Type   string        `json:"type"`
+		Object *kunosv1.Task `json:"object"`
+	}{"MODIFIED", obj})
 	if err != nil {
 		b.Fatal(err)
 	}

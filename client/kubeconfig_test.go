@@ -9,6 +9,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -88,6 +90,7 @@ func mtlsServer(t *testing.T, p *testPKI, token string) *httptest.Server {
 			ListMeta: metav1.ListMeta{ResourceVersion: "77"}})
 	}))
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // rejected handshakes are expected
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv

@@ -2,17 +2,15 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 )
 
 // httpFrames reads events from a chunked HTTP body: a sequence of JSON
-// objects, newlines optional (json.Decoder framing, as client-go).
+// objects, newlines optional (what json.Decoder accepts, as client-go).
 type httpFrames struct {
 	body   io.ReadCloser
-	dec    *json.Decoder
+	fr     *framer
 	cancel context.CancelFunc
 }
 
@@ -33,20 +31,15 @@ func (c *Client) openHTTPWatch(ctx context.Context, req *request) (*httpFrames, 
 }
 
 func newHTTPFrames(body io.ReadCloser, cancel context.CancelFunc) *httpFrames {
-	return &httpFrames{body: body, dec: json.NewDecoder(body), cancel: cancel}
+	return &httpFrames{body: body, fr: newFramer(body), cancel: cancel}
 }
 
 func (f *httpFrames) next(ev *rawEvent) error {
-	err := f.dec.Decode(ev)
-	if err == nil {
-		return nil
+	frame, scan, err := f.fr.next()
+	if err != nil {
+		return err
 	}
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &syntax) || errors.As(err, &typ) {
-		return &malformedError{err}
-	}
-	return err
+	return parseFrame(frame, scan, ev)
 }
 
 func (f *httpFrames) close() {

@@ -111,7 +111,7 @@ func TestWatchStreams(t *testing.T) {
 		{"bad json", []string{taskAdded + "\n", `{"type":"ADDED","object":{` + "x\n"},
 			want{types: []watch.EventType{watch.Added, watch.Error}, errMsg: "invalid character", errCode: 500}},
 		{"not an object", []string{`[1,2]`},
-			want{types: []watch.EventType{watch.Error}, errMsg: "cannot unmarshal", errCode: 500}},
+			want{types: []watch.EventType{watch.Error}, errMsg: "malformed watch stream", errCode: 500}},
 		{"unknown type", []string{`{"type":"EXPLODED","object":{"kind":"Task","apiVersion":"kunos.io/v1"}}`},
 			want{types: []watch.EventType{watch.Error}, errMsg: `unknown watch event type "EXPLODED"`, errCode: 500}},
 		{"missing type", []string{`{"object":{"kind":"Task","apiVersion":"kunos.io/v1"}}`},

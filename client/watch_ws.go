@@ -104,9 +104,16 @@ var errEmptyMessage = errors.New("empty message")
 // whitespace-only message is skipped (errEmptyMessage): some proxies send
 // them as keep-alives.
 func parseMessage(data []byte, ev *rawEvent) error {
-	if len(bytes.TrimSpace(data)) == 0 {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
 		return errEmptyMessage
 	}
+	var s valueScan
+	if data[0] == '{' && s.scan(data) && s.end == len(data) {
+		return parseFrame(data, s, ev)
+	}
+	// Not exactly one object: let the JSON decoder say what is wrong.
+	ev.Object = nil
 	if err := json.Unmarshal(data, ev); err != nil {
 		return &malformedError{fmt.Errorf("message %s: %w", snippet(data), err)}
 	}
