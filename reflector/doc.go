@@ -40,6 +40,27 @@
 //     as a half-open TCP connection would be on any transport, and is
 //     restarted from the last resourceVersion.
 //
+// # Differences from client-go
+//
+// Where client-go's users have reported trouble, the reflector does better
+// while staying compatible on the wire:
+//
+//   - a watch that dies silently (half-open TCP, a stalled proxy) is caught
+//     by the watchdog; client-go relies on HTTP/2 pings;
+//   - a server that never ends a watch-list makes the reflector list
+//     instead; client-go waits forever;
+//   - Transform also runs on watch-list items before they are buffered, so
+//     the transient copy is the transformed one;
+//   - a failed watch request or a watch closed at once with nothing sent
+//     re-watches from the last resourceVersion instead of relisting (the
+//     cache is still whole); relists are kept for 410s and for streams that
+//     may have lost an event;
+//   - a relist at the last resourceVersion is paged too, with
+//     resourceVersionMatch=NotOlderThan, rather than one unbounded list;
+//   - the backoff's quiet period counts from the last failure, so a
+//     persistent failure stays at the cap rather than resetting every two
+//     minutes.
+//
 // The states and every transition between them are listed in one place,
 // the type state and the method transition (state.go); Run is a loop over
 // them, in the caller's goroutine.
