@@ -581,3 +581,42 @@ func TestWatchTimeoutRandomizedInRange(t *testing.T) {
 		t.Fatalf("timeouts not spread: %v", seen)
 	}
 }
+
+func TestMetricsHookSeesEverything(t *testing.T) {
+	h := start(t, nil)
+	w := h.syncByWatchList("10", task("a", "3"))
+	w.send(t, watch.Modified, task("a", "11"))
+	h.expectOp(op{"update", "ns/a", "11"})
+	w.send(t, watch.Bookmark, bookmark("12", false))
+	h.expectOp(op{"bookmark", "", "12"})
+	w.send(t, watch.Error, statusOf(gone()))
+	h.elapse(h.expectTrans("stream/expired->wait(sync)").Delay)
+	h.transitions("wait/ok->sync", "sync/ok->watch-list")
+	h.expect("watch").fail(apierrors.NewBadRequest("no watch-list here"))
+	h.expectTrans("watch-list/failed->list")
+	h.expect("list").list(nil, "20", "")
+	h.expectOp(op{"replace", "", "20"})
+	h.expectTrans("list/ok->watch")
+	h.expect("watch").watch()
+	h.expectTrans("watch/ok->stream")
+
+	m := h.metrics
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Syncs: the first watch-list, the failed one, the list.
+	if m.lists != 3 || m.listErrs != 1 {
+		t.Errorf("ObserveList: %d calls, %d errors; want 3, 1", m.lists, m.listErrs)
+	}
+	if m.watches != 2 { // the two accepted watches (watch-list, plain)
+		t.Errorf("WatchStarted: %d, want 2", m.watches)
+	}
+	want := map[watch.EventType]int{watch.Added: 1, watch.Bookmark: 2, watch.Modified: 1, watch.Error: 1}
+	for typ, n := range want {
+		if m.events[typ] != n {
+			t.Errorf("ObserveEvent(%s): %d, want %d (all %v)", typ, m.events[typ], n, m.events)
+		}
+	}
+	if m.relists[reflector.RelistExpired] != 1 || m.rv != "20" {
+		t.Errorf("relists %v rv %q", m.relists, m.rv)
+	}
+}
