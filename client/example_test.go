@@ -17,12 +17,16 @@ import (
 
 // startServer runs an embedded API server for the examples.
 func startServer() (*embed.Server, func()) {
-	ctx := context.Background()
+	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := embed.Start(ctx, embed.Options{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		log.Fatal(err)
 	}
-	return srv, func() { _ = srv.Stop(ctx) }
+	return srv, func() {
+		cancel()
+		_ = srv.Stop(context.Background())
+		<-srv.Done()
+	}
 }
 
 // Create, list, watch and handle errors on a typed resource.
