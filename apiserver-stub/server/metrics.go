@@ -95,3 +95,41 @@ func (m *metrics) observe(verb, resource string, code int, start time.Time) {
 		m.duration.WithLabelValues(verb, resource).Observe(time.Since(start).Seconds())
 	}
 }
+
+// StorageHooks returns storage.Hooks that export what only the store sees,
+// registered in reg (a new private registry when nil): compactions, watchers
+// that fell behind their buffer (slow watchers, caught up from the log),
+// watchers ended by compaction, and open store watchers. Pass them in
+// storage.MemoryConfig.Hooks and the same registry in Config.Registry.
+func StorageHooks(reg prometheus.Registerer) (storage.Hooks, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	compactions := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "apiserver_storage_compactions_total",
+		Help: "Number of history compactions (on demand, by count or by age).",
+	})
+	slow := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "apiserver_watch_slow_watchers_total",
+		Help: "Times a watcher's buffer was full and it was moved out of the synced group to catch up from the event log.",
+	})
+	expired := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "apiserver_watch_expired_watchers_total",
+		Help: "Watchers ended with 410 Expired because they fell behind compaction.",
+	})
+	watchers := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "apiserver_storage_watchers",
+		Help: "Number of open watchers in the store.",
+	})
+	for _, c := range []prometheus.Collector{compactions, slow, expired, watchers} {
+		if err := reg.Register(c); err != nil {
+			return storage.Hooks{}, fmt.Errorf("server: register storage metrics: %w", err)
+		}
+	}
+	return storage.Hooks{
+		OnCompact:        func(int64) { compactions.Inc() },
+		OnSlowWatcher:    slow.Inc,
+		OnWatcherExpired: expired.Inc,
+		OnWatcherCount:   func(n int) { watchers.Set(float64(n)) },
+	}, nil
+}

@@ -148,6 +148,7 @@ func TestMetrics(t *testing.T) {
 		`apiserver_expired_responses_total{verb="WATCH"} 1`,
 		`apiserver_storage_objects{resource="tasks"} 2`,
 		`apiserver_storage_compacted_revision 2`,
+		`apiserver_storage_compactions_total 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)

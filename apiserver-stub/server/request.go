@@ -127,8 +127,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	var code int
 	switch verb {
 	case "WATCH":
+		s.log.Debug("watch start", "url", r.URL.String(), "websocket", isWebSocket(r))
 		code = s.handleWatch(w, r, ri)
 		s.metrics.observe(verb, ri.res.GVR.Resource, code, time.Time{})
+		s.log.Debug("watch end", "url", r.URL.String(), "code", code, "duration", time.Since(start))
 		return
 	case "LIST":
 		code = s.handleList(w, r, ri)
@@ -146,6 +148,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		code = writeError(w, apierrors.NewMethodNotSupported(ri.gr(), methodAction(r, ri)))
 	}
 	s.metrics.observe(verb, ri.res.GVR.Resource, code, start)
+	s.log.Debug("request", "verb", verb, "url", r.URL.String(), "code", code, "duration", time.Since(start))
 }
 
 // verbOf names the request's verb as kube-apiserver's metrics do; "" when

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -108,6 +109,17 @@ func New(cfg Config) (*Server, error) {
 // ServeHTTP routes a request: health, version, discovery, metrics, OpenAPI
 // and the kunos.io/v1 resources.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		// Like kube-apiserver's panic filter: a 500 Status, never a dead
+		// process. Aborted handlers keep their meaning for net/http.
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("panic serving request", "url", r.URL.String(), "panic", p)
+			writeError(w, fmt.Errorf("panic: %v", p))
+		}
+	}()
 	p := r.URL.Path
 	switch {
 	case p == "/healthz" || p == "/readyz" || p == "/livez" ||

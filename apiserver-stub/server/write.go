@@ -349,11 +349,18 @@ func decodeJSONPatch(patch []byte) (jsonpatch.Patch, error) {
 	if len(jp) > maxJSONPatchOperations {
 		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the JSON patch has %d operations, more than the limit of %d", len(jp), maxJSONPatchOperations))
 	}
-	for _, op := range jp {
+	for i, op := range jp {
 		switch op.Kind() {
-		case "add", "remove", "replace", "move", "copy", "test":
+		case "add", "replace", "test":
+			if _, ok := op["value"]; !ok {
+				return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid JSON patch: operation %d (%s) has no value", i, op.Kind()))
+			}
+		case "remove", "move", "copy":
 		default:
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid JSON patch: unsupported operation %q", op.Kind()))
+		}
+		if _, err := op.Path(); err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid JSON patch: operation %d (%s): %v", i, op.Kind(), err))
 		}
 	}
 	return jp, nil
@@ -361,9 +368,15 @@ func decodeJSONPatch(patch []byte) (jsonpatch.Patch, error) {
 
 // applyPatch applies a patch to a stored document. A patch that cannot be
 // applied (a failed test, a missing path) is 422, as in kube-apiserver.
-func applyPatch(mt string, jp jsonpatch.Patch, patch, doc []byte) ([]byte, error) {
-	var out []byte
-	var err error
+func applyPatch(mt string, jp jsonpatch.Patch, patch, doc []byte) (out []byte, err error) {
+	// The json-patch library panics on some malformed operations (found by
+	// FuzzPatch); a bad patch must be a client error, never a crash.
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", groupResourceNone, "",
+				fmt.Sprintf("the patch cannot be applied: %v", p), 0, false)
+		}
+	}()
 	if mt == jsonPatchType {
 		out, err = jp.Apply(doc)
 	} else {

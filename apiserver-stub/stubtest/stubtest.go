@@ -67,12 +67,17 @@ func Start(tb testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	reg := prometheus.NewRegistry()
+	hooks, err := server.StorageHooks(reg)
+	if err != nil {
+		tb.Fatalf("stubtest: %v", err)
+	}
 	store := storage.NewMemoryStore(storage.MemoryConfig{
 		Codec:        server.NewCodec(),
 		HistoryLimit: cfg.history,
 		Logger:       cfg.logger,
+		Hooks:        hooks,
 	})
-	reg := prometheus.NewRegistry()
 	api, err := server.New(server.Config{
 		Store:            store,
 		BookmarkInterval: cfg.bookmarkInterval,
