@@ -258,11 +258,13 @@ func (s *informer[T]) RemoveEventHandler(reg Registration) error {
 	delete(s.started, l)
 	s.mu.Unlock()
 
+	l.removed.Store(true)
 	l.close()
 	if !wasStarted {
+		s.metrics.HandlerRemoved(l.name)
 		close(l.done) // its goroutine never ran
 	}
-	s.metrics.HandlerRemoved(l.name)
+	// Otherwise the goroutine reports HandlerRemoved as it ends.
 	return nil
 }
 

@@ -69,6 +69,7 @@ type listener[T cache.Object] struct {
 	space    chan struct{} // Block: a notification was taken
 	stop     chan struct{} // closed to end delivery
 	done     chan struct{} // closed when the goroutine ended
+	removed  atomic.Bool   // set by RemoveEventHandler before close
 	stopOnce sync.Once
 
 	// initial counts initial-list notifications not yet delivered.
@@ -297,7 +298,14 @@ func (l *listener[T]) next(out *[2]notification[T]) (int, int) {
 
 // run delivers notifications until the listener is closed.
 func (l *listener[T]) run() {
-	defer close(l.done)
+	defer func() {
+		// HandlerRemoved must be the registration's last report, or a call
+		// that was in progress would recreate the series it deletes.
+		if l.removed.Load() {
+			l.metrics.HandlerRemoved(l.name)
+		}
+		close(l.done)
+	}()
 	var batch [2]notification[T]
 	for {
 		c, left := l.next(&batch)

@@ -25,7 +25,9 @@ type MetricsHook interface {
 	// HandlerPanicked counts a handler call that panicked and was recovered.
 	HandlerPanicked(handler string)
 	// HandlerRemoved reports that handler was removed: its series may be
-	// deleted.
+	// deleted. It is the last report for that registration (sent once a
+	// call in progress has returned); a later report under the same name
+	// comes from a new registration.
 	HandlerRemoved(handler string)
 	// Stopped reports that the informer stopped: all its series may be
 	// deleted.

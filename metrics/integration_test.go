@@ -363,3 +363,42 @@ func TestEndToEndHandlerRemoved(t *testing.T) {
 		t.Fatalf("series of the removed handler: %v", left)
 	}
 }
+
+// TestEndToEndRemoveBusyHandler removes a handler while it is inside a call:
+// the call's report comes after the removal and must not bring the
+// handler's series back.
+func TestEndToEndRemoveBusyHandler(t *testing.T) {
+	r := newRig(t)
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	slow := informer.HandlerFuncs[*kunosv1.Task]{AddFunc: func(*kunosv1.Task, bool) {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-release
+	}}
+	reg, err := r.inf.AddEventHandler(slow, informer.WithName("slow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.run(t)
+	for i := range 3 {
+		r.create(t, fmt.Sprint("x", i))
+	}
+	<-started
+	if err := r.inf.RemoveEventHandler(reg); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	select {
+	case <-reg.Done():
+	case <-ctx.Done():
+		t.Fatal("handler did not end")
+	}
+	if left := seriesNamed(t, r.reg, "handler", "slow"); len(left) != 0 {
+		t.Fatalf("series of the removed handler: %v", left)
+	}
+}
