@@ -103,7 +103,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	// One factory shares one informer per resource among all the loops.
-	factory := informer.NewFactory(c, informer.FactoryOptions{Metrics: m.InformerFactory(), Logger: log})
+	factory := informer.NewFactory(c, informer.FactoryOptions{Metrics: m, Logger: log})
 	jobs := informer.ForResource[*kunosv1.Job](factory, kunosv1.JobsResource, "")
 	tasks := informer.ForResource[*kunosv1.Task](factory, kunosv1.TasksResource, "")
 	nodes := informer.ForResource[*kunosv1.Node](factory, kunosv1.NodesResource, "")

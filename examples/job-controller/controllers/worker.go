@@ -15,13 +15,13 @@ type syncFunc func(ctx context.Context, key string) error
 // queue down and waits for the workers. It is the one worker loop all three
 // controllers share: Get, sync, Forget on success or AddRateLimited on
 // error, Done.
-func runWorkers(ctx context.Context, name string, queue workqueue.TypedRateLimitingInterface[string], n int, sync syncFunc, log *slog.Logger) {
+func runWorkers(ctx context.Context, name string, queue workqueue.TypedRateLimitingInterface[string], n int, reconcile syncFunc, log *slog.Logger) {
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for processNext(ctx, name, queue, sync, log) {
+			for processNext(ctx, name, queue, reconcile, log) {
 			}
 		}()
 	}
@@ -30,13 +30,13 @@ func runWorkers(ctx context.Context, name string, queue workqueue.TypedRateLimit
 	wg.Wait()
 }
 
-func processNext(ctx context.Context, name string, queue workqueue.TypedRateLimitingInterface[string], sync syncFunc, log *slog.Logger) bool {
+func processNext(ctx context.Context, name string, queue workqueue.TypedRateLimitingInterface[string], reconcile syncFunc, log *slog.Logger) bool {
 	key, shutdown := queue.Get()
 	if shutdown {
 		return false
 	}
 	defer queue.Done(key)
-	if err := sync(ctx, key); err != nil {
+	if err := reconcile(ctx, key); err != nil {
 		if ctx.Err() != nil {
 			return true
 		}
