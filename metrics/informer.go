@@ -65,15 +65,16 @@ func (v *informerVecs) perHandler() []interface{ DeletePartialMatch(prometheus.L
 // InformerHook is the informer.MetricsHook of one named informer. Get one
 // with Metrics.Informer; all methods are safe for concurrent use.
 //
-// Handler series are created on a handler's first report and removed by
-// HandlerRemoved; Stopped removes every series of the informer (and of the
-// reflector of the same name) and turns the hook into a no-op.
+// Series are created by the first report that needs them, so an informer
+// that is built but never run leaves no trace; a handler's series are
+// removed by HandlerRemoved. Stopped removes every series of the informer
+// (and of the reflector of the same name) and turns the hook into a no-op.
 type InformerHook struct {
 	m    *Metrics
 	name string
 
-	objects prometheus.Gauge
-	synced  prometheus.Gauge
+	objects lazyGauge
+	synced  lazyGauge
 
 	// mu guards handlers and orders series creation against removal, so a
 	// late report after Stopped cannot recreate a deleted series.
@@ -105,13 +106,7 @@ func (m *Metrics) Informer(name string) *InformerHook {
 	if h, ok := m.informers[name]; ok {
 		return h
 	}
-	h := &InformerHook{
-		m:        m,
-		name:     name,
-		objects:  m.inf.objects.WithLabelValues(name),
-		synced:   m.inf.synced.WithLabelValues(name),
-		handlers: make(map[string]*handlerSeries),
-	}
+	h := &InformerHook{m: m, name: name, handlers: make(map[string]*handlerSeries)}
 	m.informers[name] = h
 	return h
 }
@@ -135,7 +130,7 @@ func (h *InformerHook) SetStoreObjects(n int) {
 	if h.stopped.Load() {
 		return
 	}
-	h.objects.Set(float64(n))
+	h.objects.set(&h.mu, &h.stopped, h.m.inf.objects, h.name, float64(n))
 }
 
 // SetSynced records whether the store holds a complete initial list.
@@ -147,7 +142,7 @@ func (h *InformerHook) SetSynced(synced bool) {
 	if synced {
 		v = 1
 	}
-	h.synced.Set(v)
+	h.synced.set(&h.mu, &h.stopped, h.m.inf.synced, h.name, v)
 }
 
 // SetPending records how many notifications wait in handler's buffer.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -400,5 +401,67 @@ func TestEndToEndRemoveBusyHandler(t *testing.T) {
 	}
 	if left := seriesNamed(t, r.reg, "handler", "slow"); len(left) != 0 {
 		t.Fatalf("series of the removed handler: %v", left)
+	}
+}
+
+// TestEndToEndFactoryChurn creates, runs and removes informers through a
+// Factory with *Metrics as its provider, again and again: the number of
+// series does not grow (the leak that made Kubernetes drop its reflector
+// metrics), and an informer removed before it ever ran leaves nothing.
+func TestEndToEndFactoryChurn(t *testing.T) {
+	srv := stubtest.Start(t)
+	reg := prometheus.NewPedanticRegistry()
+	m := New(reg)
+	c, err := client.New(&client.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := informer.NewFactory(c, informer.FactoryOptions{Metrics: m, Logger: slog.New(slog.DiscardHandler)})
+	defer f.Shutdown()
+
+	// Built, never started, removed: no series at all.
+	informer.ForResource[*kunosv1.Task](f, kunosv1.TasksResource, "default", informer.WithInformerName("idle"))
+	if !f.Remove(kunosv1.TasksResource, "default") {
+		t.Fatal("Remove of the idle informer = false")
+	}
+	if n := testutil.CollectAndCount(m); n != 0 {
+		t.Fatalf("an informer that never ran left %d series", n)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.Start(ctx)
+	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default")
+	if _, err := tasks.Create(ctx, &kunosv1.Task{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		name := fmt.Sprint("tasks-", i)
+		inf := informer.ForResource[*kunosv1.Task](f, kunosv1.TasksResource, "default", informer.WithInformerName(name))
+		if _, err := inf.AddEventHandler(informer.HandlerFuncs[*kunosv1.Task]{}, informer.WithName("h")); err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		ok := f.WaitForCacheSync(wctx)
+		wcancel()
+		if !ok {
+			t.Fatalf("%s did not sync", name)
+		}
+		eventually(t, name+" series", func() bool {
+			return value(t, reg, "informer_store_objects", map[string]string{"name": name}) == 1 &&
+				value(t, reg, "informer_synced", map[string]string{"name": name}) == 1 &&
+				value(t, reg, "reflector_watch_events_total", map[string]string{"name": name, "type": "ADDED"}) == 1 &&
+				value(t, reg, "informer_handler_duration_seconds", map[string]string{"name": name, "handler": "h"}) == 1
+		})
+		if !f.Remove(kunosv1.TasksResource, "default") {
+			t.Fatalf("Remove of %s = false", name)
+		}
+		if left := seriesNamed(t, reg, "name", name); len(left) != 0 {
+			t.Fatalf("series of removed informer %s: %v", name, left)
+		}
+	}
+	// Nothing is left (this client has no metrics hook).
+	if n := testutil.CollectAndCount(m); n != 0 {
+		t.Fatalf("%d series left after removing every informer", n)
 	}
 }

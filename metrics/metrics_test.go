@@ -132,3 +132,19 @@ func TestHandlerServesExposition(t *testing.T) {
 		t.Fatalf("body lacks %q:\n%s", want, body)
 	}
 }
+
+// TestUnusedHooksExportNothing: hooks handed to components that never run
+// (an informer built and removed before Start) must not leave series that
+// nobody will ever delete.
+func TestUnusedHooksExportNothing(t *testing.T) {
+	m := New(nil)
+	m.Reflector("r")
+	m.Informer("i")
+	m.InformerMetrics("f")
+	m.ReflectorMetrics("f")
+	m.WorkqueueProvider()
+	m.Client()
+	if n := testutil.CollectAndCount(m); n != 0 {
+		t.Fatalf("unused hooks exported %d series", n)
+	}
+}

@@ -84,25 +84,23 @@ func (v *reflectorVecs) collectors() []prometheus.Collector {
 // with Metrics.Reflector; all methods are safe for concurrent use and cheap
 // on the hot path (pre-resolved series, atomic updates).
 //
+// The reflector's series appear with its first report, all at once (counters
+// at zero), so a reflector that is built but never run leaves no trace.
 // After Stopped, every method is a no-op and the reflector's series are gone.
 type ReflectorHook struct {
 	m    *Metrics
 	name string
 
-	lists   prometheus.Counter
-	listDur prometheus.Observer
-	watches prometheus.Counter
-	events  map[watch.EventType]prometheus.Counter // read-only after construction
-	unknown prometheus.Counter
+	// s holds the pre-resolved series once the first report created them.
+	s atomic.Pointer[reflectorSeries]
 
-	// mu serialises the creation of lazy series against Stopped, so a late
-	// call can never recreate a deleted series. The rv and lastSeen gauges
-	// are created on first use, so they are absent rather than a
-	// misleading 0; once created, updates go through the atomic pointer
-	// without the lock.
-	mu       sync.Mutex
-	stopped  atomic.Bool
-	relists  map[reflector.RelistReason]prometheus.Counter
+	// mu serialises the creation of series against Stopped, so a late
+	// report can never recreate a deleted series. Once created, series are
+	// updated without the lock.
+	mu      sync.Mutex
+	stopped atomic.Bool
+	// rv and lastSeen are created on their first value, so they are absent
+	// rather than a misleading 0.
 	rv       lazyGauge
 	lastSeen lazyGauge
 
@@ -111,10 +109,20 @@ type ReflectorHook struct {
 	lastProgress atomic.Int64
 }
 
-// Reflector returns the hook for the reflector called name, creating its
-// series on first use. Asking again for a live name returns the same hook,
-// so components that share a name share series; after the hook is stopped a
-// new call starts afresh. An empty name yields a hook that records nothing.
+// reflectorSeries are one reflector's series for its fixed label values.
+type reflectorSeries struct {
+	lists   prometheus.Counter
+	listDur prometheus.Observer
+	watches prometheus.Counter
+	events  map[watch.EventType]prometheus.Counter // read-only
+	unknown prometheus.Counter
+	relists map[reflector.RelistReason]prometheus.Counter // guarded by ReflectorHook.mu
+}
+
+// Reflector returns the hook for the reflector called name. Asking again
+// for a live name returns the same hook, so components that share a name
+// share series; after the hook is stopped a new call starts afresh. An
+// empty name yields a hook that records nothing.
 func (m *Metrics) Reflector(name string) *ReflectorHook {
 	if name == "" {
 		h := &ReflectorHook{}
@@ -126,10 +134,30 @@ func (m *Metrics) Reflector(name string) *ReflectorHook {
 	if h, ok := m.reflectors[name]; ok {
 		return h
 	}
-	v := &m.refl
-	h := &ReflectorHook{
-		m:       m,
-		name:    name,
+	h := &ReflectorHook{m: m, name: name}
+	m.reflectors[name] = h
+	return h
+}
+
+// series returns the reflector's series, creating them on first use, or nil
+// once the hook is stopped.
+func (h *ReflectorHook) series() *reflectorSeries {
+	if h.stopped.Load() {
+		return nil
+	}
+	if s := h.s.Load(); s != nil {
+		return s
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopped.Load() {
+		return nil
+	}
+	if s := h.s.Load(); s != nil {
+		return s
+	}
+	v, name := &h.m.refl, h.name
+	s := &reflectorSeries{
 		lists:   v.lists.WithLabelValues(name),
 		listDur: v.listDur.WithLabelValues(name),
 		watches: v.watches.WithLabelValues(name),
@@ -138,13 +166,13 @@ func (m *Metrics) Reflector(name string) *ReflectorHook {
 		relists: make(map[reflector.RelistReason]prometheus.Counter, len(knownRelistReasons)),
 	}
 	for _, t := range knownEventTypes {
-		h.events[t] = v.events.WithLabelValues(name, string(t))
+		s.events[t] = v.events.WithLabelValues(name, string(t))
 	}
 	for _, r := range knownRelistReasons {
-		h.relists[r] = v.relists.WithLabelValues(name, string(r))
+		s.relists[r] = v.relists.WithLabelValues(name, string(r))
 	}
-	m.reflectors[name] = h
-	return h
+	h.s.Store(s)
+	return s
 }
 
 // DeleteReflector removes every reflector_* series of the reflector called
@@ -161,11 +189,12 @@ func (m *Metrics) DeleteReflector(name string) {
 // ObserveList records one list (or watch-list initial sync) and how long it
 // took. A successful list counts as hearing from the server.
 func (h *ReflectorHook) ObserveList(d time.Duration, err error) {
-	if h.stopped.Load() {
+	s := h.series()
+	if s == nil {
 		return
 	}
-	h.lists.Inc()
-	h.listDur.Observe(d.Seconds())
+	s.lists.Inc()
+	s.listDur.Observe(d.Seconds())
 	if err == nil {
 		h.progress()
 	}
@@ -173,21 +202,21 @@ func (h *ReflectorHook) ObserveList(d time.Duration, err error) {
 
 // WatchStarted records that a watch was opened.
 func (h *ReflectorHook) WatchStarted() {
-	if h.stopped.Load() {
-		return
+	if s := h.series(); s != nil {
+		s.watches.Inc()
 	}
-	h.watches.Inc()
 }
 
 // ObserveEvent records one watch event of type t; every event, bookmarks
 // and errors included, counts as hearing from the server.
 func (h *ReflectorHook) ObserveEvent(t watch.EventType) {
-	if h.stopped.Load() {
+	s := h.series()
+	if s == nil {
 		return
 	}
-	c, ok := h.events[t]
+	c, ok := s.events[t]
 	if !ok {
-		c = h.unknown
+		c = s.unknown
 	}
 	c.Inc()
 	h.progress()
@@ -196,7 +225,8 @@ func (h *ReflectorHook) ObserveEvent(t watch.EventType) {
 // Relisted records that the reflector abandoned its watch and will list
 // again, for reason (expired, too-large, error or watchdog).
 func (h *ReflectorHook) Relisted(reason reflector.RelistReason) {
-	if h.stopped.Load() {
+	s := h.series()
+	if s == nil {
 		return
 	}
 	h.mu.Lock()
@@ -204,12 +234,12 @@ func (h *ReflectorHook) Relisted(reason reflector.RelistReason) {
 	if h.stopped.Load() {
 		return
 	}
-	c, ok := h.relists[reason]
+	c, ok := s.relists[reason]
 	if !ok {
 		// Reasons are constants of the reflector package, so the set is
 		// bounded by code, not by input.
 		c = h.m.refl.relists.WithLabelValues(h.name, string(reason))
-		h.relists[reason] = c
+		s.relists[reason] = c
 	}
 	c.Inc()
 }
@@ -221,10 +251,10 @@ func (h *ReflectorHook) SetResourceVersion(rv string) {
 		return
 	}
 	f, ok := parseResourceVersion(rv)
-	if !ok {
+	if !ok || h.series() == nil {
 		return
 	}
-	h.rv.set(h, h.m.refl.rv, f)
+	h.rv.set(&h.mu, &h.stopped, h.m.refl.rv, h.name, f)
 }
 
 // Stopped removes every series of this reflector and turns the hook into a
@@ -252,7 +282,7 @@ func (h *ReflectorHook) Stopped() {
 func (h *ReflectorHook) progress() {
 	now := h.m.clock.Now()
 	h.lastProgress.Store(now.UnixNano())
-	h.lastSeen.set(h, h.m.refl.lastEvent, float64(now.UnixNano())/1e9)
+	h.lastSeen.set(&h.mu, &h.stopped, h.m.refl.lastEvent, h.name, float64(now.UnixNano())/1e9)
 }
 
 // lazyGauge is a gauge series created on its first Set.
@@ -260,23 +290,23 @@ type lazyGauge struct {
 	p atomic.Pointer[prometheus.Gauge]
 }
 
-// set sets the series of h in vec to f, creating it first if need be. The
-// creation happens under h.mu and not after Stopped; a gauge already
+// set sets the series name of vec to f, creating it first if need be. The
+// creation happens under mu and not once stopped is set; a gauge already
 // handed out keeps working but, once deleted from vec, is no longer
 // exported.
-func (g *lazyGauge) set(h *ReflectorHook, vec *prometheus.GaugeVec, f float64) {
+func (g *lazyGauge) set(mu sync.Locker, stopped *atomic.Bool, vec *prometheus.GaugeVec, name string, f float64) {
 	if p := g.p.Load(); p != nil {
 		(*p).Set(f)
 		return
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.stopped.Load() {
+	mu.Lock()
+	defer mu.Unlock()
+	if stopped.Load() {
 		return
 	}
 	p := g.p.Load()
 	if p == nil {
-		c := vec.WithLabelValues(h.name)
+		c := vec.WithLabelValues(name)
 		p = &c
 		g.p.Store(p)
 	}
