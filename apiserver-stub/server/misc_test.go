@@ -158,3 +158,39 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("gather: %d %v", n, err)
 	}
 }
+
+func TestPartialObjectMetadataOutput(t *testing.T) {
+	srv := stubtest.Start(t)
+	rv := mustCreate(t, srv, "a")
+	const metaGet = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+	const metaList = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+	var pom metav1.PartialObjectMetadata
+	r := do(t, srv, http.MethodGet, tasksNS+"/a", "", "", "Accept", metaGet)
+	if err := json.Unmarshal(r.body, &pom); err != nil || pom.Kind != "PartialObjectMetadata" || pom.APIVersion != "meta.k8s.io/v1" || pom.Name != "a" || strings.Contains(string(r.body), "spec") {
+		t.Fatalf("get: %v %s", err, r.body)
+	}
+	var pl metav1.PartialObjectMetadataList
+	r = do(t, srv, http.MethodGet, tasksNS, "", "", "Accept", metaList)
+	if err := json.Unmarshal(r.body, &pl); err != nil || pl.Kind != "PartialObjectMetadataList" || len(pl.Items) != 1 || pl.ResourceVersion != rvq(rv) {
+		t.Fatalf("list: %v %s", err, r.body)
+	}
+	// A list Accept on a get (and the reverse) falls through to plain JSON.
+	r = do(t, srv, http.MethodGet, tasksNS+"/a", "", "", "Accept", metaList)
+	if r.obj(t)["kind"] != "Task" {
+		t.Fatalf("get with a list Accept: %s", r.body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+tasksNS+"?watch=true&resourceVersion=0", nil)
+	req.Header.Set("Accept", metaGet)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var e struct {
+		Type   string
+		Object metav1.PartialObjectMetadata
+	}
+	if err := json.NewDecoder(res.Body).Decode(&e); err != nil || e.Type != "ADDED" || e.Object.Kind != "PartialObjectMetadata" || e.Object.Name != "a" {
+		t.Fatalf("watch: %v %+v", err, e)
+	}
+}

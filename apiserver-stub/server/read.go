@@ -16,7 +16,7 @@ import (
 // latest state; N means "not older than N": the latest state if the store
 // has reached N, else 504 with cause ResourceVersionTooLarge.
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
-	out, tableVersion, err := negotiateOutput(r)
+	out, tableVersion, err := negotiateOutput(r, false)
 	if err != nil {
 		return writeError(w, err)
 	}
@@ -37,13 +37,21 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, ri *requestIn
 	if out == outputTable {
 		return s.writeTable(w, r, ri, tableVersion, []*storage.Record{rec}, metav1.ListMeta{ResourceVersion: strconv.FormatInt(rec.Revision, 10)})
 	}
+	if out == outputMetadata {
+		b, err := partialObjectMetadata(rec.Data)
+		if err != nil {
+			return writeError(w, apierrors.NewInternalError(err))
+		}
+		writeRaw(w, http.StatusOK, b)
+		return http.StatusOK
+	}
 	writeRaw(w, http.StatusOK, rec.Data)
 	return http.StatusOK
 }
 
 // handleList serves a list with the resourceVersion semantics of spec §2.2.
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
-	out, tableVersion, err := negotiateOutput(r)
+	out, tableVersion, err := negotiateOutput(r, true)
 	if err != nil {
 		return writeError(w, err)
 	}
@@ -84,6 +92,14 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, ri *requestI
 	}
 	if out == outputTable {
 		return s.writeTable(w, r, ri, tableVersion, res.Items, lm)
+	}
+	if out == outputMetadata {
+		b, err := metadataListBody(lm, res.Items)
+		if err != nil {
+			return writeError(w, apierrors.NewInternalError(err))
+		}
+		writeRaw(w, http.StatusOK, b)
+		return http.StatusOK
 	}
 	writeRaw(w, http.StatusOK, listBody(ri, lm, res.Items))
 	return http.StatusOK
@@ -133,6 +149,45 @@ func (s *Server) storageListOptions(opts *internalversion.ListOptions, prefix st
 		return lo, tooLargeRV(rv, cur)
 	}
 	return lo, nil
+}
+
+// partialObjectMetadata returns the PartialObjectMetadata of a stored
+// object: its metadata as stored, under meta.k8s.io/v1's kind.
+func partialObjectMetadata(data []byte) ([]byte, error) {
+	var o struct {
+		Metadata json.RawMessage `json:"metadata"`
+	}
+	if err := json.Unmarshal(data, &o); err != nil {
+		return nil, err
+	}
+	if len(o.Metadata) == 0 {
+		o.Metadata = json.RawMessage("{}")
+	}
+	b := make([]byte, 0, len(o.Metadata)+80)
+	b = append(b, `{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":`...)
+	b = append(b, o.Metadata...)
+	return append(b, '}'), nil
+}
+
+// metadataListBody is a PartialObjectMetadataList of items.
+func metadataListBody(lm metav1.ListMeta, items []*storage.Record) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(`{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":`)
+	meta, _ := json.Marshal(lm)
+	b.Write(meta)
+	b.WriteString(`,"items":[`)
+	for i, it := range items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		pom, err := partialObjectMetadata(it.Data)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(pom)
+	}
+	b.WriteString("]}")
+	return b.Bytes(), nil
 }
 
 // listBody writes a <Kind>List around the stored encodings of items, which

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -118,5 +117,3 @@ func (s *wsSink) close() {
 		<-s.readerDone
 	})
 }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

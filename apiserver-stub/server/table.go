@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -98,16 +97,7 @@ func (s *Server) tableRow(rec *storage.Record, include metav1.IncludeObjectPolic
 	case metav1.IncludeObject:
 		row.Object.Raw = rec.Data
 	case metav1.IncludeMetadata, "":
-		pom := metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{Kind: "PartialObjectMetadata", APIVersion: "meta.k8s.io/v1"}}
-		switch o := obj.(type) {
-		case *kunosv1.Task:
-			pom.ObjectMeta = o.ObjectMeta
-		case *kunosv1.Job:
-			pom.ObjectMeta = o.ObjectMeta
-		case *kunosv1.Node:
-			pom.ObjectMeta = o.ObjectMeta
-		}
-		b, err := json.Marshal(&pom)
+		b, err := partialObjectMetadata(rec.Data)
 		if err != nil {
 			return metav1.TableRow{}, err
 		}
@@ -159,11 +149,5 @@ func (s *Server) tableEventFrame(p *watchParams, t watch.EventType, rec *storage
 	if err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	b.WriteString(`{"type":"`)
-	b.WriteString(string(t))
-	b.WriteString(`","object":`)
-	b.Write(obj)
-	b.WriteString("}\n")
-	return b.Bytes(), nil
+	return eventFrame(t, obj), nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -96,7 +97,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, ri *request
 
 // parseWatch validates the request of a watch and works out where it starts.
 func (s *Server) parseWatch(r *http.Request, ri *requestInfo) (*watchParams, error) {
-	out, tableVersion, err := negotiateOutput(r)
+	out, tableVersion, err := negotiateOutput(r, false)
 	if err != nil {
 		return nil, err
 	}
@@ -250,12 +251,19 @@ func (s *Server) frameFor(ev storage.Event, p *watchParams, initialDone *bool) (
 		if ev.Object == nil {
 			return nil, false
 		}
-		if p.out == outputTable {
+		switch p.out {
+		case outputTable:
 			f, err := s.tableEventFrame(p, ev.Type, ev.Object)
 			if err != nil {
 				return errorFrame(apierrors.NewInternalError(err)), true
 			}
 			return f, false
+		case outputMetadata:
+			pom, err := partialObjectMetadata(ev.Object.Data)
+			if err != nil {
+				return errorFrame(apierrors.NewInternalError(err)), true
+			}
+			return eventFrame(ev.Type, pom), false
 		}
 		return ev.Object.WatchFrame(ev.Type), false
 	case watch.Bookmark:
@@ -292,13 +300,18 @@ func bookmarkFrame(ri *requestInfo, rv int64, initialEnd bool) []byte {
 	return b
 }
 
+// eventFrame is a watch event {"type":t,"object":obj} and a newline.
+func eventFrame(t watch.EventType, obj []byte) []byte {
+	b := make([]byte, 0, len(obj)+32)
+	b = append(b, `{"type":"`...)
+	b = append(b, t...)
+	b = append(b, `","object":`...)
+	b = append(b, obj...)
+	return append(b, "}\n"...)
+}
+
 // errorFrame is an ERROR event carrying err as a Status.
 func errorFrame(err error) []byte {
-	st := toStatus(err)
-	b, _ := jsonMarshal(st)
-	out := make([]byte, 0, len(b)+32)
-	out = append(out, `{"type":"ERROR","object":`...)
-	out = append(out, b...)
-	out = append(out, "}\n"...)
-	return out
+	b, _ := json.Marshal(toStatus(err))
+	return eventFrame(watch.Error, b)
 }
