@@ -206,4 +206,3 @@ func cmpKey(a, b modelKey) int {
 	}
 	return 0
 }
-
