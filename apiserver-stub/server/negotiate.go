@@ -12,9 +12,9 @@ import (
 type outputKind int
 
 const (
-	outputJSON  outputKind = iota // the object or list itself
-	outputTable                   // a meta.k8s.io Table (kubectl get)
-	outputMetadata                // PartialObjectMetadata(List) (client-go metadata informers)
+	outputJSON     outputKind = iota // the object or list itself
+	outputTable                      // a meta.k8s.io Table (kubectl get)
+	outputMetadata                   // PartialObjectMetadata(List) (client-go metadata informers)
 )
 
 // negotiateOutput picks the representation from the Accept header as
