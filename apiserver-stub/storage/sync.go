@@ -114,8 +114,8 @@ func (s *MemoryStore) syncOnce(behind []*watcher) (_ []*watcher, progress, remai
 // It returns the number of events sent.
 func (s *MemoryStore) advanceLocked(w *watcher, budget int) (sent int) {
 	for {
-		for len(w.pending) > 0 {
-			ev := w.pending[0]
+		for w.head < len(w.pending) {
+			ev := w.pending[w.head]
 			select {
 			case w.ch <- ev:
 			default:
@@ -123,17 +123,21 @@ func (s *MemoryStore) advanceLocked(w *watcher, budget int) (sent int) {
 				return sent
 			}
 			sent++
-			w.pending[0] = Event{}
-			w.pending = w.pending[1:]
+			w.pending[w.head] = Event{}
+			w.head++
 			if ev.Type == watch.Error {
 				s.closeWatcherLocked(w)
 				s.watch.expired.Add(1)
 				return sent
 			}
 		}
-		w.pending = nil
+		// Reuse the array for the next batch while catching up.
+		w.pending, w.head = w.pending[:0], 0
 		switch {
 		case w.nextRev > s.rev:
+			if cap(w.pending) > 16 {
+				w.pending = nil // synced watchers rarely need it again
+			}
 			s.moveLocked(w, stateSynced)
 			return sent
 		case w.nextRev <= s.compacted:

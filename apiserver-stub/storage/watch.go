@@ -71,7 +71,8 @@ type watcher struct {
 	// Guarded by s.mu.
 	state   watcherState
 	nextRev int64
-	pending []Event
+	pending []Event // pending[head:] are still to be sent
+	head    int
 	stopCtx func() bool
 }
 
@@ -198,7 +199,7 @@ func (s *MemoryStore) notifyLocked(e *logEvent) {
 // toVictimLocked moves a synced watcher whose channel is full to the
 // victims, holding ev; everything before next has been handled.
 func (s *MemoryStore) toVictimLocked(w *watcher, ev Event, next int64) {
-	w.pending = append(w.pending[:0], ev)
+	w.pending, w.head = append(w.pending[:0], ev), 0
 	w.nextRev = next
 	s.moveLocked(w, stateVictim)
 	s.watch.slow.Add(1)
@@ -280,7 +281,7 @@ func (s *MemoryStore) moveLocked(w *watcher, st watcherState) {
 // closeWatcherLocked removes w and closes its channel.
 func (s *MemoryStore) closeWatcherLocked(w *watcher) {
 	s.moveLocked(w, stateClosed)
-	w.pending = nil
+	w.pending, w.head = nil, 0
 	close(w.ch)
 	s.watch.count.Add(-1)
 	if w.stopCtx != nil {
