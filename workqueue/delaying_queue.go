@@ -123,7 +123,7 @@ type delayingType[T comparable] struct {
 
 	mu      sync.Mutex
 	slab    *slab[T]
-	waiting slotHeap[T]
+	waiting nodeHeap // keyed by readyAt; lazy (see heap.go)
 	stopped bool
 	armed   int64 // deadline the waiting goroutine's timer is set for (tests wait on it)
 
@@ -142,7 +142,6 @@ func newDelayingQueue[T comparable](config TypedDelayingQueueConfig[T]) *delayin
 		logger:         config.Logger,
 		metrics:        newRetryMetrics(config.MetricsProvider, config.Name),
 		slab:           s,
-		waiting:        slotHeap[T]{s: s},
 		wake:           make(chan struct{}, 1),
 		stopCh:         make(chan struct{}),
 		loopDone:       make(chan struct{}),
@@ -181,17 +180,27 @@ func (q *delayingType[T]) AddAfter(item T, duration time.Duration) {
 // insertLocked adds item at readyAt, or moves an already waiting item
 // earlier. It reports whether the item is now the head of the heap.
 func (q *delayingType[T]) insertLocked(item T, readyAt int64) bool {
-	if i, ok := q.slab.index[item]; ok {
-		e := &q.slab.entries[i]
-		if readyAt >= e.readyAt {
+	i, ok := q.slab.index[item]
+	if ok {
+		if readyAt >= q.slab.entries[i].readyAt {
 			return false
 		}
-		e.readyAt = readyAt
-		return q.waiting.fix(int(e.waitPos)) == 0
+	} else {
+		i = q.slab.alloc(item)
 	}
-	i := q.slab.alloc(item)
-	q.slab.entries[i].readyAt = readyAt
-	return q.waiting.push(i)
+	e := &q.slab.entries[i]
+	e.readyAt = readyAt
+	e.seq = q.slab.nextSeq() // an older node for the item is now stale
+	head := q.waiting.push(node{key: readyAt, seq: e.seq, slot: i})
+	if q.waiting.len() > 2*len(q.slab.index)+64 {
+		q.waiting.compact(q.live)
+	}
+	return head
+}
+
+// live reports whether n is the current node of its entry.
+func (q *delayingType[T]) live(n node) bool {
+	return int(n.slot) < len(q.slab.entries) && q.slab.entries[n.slot].seq == n.seq
 }
 
 // ShutDown stops the waiting goroutine (dropping items not yet due) and
@@ -237,18 +246,20 @@ func (q *delayingType[T]) waitingLoop() {
 	for {
 		q.mu.Lock()
 		now := int64(q.clock.Now().Sub(q.epoch))
+		next := int64(math.MaxInt64)
 		for q.waiting.len() > 0 {
-			i := q.waiting.peek()
-			if q.slab.entries[i].readyAt > now {
+			n := q.waiting.peek()
+			if !q.live(n) {
+				q.waiting.pop()
+				continue
+			}
+			if n.key > now {
+				next = n.key
 				break
 			}
 			q.waiting.pop()
-			due = append(due, q.slab.entries[i].item)
-			q.slab.release(i)
-		}
-		next := int64(math.MaxInt64)
-		if q.waiting.len() > 0 {
-			next = q.slab.entries[q.waiting.peek()].readyAt
+			due = append(due, q.slab.entries[n.slot].item)
+			q.slab.release(n.slot)
 		}
 		q.mu.Unlock()
 

@@ -30,7 +30,7 @@ func waitingCount[T comparable](q TypedDelayingInterface[T]) int {
 	d := q.(*delayingType[T])
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.waiting.len()
+	return len(d.slab.index)
 }
 
 func TestDelayingOrderWithFakeClock(t *testing.T) {

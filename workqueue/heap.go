@@ -1,25 +1,27 @@
 package workqueue
 
 // This file holds the storage shared by the delaying and priority queues: a
-// slab of entries addressed by int32 index, and binary heaps of those
-// indexes. Entries live in one slice and freed slots are reused, so a queue
-// in steady state allocates nothing per item, and a heap swap moves two
-// int32s instead of updating a map.
+// slab of entries addressed by int32 slot, and min-heaps of nodes that point
+// into it.
+//
+// Entries live in one slice and freed slots are reused, so a queue in steady
+// state allocates nothing per item. A heap node carries its own sort key, so
+// sifting reads only the heap array (no pointer chasing), and the heaps are
+// lazy: when an entry's key changes it is pushed again with a fresh seq and
+// the old node becomes stale (its seq no longer matches the entry's), to be
+// skipped when it surfaces. Nothing tracks heap positions, so a sift writes
+// only the heap array.
 
-// entry is one item waiting in a delaying or priority queue.
+// entry is one item known to a delaying or priority queue.
 type entry[T comparable] struct {
 	item    T
-	readyAt int64  // nanoseconds since the queue's epoch; ordering of waitHeap
-	key     int64  // ordering of readyHeap (higher first); see priority_queue.go
-	seq     uint64 // insertion order; breaks ties so equal keys stay FIFO
+	readyAt int64  // ns since the queue's epoch: when it is (or became) due
+	seq     uint64 // seq of the entry's live heap node; 0 when released
 	prio    int    // priority as given by the user (priority queue only)
-
-	waitPos  int32 // position in the wait heap, or -1
-	readyPos int32 // position in the ready heap, or -1
-	flags    uint8 // priority queue state (pq* constants)
+	flags   uint8  // priority queue state (pq* constants)
 }
 
-// slab stores entries; index is the item's slot.
+// slab stores entries; index maps an item to its slot.
 type slab[T comparable] struct {
 	entries []entry[T]
 	free    []int32
@@ -41,13 +43,12 @@ func (s *slab[T]) alloc(item T) int32 {
 		s.entries = append(s.entries, entry[T]{})
 		i = int32(len(s.entries) - 1)
 	}
-	s.seq++
-	s.entries[i] = entry[T]{item: item, seq: s.seq, waitPos: -1, readyPos: -1}
+	s.entries[i] = entry[T]{item: item}
 	s.index[item] = i
 	return i
 }
 
-// release frees slot i, which must be in no heap.
+// release frees slot i; any heap node still pointing at it becomes stale.
 func (s *slab[T]) release(i int32) {
 	delete(s.index, s.entries[i].item)
 	s.entries[i] = entry[T]{}
@@ -60,118 +61,100 @@ func (s *slab[T]) release(i int32) {
 	}
 }
 
-// slotHeap is a binary min-heap of slab slots. A wait heap orders by
-// (readyAt, seq); a ready heap orders by (key descending, seq).
-type slotHeap[T comparable] struct {
-	s     *slab[T]
-	h     []int32
-	ready bool // true: ready heap; false: wait heap
+// nextSeq returns a fresh, never-zero sequence number.
+func (s *slab[T]) nextSeq() uint64 {
+	s.seq++
+	return s.seq
 }
 
-func (h *slotHeap[T]) len() int { return len(h.h) }
+// node is a heap element: ordered by key, then seq (FIFO among equal keys).
+type node struct {
+	key  int64
+	seq  uint64
+	slot int32
+}
 
-func (h *slotHeap[T]) peek() int32 { return h.h[0] }
+func (a node) less(b node) bool {
+	if a.key != b.key {
+		return a.key < b.key
+	}
+	return a.seq < b.seq
+}
 
-func (h *slotHeap[T]) less(a, b int32) bool {
-	x, y := &h.s.entries[a], &h.s.entries[b]
-	if h.ready {
-		if x.key != y.key {
-			return x.key > y.key
+// nodeHeap is a binary min-heap of nodes. It may hold stale nodes; the
+// owner decides liveness and calls compact when they pile up.
+type nodeHeap struct {
+	h []node
+}
+
+func (h *nodeHeap) len() int { return len(h.h) }
+
+func (h *nodeHeap) peek() node { return h.h[0] }
+
+// push adds n and reports whether it is now the head.
+func (h *nodeHeap) push(n node) bool {
+	h.h = append(h.h, n)
+	i := len(h.h) - 1
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !n.less(h.h[parent]) {
+			break
 		}
-	} else if x.readyAt != y.readyAt {
-		return x.readyAt < y.readyAt
+		h.h[i] = h.h[parent]
+		i = parent
 	}
-	return x.seq < y.seq
-}
-
-func (h *slotHeap[T]) setPos(slot int32, pos int) {
-	if h.ready {
-		h.s.entries[slot].readyPos = int32(pos)
-	} else {
-		h.s.entries[slot].waitPos = int32(pos)
-	}
-}
-
-func (h *slotHeap[T]) pos(slot int32) int {
-	if h.ready {
-		return int(h.s.entries[slot].readyPos)
-	}
-	return int(h.s.entries[slot].waitPos)
-}
-
-// push adds slot and reports whether it became the head.
-func (h *slotHeap[T]) push(slot int32) bool {
-	h.h = append(h.h, slot)
-	h.setPos(slot, len(h.h)-1)
-	return h.up(len(h.h)-1) == 0
+	h.h[i] = n
+	return i == 0
 }
 
 // pop removes and returns the head.
-func (h *slotHeap[T]) pop() int32 {
-	return h.remove(0)
-}
-
-// remove takes slot at heap position pos out of the heap.
-func (h *slotHeap[T]) remove(pos int) int32 {
-	slot := h.h[pos]
+func (h *nodeHeap) pop() node {
+	top := h.h[0]
 	last := len(h.h) - 1
-	if pos != last {
-		h.h[pos] = h.h[last]
-		h.setPos(h.h[pos], pos)
-	}
+	n := h.h[last]
 	h.h = h.h[:last]
-	if pos != last {
-		h.fix(pos)
+	if last > 0 {
+		h.siftDown(0, n)
 	}
-	h.setPos(slot, -1)
 	if cap(h.h) > 1024 && len(h.h) < cap(h.h)/4 {
-		h.h = append([]int32(nil), h.h...)
+		h.h = append([]node(nil), h.h...)
 	}
-	return slot
+	return top
 }
 
-// fix restores the order after the entry at pos changed its key, and
-// reports the entry's new position.
-func (h *slotHeap[T]) fix(pos int) int {
-	if p := h.up(pos); p != pos {
-		return p
-	}
-	return h.down(pos)
-}
-
-func (h *slotHeap[T]) up(pos int) int {
-	for pos > 0 {
-		parent := (pos - 1) / 2
-		if !h.less(h.h[pos], h.h[parent]) {
+// siftDown places n at or below position i.
+func (h *nodeHeap) siftDown(i int, n node) {
+	size := len(h.h)
+	for {
+		c := 2*i + 1
+		if c >= size {
 			break
 		}
-		h.swap(pos, parent)
-		pos = parent
-	}
-	return pos
-}
-
-func (h *slotHeap[T]) down(pos int) int {
-	n := len(h.h)
-	for {
-		l := 2*pos + 1
-		if l >= n {
-			return pos
-		}
-		c := l
-		if r := l + 1; r < n && h.less(h.h[r], h.h[l]) {
+		if r := c + 1; r < size && h.h[r].less(h.h[c]) {
 			c = r
 		}
-		if !h.less(h.h[c], h.h[pos]) {
-			return pos
+		if !h.h[c].less(n) {
+			break
 		}
-		h.swap(pos, c)
-		pos = c
+		h.h[i] = h.h[c]
+		i = c
 	}
+	h.h[i] = n
 }
 
-func (h *slotHeap[T]) swap(i, j int) {
-	h.h[i], h.h[j] = h.h[j], h.h[i]
-	h.setPos(h.h[i], i)
-	h.setPos(h.h[j], j)
+// compact drops the nodes live rejects and restores the heap order. Owners
+// call it when stale nodes outnumber live ones, which bounds the heap at
+// about twice the live entries.
+func (h *nodeHeap) compact(live func(node) bool) {
+	kept := h.h[:0]
+	for _, n := range h.h {
+		if live(n) {
+			kept = append(kept, n)
+		}
+	}
+	clear(h.h[len(kept):])
+	h.h = kept
+	for i := len(h.h)/2 - 1; i >= 0; i-- {
+		h.siftDown(i, h.h[i])
+	}
 }

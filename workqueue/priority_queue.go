@@ -77,8 +77,10 @@ type PriorityQueue[T comparable] struct {
 	idle     sync.Cond
 
 	slab        *slab[T]
-	ready       slotHeap[T] // dirty, not processing, due: by key
-	waiting     slotHeap[T] // dirty, not processing, not yet due: by readyAt
+	ready       nodeHeap // pqReady entries, keyed by -key(prio, readyAt); lazy
+	waiting     nodeHeap // pqWaiting entries, keyed by readyAt; lazy
+	nready      int      // live entries in ready
+	nwaiting    int      // live entries in waiting
 	nprocessing int
 
 	shuttingDown bool
@@ -91,11 +93,13 @@ type PriorityQueue[T comparable] struct {
 }
 
 // Entry flags of a PriorityQueue. A dirty entry that is not processing is
-// in exactly one heap; a processing entry is in none.
+// in exactly one heap (pqReady or pqWaiting); a processing entry is in none.
 const (
 	pqDirty      uint8 = 1 << iota // needs processing; prio and readyAt are pending
 	pqProcessing                   // handed out by Get, not yet Done
 	pqCounted                      // the metrics add of this dirty episode was recorded
+	pqReady                        // in the ready heap
+	pqWaiting                      // in the wait heap
 )
 
 var _ TypedPriorityInterface[string] = &PriorityQueue[string]{}
@@ -124,8 +128,6 @@ func NewTypedPriorityQueue[T comparable](config TypedPriorityQueueConfig[T]) *Pr
 		metrics:     newQueueMetrics[T](config.MetricsProvider, config.Name, config.Clock),
 		retries:     newRetryMetrics(config.MetricsProvider, config.Name),
 		slab:        s,
-		ready:       slotHeap[T]{s: s, ready: true},
-		waiting:     slotHeap[T]{s: s},
 		wake:        make(chan struct{}, 1),
 		stopCh:      make(chan struct{}),
 		loopDone:    make(chan struct{}),
@@ -234,8 +236,7 @@ func (q *PriorityQueue[T]) addLocked(item T, prio int, after time.Duration, now 
 			q.pushReadyLocked(i, now)
 			return false
 		}
-		e.readyAt = readyAt
-		return q.waiting.push(i)
+		return q.pushWaitLocked(i, readyAt)
 	}
 	e := &q.slab.entries[i]
 	if e.flags&pqDirty == 0 {
@@ -252,23 +253,20 @@ func (q *PriorityQueue[T]) addLocked(item T, prio int, after time.Duration, now 
 	// Already pending: keep the higher priority and the earlier ready time.
 	if prio > e.prio {
 		e.prio = prio
-		if e.readyPos >= 0 {
-			e.key = q.key(prio, e.readyAt)
-			q.ready.fix(int(e.readyPos))
+		if e.flags&pqReady != 0 {
+			q.pushReadyLocked(i, e.readyAt) // same enqueue time, new key
 		}
 	}
 	if readyAt >= e.readyAt {
 		return false
 	}
 	switch {
-	case e.waitPos >= 0:
+	case e.flags&pqWaiting != 0:
 		if readyAt <= now {
-			q.waiting.remove(int(e.waitPos))
 			q.pushReadyLocked(i, now)
 			return false
 		}
-		e.readyAt = readyAt
-		return q.waiting.fix(int(e.waitPos)) == 0
+		return q.pushWaitLocked(i, readyAt)
 	case e.flags&pqProcessing != 0:
 		e.readyAt = readyAt
 		if readyAt <= now && e.flags&pqCounted == 0 {
@@ -279,33 +277,74 @@ func (q *PriorityQueue[T]) addLocked(item T, prio int, after time.Duration, now 
 	return false
 }
 
-// pushReadyLocked makes entry i ready since enq.
+// pushReadyLocked makes entry i ready since enq (or re-keys it if it is
+// ready already); a node it had in either heap becomes stale.
 func (q *PriorityQueue[T]) pushReadyLocked(i int32, enq int64) {
 	e := &q.slab.entries[i]
+	switch {
+	case e.flags&pqWaiting != 0:
+		q.nwaiting--
+		q.nready++
+	case e.flags&pqReady == 0:
+		q.nready++
+	}
+	e.flags = e.flags&^pqWaiting | pqReady
 	e.readyAt = enq
-	e.key = q.key(e.prio, enq)
-	q.slab.seq++
-	e.seq = q.slab.seq
+	e.seq = q.slab.nextSeq()
 	if e.flags&pqCounted == 0 {
 		q.metrics.add(e.item)
 		e.flags |= pqCounted
 	}
-	q.ready.push(i)
+	q.ready.push(node{key: -q.key(e.prio, enq), seq: e.seq, slot: i})
+	if q.ready.len() > 2*q.nready+64 {
+		q.ready.compact(q.liveReady)
+	}
 	q.nonEmpty.Signal()
 }
+
+// pushWaitLocked makes entry i wait until at and reports whether it is the
+// head of the wait heap.
+func (q *PriorityQueue[T]) pushWaitLocked(i int32, at int64) bool {
+	e := &q.slab.entries[i]
+	if e.flags&pqWaiting == 0 {
+		q.nwaiting++
+	}
+	e.flags |= pqWaiting
+	e.readyAt = at
+	e.seq = q.slab.nextSeq()
+	head := q.waiting.push(node{key: at, seq: e.seq, slot: i})
+	if q.waiting.len() > 2*q.nwaiting+64 {
+		q.waiting.compact(q.liveWaiting)
+	}
+	return head
+}
+
+func (q *PriorityQueue[T]) liveNode(n node, flag uint8) bool {
+	if int(n.slot) >= len(q.slab.entries) {
+		return false
+	}
+	e := &q.slab.entries[n.slot]
+	return e.seq == n.seq && e.flags&flag != 0
+}
+
+func (q *PriorityQueue[T]) liveReady(n node) bool   { return q.liveNode(n, pqReady) }
+func (q *PriorityQueue[T]) liveWaiting(n node) bool { return q.liveNode(n, pqWaiting) }
 
 // promoteLocked moves due entries from the wait heap to the ready heap and
 // returns the next deadline (MaxInt64 if none). An entry ages from its ready
 // time, not from when it was promoted.
 func (q *PriorityQueue[T]) promoteLocked(now int64) int64 {
 	for q.waiting.len() > 0 {
-		i := q.waiting.peek()
-		at := q.slab.entries[i].readyAt
-		if at > now {
-			return at
+		n := q.waiting.peek()
+		if !q.liveWaiting(n) {
+			q.waiting.pop()
+			continue
+		}
+		if n.key > now {
+			return n.key
 		}
 		q.waiting.pop()
-		q.pushReadyLocked(i, at)
+		q.pushReadyLocked(n.slot, n.key)
 	}
 	return math.MaxInt64
 }
@@ -314,10 +353,10 @@ func (q *PriorityQueue[T]) promoteLocked(now int64) int64 {
 func (q *PriorityQueue[T]) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if !q.shuttingDown && q.waiting.len() > 0 {
+	if !q.shuttingDown && q.nwaiting > 0 {
 		q.promoteLocked(q.now())
 	}
-	return q.ready.len()
+	return q.nready
 }
 
 // Get implements TypedInterface.
@@ -333,10 +372,10 @@ func (q *PriorityQueue[T]) GetWithPriority() (item T, priority int, shutdown boo
 	for {
 		// Promote here too, so a due item is served even if the waiting
 		// goroutine has not run yet.
-		if !q.shuttingDown && q.waiting.len() > 0 {
+		if !q.shuttingDown && q.nwaiting > 0 {
 			q.promoteLocked(q.now())
 		}
-		if q.ready.len() > 0 {
+		if q.nready > 0 {
 			break
 		}
 		if q.shuttingDown {
@@ -344,9 +383,13 @@ func (q *PriorityQueue[T]) GetWithPriority() (item T, priority int, shutdown boo
 		}
 		q.nonEmpty.Wait()
 	}
-	i := q.ready.pop()
-	e := &q.slab.entries[i]
+	n := q.ready.pop()
+	for !q.liveReady(n) {
+		n = q.ready.pop()
+	}
+	e := &q.slab.entries[n.slot]
 	e.flags = pqProcessing
+	q.nready--
 	q.nprocessing++
 	q.metrics.get(e.item)
 	return e.item, e.prio, false
@@ -372,7 +415,7 @@ func (q *PriorityQueue[T]) Done(item T) {
 	} else if q.shuttingDown {
 		q.slab.release(i) // would never become due: the loop has stopped
 	} else {
-		newHead = q.waiting.push(i)
+		newHead = q.pushWaitLocked(i, e.readyAt)
 	}
 	if q.nprocessing == 0 {
 		q.idle.Broadcast()
