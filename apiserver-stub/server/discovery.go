@@ -45,7 +45,7 @@ func apiResourceList() *metav1.APIResourceList {
 			SingularName: r.Singular,
 			Namespaced:   r.Namespaced,
 			Kind:         r.Kind,
-			Verbs:        metav1.Verbs{"delete", "get", "list", "patch", "create", "update", "watch"},
+			Verbs:        metav1.Verbs{"delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"},
 			ShortNames:   r.ShortNames,
 			Categories:   []string{"all", "kunos"},
 		})

@@ -88,7 +88,7 @@ func TestDiscoveryVersionHealthOpenAPI(t *testing.T) {
 	for _, res := range rl.APIResources {
 		found[res.Name] = res
 	}
-	if tk := found["tasks"]; !tk.Namespaced || tk.Kind != "Task" || tk.SingularName != "task" || len(tk.Verbs) != 7 || tk.ShortNames[0] != "tk" {
+	if tk := found["tasks"]; !tk.Namespaced || tk.Kind != "Task" || tk.SingularName != "task" || len(tk.Verbs) != 8 || tk.ShortNames[0] != "tk" {
 		t.Fatalf("tasks: %+v", tk)
 	}
 	if no := found["nodes"]; no.Namespaced {

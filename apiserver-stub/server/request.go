@@ -144,6 +144,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		code = s.handlePatch(w, r, ri)
 	case "DELETE":
 		code = s.handleDelete(w, r, ri)
+	case "DELETECOLLECTION":
+		code = s.handleDeleteCollection(w, r, ri)
 	default:
 		code = writeError(w, apierrors.NewMethodNotSupported(ri.gr(), methodAction(r, ri)))
 	}
@@ -180,8 +182,13 @@ func verbOf(r *http.Request, ri *requestInfo) string {
 			return "PATCH"
 		}
 	case http.MethodDelete:
-		if !collection && ri.subresource == "" {
-			return "DELETE"
+		if ri.subresource == "" {
+			if !collection {
+				return "DELETE"
+			}
+			if ri.namespace != "" || !ri.res.Namespaced {
+				return "DELETECOLLECTION"
+			}
 		}
 	}
 	return "UNSUPPORTED"

@@ -249,7 +249,9 @@ func TestBadInputNeverWrites(t *testing.T) {
 		{"bad content type", "POST", tasksNS, "text/plain", `{"metadata":{"name":"x"}}`, 415, metav1.StatusReasonUnsupportedMediaType},
 		{"unknown resource", "POST", "/apis/kunos.io/v1/namespaces/default/pods", "application/json", `{}`, 404, metav1.StatusReasonNotFound},
 		{"unknown subresource", "PUT", tasksNS + "/keep/scale", "application/json", `{}`, 404, metav1.StatusReasonNotFound},
-		{"deletecollection", "DELETE", tasksNS, "", ``, 405, metav1.StatusReasonMethodNotAllowed},
+		{"deletecollection across namespaces", "DELETE", tasksAll, "", ``, 405, metav1.StatusReasonMethodNotAllowed},
+		{"deletecollection bad selector", "DELETE", tasksNS + "?labelSelector=a%20in", "", ``, 400, metav1.StatusReasonBadRequest},
+		{"delete status", "DELETE", tasksNS + "/keep/status", "", ``, 405, metav1.StatusReasonMethodNotAllowed},
 		{"post to object", "POST", tasksNS + "/keep", "application/json", `{}`, 405, metav1.StatusReasonMethodNotAllowed},
 		{"create on all namespaces", "POST", tasksAll, "application/json", `{"metadata":{"name":"x"}}`, 405, metav1.StatusReasonMethodNotAllowed},
 		{"put too large", "PUT", tasksNS + "/keep", "application/json", big, 413, metav1.StatusReasonRequestEntityTooLarge},
@@ -281,5 +283,24 @@ func TestBadInputNeverWrites(t *testing.T) {
 	r := post(t, srv, tasksNS, `{"metadata":{"name":"warn"},"spec":{"nope":1}}`)
 	if r.code != 201 || !strings.Contains(r.header.Get("Warning"), "nope") {
 		t.Fatalf("warn mode: %d %q %s", r.code, r.header.Get("Warning"), r.body)
+	}
+}
+
+func TestDeleteCollection(t *testing.T) {
+	srv := stubtest.Start(t)
+	mustCreate(t, srv, "a")
+	mustCreate(t, srv, "b")
+	wantCode(t, post(t, srv, tasksNS, taskJSON("c", map[string]string{"app": "other"})), 201)
+	wantCode(t, post(t, srv, tasksNS, `{"metadata":{"name":"f","labels":{"app":"x"},"finalizers":["k/f"]}}`), 201)
+	r := do(t, srv, http.MethodDelete, tasksNS+"?labelSelector=app%3Dx", "", "")
+	if r.code != 200 || r.obj(t)["kind"] != "TaskList" || len(r.obj(t)["items"].([]any)) != 3 {
+		t.Fatalf("deletecollection: %d %s", r.code, r.body)
+	}
+	l, _ := list(t, srv, tasksNS, nil)
+	if got := names(l); !equal(got, []string{"c", "f"}) {
+		t.Fatalf("left %v", got)
+	}
+	if l.Items[1].Metadata.DeletionTimestamp == nil {
+		t.Fatal("finalized object not marked")
 	}
 }

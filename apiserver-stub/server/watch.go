@@ -30,6 +30,9 @@ func (c *watchConn) drop() { c.once.Do(func() { close(c.dropCh) }) }
 // BOOKMARK is requested, as kube-apiserver does.
 const preTimeoutBookmark = 2 * time.Second
 
+// maxTimeoutSeconds keeps timeoutSeconds from overflowing a Duration.
+const maxTimeoutSeconds = int64(100 * 365 * 24 * 3600)
+
 // watchParams are the validated parameters of one watch.
 type watchParams struct {
 	ri             *requestInfo
@@ -129,8 +132,8 @@ func (s *Server) parseWatch(r *http.Request, ri *requestInfo) (*watchParams, err
 	} else {
 		p.opts.Revision = rv
 	}
-	if opts.TimeoutSeconds != nil && *opts.TimeoutSeconds > 0 {
-		p.timeout = time.Duration(*opts.TimeoutSeconds) * time.Second
+	if ts := opts.TimeoutSeconds; ts != nil && *ts > 0 {
+		p.timeout = time.Duration(min(*ts, maxTimeoutSeconds)) * time.Second
 	} else {
 		p.timeout = time.Duration(float64(defaultMinRequestTimeout) * (1 + rand.Float64()))
 	}
