@@ -102,9 +102,11 @@ type MemoryStore struct {
 	closed    bool
 	watch     watchState
 
-	kick   chan struct{} // wakes the sync loop
-	cancel context.CancelFunc
-	done   chan struct{}
+	kick     chan struct{} // wakes the sync loop
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the sync loop has returned
+	reported int64         // last OnWatcherCount value; sync loop only, then Close
+
 }
 
 var _ Interface = (*MemoryStore)(nil)
@@ -152,11 +154,12 @@ func (s *MemoryStore) Close() {
 		return
 	}
 	s.closed = true
-	n := s.closeAllWatchersLocked()
+	s.closeAllWatchersLocked()
 	s.mu.Unlock()
 	s.cancel()
-	<-s.done
-	if n > 0 && s.cfg.Hooks.OnWatcherCount != nil {
+	<-s.done // after this, s.reported is ours
+	if s.reported != 0 && s.cfg.Hooks.OnWatcherCount != nil {
+		s.reported = 0
 		s.cfg.Hooks.OnWatcherCount(0)
 	}
 }

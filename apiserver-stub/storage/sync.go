@@ -42,15 +42,14 @@ func (s *MemoryStore) syncLoop(ctx context.Context) {
 	retry := time.NewTimer(retryMax)
 	defer retry.Stop()
 	delay := retryMin
-	reported := int64(0)
 	var behind []*watcher
 	for {
 		var progress, remaining bool
 		behind, progress, remaining = s.syncOnce(behind[:0])
 		clear(behind)
 		s.flushHooks()
-		if n := s.watch.count.Load(); n != reported && s.cfg.Hooks.OnWatcherCount != nil {
-			reported = n
+		if n := s.watch.count.Load(); n != s.reported && s.cfg.Hooks.OnWatcherCount != nil {
+			s.reported = n
 			s.cfg.Hooks.OnWatcherCount(int(n))
 		}
 		var retryC <-chan time.Time

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,4 +258,35 @@ func TestWatchSelectorTransitions(t *testing.T) {
 	expect(t, byLabel, watch.Added, "/tasks/a/u", 8)
 	expectQuiet(t, byLabel, 8)
 	expectQuiet(t, byNode, 8)
+}
+
+func TestWatcherCountHook(t *testing.T) {
+	var last atomic.Int64
+	last.Store(-1)
+	s := storage.NewMemoryStore(storage.MemoryConfig{Codec: testCodec{}, Hooks: storage.Hooks{OnWatcherCount: func(n int) { last.Store(int64(n)) }}})
+	waitFor := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(recvTimeout)
+		for last.Load() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("OnWatcherCount reported %d, want %d", last.Load(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	var ws []storage.Watcher
+	for range 3 {
+		w, err := s.Watch(context.Background(), "/tasks/", storage.WatchOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
+	}
+	waitFor(3)
+	ws[0].Stop()
+	waitFor(2)
+	s.Close()
+	if last.Load() != 0 {
+		t.Fatalf("after Close, reported %d", last.Load())
+	}
 }
