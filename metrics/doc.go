@@ -4,18 +4,23 @@
 // prometheus/client_golang; the others depend on small interfaces, so a
 // program that does not want Prometheus does not pay for it.
 //
-// Wiring:
+// Wiring, by hand:
 //
 //	reg := prometheus.NewRegistry()
 //	m := metrics.New(reg)
-//	c, _ := client.New(&client.Config{Host: url, Metrics: m.Client()})
-//	q := workqueue.NewTypedRateLimitingQueueWithConfig(limiter,
+//	c, err := client.New(&client.Config{Host: url, Metrics: m.Client()})
+//	lw := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default").ListerWatcher(nil)
+//	opts := informer.Options[*kunosv1.Task]{Name: "tasks", Metrics: m.Informer("tasks")}
+//	opts.Reflector.Metrics = m.Reflector("tasks") // same name: stopping the informer removes both
+//	inf := informer.New(lw, opts)
+//	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 //		workqueue.TypedRateLimitingQueueConfig[string]{Name: "tasks", MetricsProvider: m.WorkqueueProvider()})
-//	inf := informer.New(lw, informer.Options[*kunosv1.Task]{Name: "tasks", Metrics: m.Informer("tasks")})
 //	http.Handle("/metrics", metrics.Handler(reg))
 //
-// An informer Factory takes m itself as its metrics provider (InformerMetrics
-// and ReflectorMetrics give the hooks of each informer it builds).
+// or through an informer Factory, which asks m for both hooks of every
+// informer it builds, under the informer's name:
+//
+//	f := informer.NewFactory(c, informer.FactoryOptions{Metrics: m})
 //
 // # Metrics
 //
@@ -24,7 +29,7 @@
 //
 //	| metric                                      | type      | labels               | meaning |
 //	|---------------------------------------------|-----------|----------------------|---------|
-//	| workqueue_depth                             | gauge     | name                 | items waiting in the queue (not in processing, not waiting for a delay) |
+//	| workqueue_depth                             | gauge     | name                 | items added and not yet taken by Get (one re-added while in processing counts; delayed ones do not) |
 //	| workqueue_adds_total                        | counter   | name                 | Add calls |
 //	| workqueue_queue_duration_seconds            | histogram | name                 | time from the first Add of an item to the Get that took it; buckets 1e-8..10 s (x10) |
 //	| workqueue_work_duration_seconds             | histogram | name                 | time from Get to Done; same buckets |
@@ -56,8 +61,10 @@
 // that grows with the data. Event types come off the wire, so anything
 // outside the five the protocol defines is counted as "unknown".
 //
-// Components report their names when they start and their end when they
-// stop, and the series go with them: a queue's on ShutDown
+// An informer's or reflector's series appear with its first report (its
+// counters at 0), so a hook handed to something that never runs leaves
+// nothing behind; a queue's appear when it is built. They go when the
+// component reports its end: a queue's on ShutDown
 // (DeleteQueueMetrics), a handler's on RemoveEventHandler (HandlerRemoved),
 // an informer's and its reflector's on stop (Stopped). A late report from a
 // stopping component never brings a deleted series back. This is the leak

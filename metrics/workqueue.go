@@ -26,7 +26,7 @@ func newWorkqueueVecs() workqueueVecs {
 	return workqueueVecs{
 		depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "workqueue_depth",
-			Help: "Current number of items waiting in the workqueue (not counting items being processed or waiting for a delay).",
+			Help: "Current depth of the workqueue: items added and not yet taken by a worker.",
 		}, l),
 		adds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "workqueue_adds_total",

@@ -30,7 +30,7 @@ func TestWorkqueueProviderRecords(t *testing.T) {
 # HELP workqueue_adds_total Total number of adds handled by the workqueue.
 # TYPE workqueue_adds_total counter
 workqueue_adds_total{name="q"} 2
-# HELP workqueue_depth Current number of items waiting in the workqueue (not counting items being processed or waiting for a delay).
+# HELP workqueue_depth Current depth of the workqueue: items added and not yet taken by a worker.
 # TYPE workqueue_depth gauge
 workqueue_depth{name="q"} 1
 # HELP workqueue_longest_running_processor_seconds Age in seconds of the item that has been processed the longest.
