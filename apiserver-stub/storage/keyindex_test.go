@@ -63,7 +63,7 @@ func FuzzKeyIndex(f *testing.F) {
 // TestKeyIndexManyKeys exercises splits and removals at scale.
 func TestKeyIndexManyKeys(t *testing.T) {
 	var x keyIndex
-	const n = 20000
+	const n = 6000
 	for i := range n {
 		x.insert(&keyHistory{key: fmt.Sprintf("/k/%08d", (i*7919)%n)})
 	}

@@ -107,11 +107,24 @@ func (s *MemoryStore) syncOnce(behind []*watcher) (_ []*watcher, progress, remai
 }
 
 // advanceLocked sends w what its channel takes without blocking: first its
-// pending events, then events replayed from the log, pulling at most budget
+// initial events and pending events, then events replayed from the log, pulling at most budget
 // of them. It leaves w synced if it caught up, a victim if its channel is
 // full, unsynced if it has more to replay, or closed after an Error event.
 // It returns the number of events sent.
 func (s *MemoryStore) advanceLocked(w *watcher, budget int) (sent int) {
+	for len(w.initial) > 0 {
+		rec := w.initial[0]
+		select {
+		case w.ch <- Event{Type: watch.Added, Revision: rec.Revision, Object: rec}:
+		default:
+			s.moveLocked(w, stateVictim)
+			return sent
+		}
+		sent++
+		w.initial[0] = nil
+		w.initial = w.initial[1:]
+	}
+	w.initial = nil
 	for {
 		for w.head < len(w.pending) {
 			ev := w.pending[w.head]

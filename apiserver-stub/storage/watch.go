@@ -17,9 +17,10 @@ import (
 //     (its channel was full: pending holds events that must be sent before
 //     anything else).
 //   - For a watcher that is not synced, every event it should see with a
-//     revision below nextRev has been sent or is in pending, in order, and
-//     none at or above nextRev has been. Moving between groups happens
-//     under the same lock as writes, so there is no gap and no duplicate.
+//     revision below nextRev has been sent or is queued (initial, then
+//     pending), in order, and none at or above nextRev has been. Moving
+//     between groups happens under the same lock as writes, so there is no
+//     gap and no duplicate.
 //   - Channel sends never block, and a watcher's channel is only sent on
 //     and closed under the lock, so a close never races a send.
 
@@ -71,6 +72,10 @@ type watcher struct {
 	// Guarded by s.mu.
 	state   watcherState
 	nextRev int64
+	// initial holds the snapshot of a SendInitialEvents watch not sent yet
+	// (8 bytes per object rather than an Event each); it goes before
+	// pending, where the end bookmark waits.
+	initial []*Record
 	pending []Event // pending[head:] are still to be sent
 	head    int
 	stopCtx func() bool
@@ -149,7 +154,7 @@ func (s *MemoryStore) Watch(ctx context.Context, prefix string, opts WatchOption
 		// below, which the current revision always satisfies.
 		s.index.ascendPrefix(prefix, prefix, func(h *keyHistory) bool {
 			if rec := h.live(); rec != nil && w.pred.Matches(rec) {
-				w.pending = append(w.pending, Event{Type: watch.Added, Revision: rec.Revision, Object: rec})
+				w.initial = append(w.initial, rec)
 			}
 			return true
 		})
@@ -281,7 +286,7 @@ func (s *MemoryStore) moveLocked(w *watcher, st watcherState) {
 // closeWatcherLocked removes w and closes its channel.
 func (s *MemoryStore) closeWatcherLocked(w *watcher) {
 	s.moveLocked(w, stateClosed)
-	w.pending, w.head = nil, 0
+	w.initial, w.pending, w.head = nil, nil, 0
 	close(w.ch)
 	s.watch.count.Add(-1)
 	if w.stopCtx != nil {
