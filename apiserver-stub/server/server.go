@@ -60,12 +60,16 @@ type Server struct {
 
 	bookmarkInterval atomic.Int64 // time.Duration
 
-	mu           sync.Mutex
+	// stallCh is closed when watches may send; a stall replaces it with an
+	// open one. settingsCh is closed and replaced when the bookmark
+	// interval changes. Both are read on every event, without a lock.
+	stallCh    atomic.Pointer[chan struct{}]
+	settingsCh atomic.Pointer[chan struct{}]
+
+	mu           sync.Mutex // guards the fields below and the swaps above
 	watches      map[*watchConn]struct{}
 	shuttingDown bool
 	stalled      bool
-	stallCh      chan struct{} // closed when watches may send; replaced on stall
-	settingsCh   chan struct{} // closed and replaced when the bookmark interval changes
 	wg           sync.WaitGroup
 }
 
@@ -93,10 +97,11 @@ func New(cfg Config) (*Server, error) {
 		maxBody:      cfg.MaxBodyBytes,
 		maxListLimit: cfg.MaxListLimit,
 		watches:      make(map[*watchConn]struct{}),
-		stallCh:      make(chan struct{}),
-		settingsCh:   make(chan struct{}),
 	}
-	close(s.stallCh)
+	open, settings := make(chan struct{}), make(chan struct{})
+	close(open)
+	s.stallCh.Store(&open)
+	s.settingsCh.Store(&settings)
 	s.bookmarkInterval.Store(int64(cfg.BookmarkInterval))
 	m, h, err := newMetrics(cfg.Registry, cfg.Store)
 	if err != nil {
@@ -206,18 +211,15 @@ func (s *Server) StallWatches(stall bool) {
 	}
 	s.stalled = stall
 	if stall {
-		s.stallCh = make(chan struct{})
+		ch := make(chan struct{})
+		s.stallCh.Store(&ch)
 	} else {
-		close(s.stallCh)
+		close(*s.stallCh.Load())
 	}
 }
 
 // sendGate returns a channel that is closed when watches may send.
-func (s *Server) sendGate() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stallCh
-}
+func (s *Server) sendGate() <-chan struct{} { return *s.stallCh.Load() }
 
 // SetBookmarkInterval changes the period of BOOKMARK events; open watches
 // adopt it at once. d <= 0 restores the default.
@@ -227,16 +229,12 @@ func (s *Server) SetBookmarkInterval(d time.Duration) {
 	}
 	s.bookmarkInterval.Store(int64(d))
 	s.mu.Lock()
-	close(s.settingsCh)
-	s.settingsCh = make(chan struct{})
+	ch := make(chan struct{})
+	close(*s.settingsCh.Swap(&ch))
 	s.mu.Unlock()
 }
 
-func (s *Server) settingsChanged() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.settingsCh
-}
+func (s *Server) settingsChanged() <-chan struct{} { return *s.settingsCh.Load() }
 
 // registerWatch tracks c so that DropWatches and Shutdown reach it. It
 // fails when the server is shutting down.
