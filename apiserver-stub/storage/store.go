@@ -361,6 +361,9 @@ func (s *MemoryStore) Get(ctx context.Context, key string, revision int64) (*Rec
 // readRevisionLocked resolves a requested read revision (0 = current) and
 // checks it against the compacted and current revisions.
 func (s *MemoryStore) readRevisionLocked(revision int64) (int64, error) {
+	if revision < 0 {
+		return 0, &Error{Code: CodeInvalidObject, Revision: revision, Msg: fmt.Sprintf("invalid revision %d", revision)}
+	}
 	if revision == 0 {
 		return s.rev, nil
 	}

@@ -56,13 +56,16 @@ func (s *MemoryStore) syncLoop(ctx context.Context) {
 		if remaining {
 			if progress {
 				delay = retryMin
-				// More to do right away; only stop for shutdown.
+				// More to do right away; stop only for shutdown or a
+				// due compaction (which must not starve under load).
 				select {
 				case <-ctx.Done():
 					return
+				case <-ageC:
+					s.compactByAge()
 				default:
-					continue
 				}
+				continue
 			}
 			retry.Reset(delay)
 			retryC = retry.C
@@ -107,10 +110,10 @@ func (s *MemoryStore) syncOnce(behind []*watcher) (_ []*watcher, progress, remai
 }
 
 // advanceLocked sends w what its channel takes without blocking: first its
-// initial events and pending events, then events replayed from the log, pulling at most budget
-// of them. It leaves w synced if it caught up, a victim if its channel is
-// full, unsynced if it has more to replay, or closed after an Error event.
-// It returns the number of events sent.
+// initial and pending events, then events replayed from the log, pulling
+// at most budget of them. It leaves w synced if it caught up, a victim if
+// its channel is full, unsynced if it has more to replay, or closed after
+// an Error event. It returns the number of events sent.
 func (s *MemoryStore) advanceLocked(w *watcher, budget int) (sent int) {
 	for len(w.initial) > 0 {
 		rec := w.initial[0]
