@@ -200,3 +200,31 @@ func BenchmarkHeapPerObject(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkList reads 10k Tasks: the whole list, and the first page of 500
+// (which still counts the remaining items).
+func BenchmarkList(b *testing.B) {
+	ctx := context.Background()
+	s := storage.NewMemoryStore(storage.MemoryConfig{Codec: testCodec{}})
+	defer s.Close()
+	for i := range 10000 {
+		mustCreate(b, s, fmt.Sprintf("ns-%d", i%10), fmt.Sprintf("t%05d", i), fmt.Sprintf("node-%d", i%100), nil)
+	}
+	for _, tc := range []struct {
+		name string
+		opts storage.ListOptions
+	}{
+		{"all", storage.ListOptions{}},
+		{"page=500", storage.ListOptions{Limit: 500}},
+		{"page=500/byNode", storage.ListOptions{Limit: 500, Predicate: storage.Predicate{Field: fields.OneTermEqualSelector("spec.nodeName", "node-7")}}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.List(ctx, "/tasks/", tc.opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
