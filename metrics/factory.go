@@ -11,6 +11,7 @@ var (
 	_ informer.MetricsProvider = (*Metrics)(nil)
 	_ informer.MetricsHook     = (*InformerHook)(nil)
 	_ reflector.MetricsHook    = (*ReflectorHook)(nil)
+	_ reflector.MetricsStopper = (*ReflectorHook)(nil)
 	_ client.MetricsHook       = (*ClientHook)(nil)
 )
 

@@ -19,6 +19,7 @@ import (
 	"github.com/kunos-io/listwatch/cache"
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/informer"
+	"github.com/kunos-io/listwatch/reflector"
 	"github.com/kunos-io/listwatch/workqueue"
 )
 
@@ -463,5 +464,37 @@ func TestEndToEndFactoryChurn(t *testing.T) {
 	// Nothing is left (this client has no metrics hook).
 	if n := testutil.CollectAndCount(m); n != 0 {
 		t.Fatalf("%d series left after removing every informer", n)
+	}
+}
+
+// TestEndToEndStandaloneReflector runs a reflector without an informer: its
+// series go when Run returns (reflector.MetricsStopper).
+func TestEndToEndStandaloneReflector(t *testing.T) {
+	srv := stubtest.Start(t)
+	reg := prometheus.NewPedanticRegistry()
+	m := New(reg)
+	c, err := client.New(&client.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default")
+	store := cache.NewIndexer[*kunosv1.Task](cache.MetaNamespaceKeyFunc, nil)
+	r := reflector.New(tasks.ListerWatcher(nil), reflector.NewStoreSink(store), reflector.Options[*kunosv1.Task]{
+		Name: "solo", Metrics: m.Reflector("solo"), Logger: slog.New(slog.DiscardHandler),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if _, err := tasks.Create(ctx, &kunosv1.Task{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the ADDED event", func() bool {
+		return value(t, reg, "reflector_watch_events_total", map[string]string{"name": "solo", "type": "ADDED"}) == 1
+	})
+	cancel()
+	<-done
+	if left := seriesNamed(t, reg, "name", "solo"); len(left) != 0 {
+		t.Fatalf("series left after Run returned: %v", left)
 	}
 }

@@ -258,8 +258,9 @@ func (h *ReflectorHook) SetResourceVersion(rv string) {
 }
 
 // Stopped removes every series of this reflector and turns the hook into a
-// no-op. It is idempotent. The informer calls it (through its own hook)
-// when it stops; a reflector run on its own may call it directly.
+// no-op. It is idempotent. It implements reflector.MetricsStopper: the
+// reflector calls it as its Run returns (and an informer's Stopped calls
+// it for the reflector of the same name).
 func (h *ReflectorHook) Stopped() {
 	if h.m == nil {
 		return

@@ -128,6 +128,14 @@ type MetricsHook interface {
 	SetResourceVersion(rv string)
 }
 
+// MetricsStopper is an optional extension of MetricsHook. When the hook
+// implements it, Run calls Stopped once, as it returns, so the reflector's
+// series can be deleted (client-go's reflector metrics leaked for lack of
+// this).
+type MetricsStopper interface {
+	Stopped()
+}
+
 type noMetrics struct{}
 
 func (noMetrics) ObserveList(time.Duration, error) {}

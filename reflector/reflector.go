@@ -70,6 +70,9 @@ func (r *Reflector[T]) Run(ctx context.Context) {
 		s = r.transition(s, r.act(ctx, s))
 	}
 	s.stream.stop()
+	if m, ok := r.opts.Metrics.(MetricsStopper); ok {
+		m.Stopped()
+	}
 	r.opts.Logger.Debug("reflector stopped")
 }
 
