@@ -12,6 +12,7 @@ import (
 
 	"github.com/kunos-io/listwatch/metrics"
 	"github.com/kunos-io/listwatch/reflector"
+	"github.com/kunos-io/listwatch/workqueue"
 )
 
 // Example wires the hooks into a registry, simulates what a reflector, an
@@ -75,4 +76,43 @@ func Example() {
 	// reflector_watch_events_total{name="tasks",type="unknown"} 0
 	// workqueue_adds_total{name="tasks"} 1
 	// -- after stop --
+}
+
+// ExampleMetrics_WorkqueueProvider meters a real rate-limiting queue; its
+// series are deleted when it shuts down.
+func ExampleMetrics_WorkqueueProvider() {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "jobs", MetricsProvider: m.WorkqueueProvider()})
+
+	q.Add("default/a")
+	q.Add("default/b")
+	q.Add("default/a") // already queued
+	key, _ := q.Get()
+	q.AddAfter(key, 0) // a retry with no delay
+	q.Done(key)
+
+	showQueue := func() {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			switch mf.GetName() {
+			case "workqueue_adds_total", "workqueue_depth", "workqueue_retries_total":
+				for _, s := range mf.GetMetric() {
+					v := s.GetCounter().GetValue() + s.GetGauge().GetValue()
+					fmt.Printf("%s{name=%q} %v\n", mf.GetName(), s.GetLabel()[0].GetValue(), v)
+				}
+			}
+		}
+	}
+	showQueue()
+	q.ShutDown()
+	fmt.Println("-- after ShutDown --")
+	showQueue()
+
+	// Output:
+	// workqueue_adds_total{name="jobs"} 3
+	// workqueue_depth{name="jobs"} 2
+	// workqueue_retries_total{name="jobs"} 1
+	// -- after ShutDown --
 }
