@@ -192,3 +192,63 @@ func TestAddIndexersCatchesUpWithWrites(t *testing.T) {
 		t.Fatalf("Len = %d", x.Len())
 	}
 }
+
+// TestIndexFuncMayCallBackIntoIndexer: index functions run without any lock
+// held, so one that reads from or even changes the indexer does not
+// deadlock; a write whose index set changed meanwhile is redone with the
+// new set.
+func TestIndexFuncMayCallBackIntoIndexer(t *testing.T) {
+	var x Indexer[*kunosv1.Task]
+	added, limit := 0, 1
+	reentrant := func(o *kunosv1.Task) ([]string, error) {
+		_ = x.List()
+		// Each trigger adds one index, once: the retried write sees it.
+		if o.Name == "trigger" && added < limit {
+			added++
+			mustNil(t, x.AddIndexers(Indexers[*kunosv1.Task]{fmt.Sprintf("extra%d", added): nodeIndex}))
+		}
+		return nodeIndex(o)
+	}
+	x = NewIndexer(MetaNamespaceKeyFunc, Indexers[*kunosv1.Task]{byNode: reentrant})
+	mustNil(t, x.Add(task("ns", "a", "n1", nil)))
+	mustNil(t, x.Add(task("ns", "trigger", "n2", nil)))
+	limit = 2
+	mustNil(t, x.Replace([]*kunosv1.Task{task("ns", "trigger", "n3", nil), task("ns", "b", "n3", nil)}, "7"))
+	if added != 2 {
+		t.Fatalf("AddIndexers ran %d times", added)
+	}
+	checkIndicesAgree(t, x)
+	keys, err := x.IndexKeys("extra2", "n3")
+	mustNil(t, err)
+	wantStrings(t, "extra2[n3]", keys, []string{"ns/b", "ns/trigger"})
+}
+
+// TestConcurrentAddIndexers races two AddIndexers calls with writes.
+func TestConcurrentAddIndexers(t *testing.T) {
+	x := NewIndexer[*kunosv1.Task](MetaNamespaceKeyFunc, nil)
+	for i := 0; i < 300; i++ {
+		mustNil(t, x.Add(task("ns", fmt.Sprintf("t%d", i), fmt.Sprintf("n%d", i%4), nil)))
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for g := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Two goroutines race for each name: exactly one must win.
+			errs[g] = x.AddIndexers(Indexers[*kunosv1.Task]{fmt.Sprintf("idx%d", g/2): nodeIndex})
+			_ = x.Update(task("ns", fmt.Sprintf("t%d", g), "moved", nil))
+		}()
+	}
+	wg.Wait()
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	if failed != 3 || len(x.GetIndexers()) != 3 {
+		t.Fatalf("%d AddIndexers failed, %d indexers; want 3 and 3", failed, len(x.GetIndexers()))
+	}
+	checkIndicesAgree(t, x)
+}

@@ -346,3 +346,52 @@ func TestAddIndexersOnPopulatedStore(t *testing.T) {
 	}
 	mustNil(t, x.AddIndexers(nil))
 }
+
+func TestErrorMessages(t *testing.T) {
+	ie := &IndexError{Index: "byNode", Key: "ns/a", Err: errBoom}
+	if got := ie.Error(); got != `cache: index "byNode" failed for "ns/a": boom` {
+		t.Fatal(got)
+	}
+	ke := &KeyError{Obj: task("", "", "", nil), Err: errBoom}
+	if got := ke.Error(); got != "cache: cannot compute key for *v1.Task: boom" || !errors.Is(ke, errBoom) {
+		t.Fatal(got)
+	}
+	_, err := newTaskIndexer().ByIndex("nope", "x")
+	if err == nil || err.Error() != `cache: index with name "nope" does not exist` {
+		t.Fatal(err)
+	}
+}
+
+func TestNewIndexerRejectsBadIndexers(t *testing.T) {
+	for name, f := range map[string]func(){
+		"nil key func": func() { NewIndexer[*kunosv1.Task](nil, nil) },
+		"empty name":   func() { NewIndexer(MetaNamespaceKeyFunc, Indexers[*kunosv1.Task]{"": nodeIndex}) },
+		"nil func":     func() { NewIndexer(MetaNamespaceKeyFunc, Indexers[*kunosv1.Task]{"x": nil}) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatalf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+	if err := NewIndexer[*kunosv1.Task](MetaNamespaceKeyFunc, nil).AddIndexers(Indexers[*kunosv1.Task]{"": nodeIndex}); err == nil {
+		t.Fatal("AddIndexers accepted an empty name")
+	}
+}
+
+func TestSplitMetaNamespaceKey(t *testing.T) {
+	for _, c := range []struct{ key, ns, name string }{{"a/b", "a", "b"}, {"b", "", "b"}} {
+		ns, name, err := SplitMetaNamespaceKey(c.key)
+		if err != nil || ns != c.ns || name != c.name {
+			t.Fatalf("%q: %q %q %v", c.key, ns, name, err)
+		}
+	}
+	for _, bad := range []string{"a/b/c", "", "a/"} {
+		if _, _, err := SplitMetaNamespaceKey(bad); err == nil {
+			t.Fatalf("%q accepted", bad)
+		}
+	}
+}

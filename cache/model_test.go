@@ -82,9 +82,9 @@ func randomTask(r *rand.Rand) *kunosv1.Task {
 }
 
 func TestIndexerAgainstModel(t *testing.T) {
-	ops := 6000
+	ops := 2500
 	if testing.Short() {
-		ops = 1500
+		ops = 800
 	}
 	for seed := uint64(1); seed <= 3; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runModel(t, seed, ops) })

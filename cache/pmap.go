@@ -57,12 +57,14 @@ func index(bitmap, bit uint32) int { return bits.OnesCount32(bitmap & (bit - 1))
 
 // get returns the value stored under key.
 func (m pmap[V]) get(key string) (V, bool) {
-	n := m.root
-	if n == nil {
+	if m.root == nil {
 		var zero V
 		return zero, false
 	}
-	h := hashKey(key)
+	return m.root.get(key, hashKey(key))
+}
+
+func (n *pnode[V]) get(key string, h uint64) (V, bool) {
 	for shift := uint(0); ; shift += pmapBits {
 		if shift >= hashWidth {
 			for i := range n.entries {

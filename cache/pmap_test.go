@@ -1,7 +1,9 @@
 package cache
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"math/rand/v2"
 	"testing"
 )
@@ -223,5 +225,31 @@ func BenchmarkPmapGet5000(b *testing.B) {
 			b.Fatal("missing")
 		}
 		i++
+	}
+}
+
+// TestPmapCollisionLookupAndBuild covers lookups in, and bulk builds of,
+// collision nodes, with hashes forced equal.
+func TestPmapCollisionLookupAndBuild(t *testing.T) {
+	h := hashKey("x")
+	var hs []hashed[int]
+	for i, k := range []string{"x", "y", "z"} {
+		hs = append(hs, hashed[int]{order: trieOrder(h), hash: h, e: pentry[int]{k, i}})
+	}
+	// A different hash alongside, so the root holds an entry and a path.
+	h2 := ^h
+	hs = append(hs, hashed[int]{order: trieOrder(h2), hash: h2, e: pentry[int]{"w", 9}})
+	slices.SortFunc(hs, func(a, b hashed[int]) int { return cmp.Compare(a.order, b.order) })
+	n := buildNode(hs, 0)
+	for i, k := range []string{"x", "y", "z"} {
+		if v, ok := n.get(k, h); !ok || v != i {
+			t.Fatalf("get(%s) = %d %v", k, v, ok)
+		}
+	}
+	if v, ok := n.get("w", h2); !ok || v != 9 {
+		t.Fatalf("get(w) = %d %v", v, ok)
+	}
+	if _, ok := n.get("nope", h); ok {
+		t.Fatal("found absent key in collision node")
 	}
 }
