@@ -3,8 +3,8 @@ package cache
 import (
 	"cmp"
 	"fmt"
-	"slices"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
