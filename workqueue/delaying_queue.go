@@ -182,13 +182,13 @@ func (q *delayingType[T]) AddAfter(item T, duration time.Duration) {
 func (q *delayingType[T]) insertLocked(item T, readyAt int64) bool {
 	i, ok := q.slab.index[item]
 	if ok {
-		if readyAt >= q.slab.entries[i].readyAt {
+		if readyAt >= q.slab.at(i).readyAt {
 			return false
 		}
 	} else {
 		i = q.slab.alloc(item)
 	}
-	e := &q.slab.entries[i]
+	e := q.slab.at(i)
 	e.readyAt = readyAt
 	e.seq = q.slab.nextSeq() // an older node for the item is now stale
 	head := q.waiting.push(node{key: readyAt, seq: e.seq, slot: i})
@@ -200,7 +200,7 @@ func (q *delayingType[T]) insertLocked(item T, readyAt int64) bool {
 
 // live reports whether n is the current node of its entry.
 func (q *delayingType[T]) live(n node) bool {
-	return int(n.slot) < len(q.slab.entries) && q.slab.entries[n.slot].seq == n.seq
+	return q.slab.valid(n.slot) && q.slab.at(n.slot).seq == n.seq
 }
 
 // ShutDown stops the waiting goroutine (dropping items not yet due) and
@@ -226,6 +226,11 @@ func (q *delayingType[T]) stopLoop() {
 	})
 	<-q.loopDone
 }
+
+// maxDueBatch bounds how many due items the waiting goroutine takes per
+// lock hold, so a burst neither blocks AddAfter for long nor needs a buffer
+// as large as the burst.
+const maxDueBatch = 1024
 
 // waitingLoop moves due items into the queue. It calls the queue's Add
 // without holding q.mu, so a custom queue can never deadlock with AddAfter.
@@ -257,8 +262,12 @@ func (q *delayingType[T]) waitingLoop() {
 				next = n.key
 				break
 			}
+			if len(due) == maxDueBatch {
+				next = now // more are due: come straight back
+				break
+			}
 			q.waiting.pop()
-			due = append(due, q.slab.entries[n.slot].item)
+			due = append(due, q.slab.at(n.slot).item)
 			q.slab.release(n.slot)
 		}
 		q.mu.Unlock()
@@ -268,11 +277,8 @@ func (q *delayingType[T]) waitingLoop() {
 		}
 		clear(due)
 		due = due[:0]
-		if cap(due) > 1024 {
-			due = nil // do not pin a burst's buffer forever
-		}
 
-		if !timer.arm(next) {
+		if next == now || !timer.arm(next) {
 			continue
 		}
 		q.mu.Lock()

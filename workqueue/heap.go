@@ -21,16 +21,32 @@ type entry[T comparable] struct {
 	flags   uint8  // priority queue state (pq* constants)
 }
 
+// slabChunk is the number of entries per chunk. Chunks never move, so the
+// slab grows without copying (a growing slice would allocate about five
+// times its final size on the way up).
+const slabChunk = 256
+
 // slab stores entries; index maps an item to its slot.
 type slab[T comparable] struct {
-	entries []entry[T]
-	free    []int32
-	index   map[T]int32
-	seq     uint64
+	chunks [][]entry[T]
+	size   int32 // slots handed out so far (free ones included)
+	free   []int32
+	index  map[T]int32
+	seq    uint64
 }
 
 func newSlab[T comparable]() *slab[T] {
 	return &slab[T]{index: map[T]int32{}}
+}
+
+// at returns the entry in slot i.
+func (s *slab[T]) at(i int32) *entry[T] {
+	return &s.chunks[i/slabChunk][i%slabChunk]
+}
+
+// valid reports whether slot i exists (a stale node may outlive a reset).
+func (s *slab[T]) valid(i int32) bool {
+	return i < s.size
 }
 
 // alloc creates an entry for item and returns its slot.
@@ -40,22 +56,33 @@ func (s *slab[T]) alloc(item T) int32 {
 		i = s.free[n-1]
 		s.free = s.free[:n-1]
 	} else {
-		s.entries = append(s.entries, entry[T]{})
-		i = int32(len(s.entries) - 1)
+		i = s.size
+		switch {
+		case i == 0:
+			// A small queue stays small: the first chunk grows by append.
+			s.chunks = append(s.chunks, make([]entry[T], 1, 4))
+		case int(i/slabChunk) == len(s.chunks):
+			s.chunks = append(s.chunks, make([]entry[T], slabChunk))
+		case i < slabChunk:
+			s.chunks[0] = append(s.chunks[0], entry[T]{})
+		}
+		s.size++
 	}
-	s.entries[i] = entry[T]{item: item}
+	*s.at(i) = entry[T]{item: item}
 	s.index[item] = i
 	return i
 }
 
 // release frees slot i; any heap node still pointing at it becomes stale.
 func (s *slab[T]) release(i int32) {
-	delete(s.index, s.entries[i].item)
-	s.entries[i] = entry[T]{}
+	e := s.at(i)
+	delete(s.index, e.item)
+	*e = entry[T]{}
 	s.free = append(s.free, i)
 	// Give memory back once the queue has emptied after a burst.
-	if len(s.index) == 0 && len(s.entries) > 1024 {
-		s.entries = nil
+	if len(s.index) == 0 && s.size > 4*slabChunk {
+		s.chunks = nil
+		s.size = 0
 		s.free = nil
 		s.index = map[T]int32{}
 	}
@@ -93,6 +120,13 @@ func (h *nodeHeap) peek() node { return h.h[0] }
 
 // push adds n and reports whether it is now the head.
 func (h *nodeHeap) push(n node) bool {
+	if len(h.h) == cap(h.h) {
+		// Double, rather than append's 1.25x for large slices, to allocate
+		// about twice the final size instead of five times.
+		grown := make([]node, len(h.h), max(8, 2*cap(h.h)))
+		copy(grown, h.h)
+		h.h = grown
+	}
 	h.h = append(h.h, n)
 	i := len(h.h) - 1
 	for i > 0 {

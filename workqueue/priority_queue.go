@@ -229,7 +229,7 @@ func (q *PriorityQueue[T]) addLocked(item T, prio int, after time.Duration, now 
 	i, ok := q.slab.index[item]
 	if !ok {
 		i = q.slab.alloc(item)
-		e := &q.slab.entries[i]
+		e := q.slab.at(i)
 		e.prio = prio
 		e.flags = pqDirty
 		if readyAt <= now {
@@ -238,7 +238,7 @@ func (q *PriorityQueue[T]) addLocked(item T, prio int, after time.Duration, now 
 		}
 		return q.pushWaitLocked(i, readyAt)
 	}
-	e := &q.slab.entries[i]
+	e := q.slab.at(i)
 	if e.flags&pqDirty == 0 {
 		// Being processed: remember the add; Done queues it.
 		e.flags |= pqDirty
@@ -280,7 +280,7 @@ func (q *PriorityQueue[T]) addLocked(item T, prio int, after time.Duration, now 
 // pushReadyLocked makes entry i ready since enq (or re-keys it if it is
 // ready already); a node it had in either heap becomes stale.
 func (q *PriorityQueue[T]) pushReadyLocked(i int32, enq int64) {
-	e := &q.slab.entries[i]
+	e := q.slab.at(i)
 	switch {
 	case e.flags&pqWaiting != 0:
 		q.nwaiting--
@@ -305,7 +305,7 @@ func (q *PriorityQueue[T]) pushReadyLocked(i int32, enq int64) {
 // pushWaitLocked makes entry i wait until at and reports whether it is the
 // head of the wait heap.
 func (q *PriorityQueue[T]) pushWaitLocked(i int32, at int64) bool {
-	e := &q.slab.entries[i]
+	e := q.slab.at(i)
 	if e.flags&pqWaiting == 0 {
 		q.nwaiting++
 	}
@@ -320,10 +320,10 @@ func (q *PriorityQueue[T]) pushWaitLocked(i int32, at int64) bool {
 }
 
 func (q *PriorityQueue[T]) liveNode(n node, flag uint8) bool {
-	if int(n.slot) >= len(q.slab.entries) {
+	if !q.slab.valid(n.slot) {
 		return false
 	}
-	e := &q.slab.entries[n.slot]
+	e := q.slab.at(n.slot)
 	return e.seq == n.seq && e.flags&flag != 0
 }
 
@@ -387,7 +387,7 @@ func (q *PriorityQueue[T]) GetWithPriority() (item T, priority int, shutdown boo
 	for !q.liveReady(n) {
 		n = q.ready.pop()
 	}
-	e := &q.slab.entries[n.slot]
+	e := q.slab.at(n.slot)
 	e.flags = pqProcessing
 	q.nready--
 	q.nprocessing++
@@ -399,11 +399,11 @@ func (q *PriorityQueue[T]) GetWithPriority() (item T, priority int, shutdown boo
 func (q *PriorityQueue[T]) Done(item T) {
 	q.mu.Lock()
 	i, ok := q.slab.index[item]
-	if !ok || q.slab.entries[i].flags&pqProcessing == 0 {
+	if !ok || q.slab.at(i).flags&pqProcessing == 0 {
 		q.mu.Unlock()
 		return
 	}
-	e := &q.slab.entries[i]
+	e := q.slab.at(i)
 	q.metrics.done(item)
 	q.nprocessing--
 	e.flags &^= pqProcessing
