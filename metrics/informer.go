@@ -207,18 +207,25 @@ func (h *InformerHook) Stopped() {
 	if already {
 		return
 	}
+	h.forget()
+	h.m.DeleteReflector(h.name)
+}
+
+// forget drops the hook and deletes its series in one step under m.mu: a
+// new hook for the same name can only be made afterwards, so this cannot
+// delete the new hook's series.
+func (h *InformerHook) forget() {
 	h.m.mu.Lock()
+	defer h.m.mu.Unlock()
 	if h.m.informers[h.name] == h {
 		delete(h.m.informers, h.name)
 	}
-	h.m.mu.Unlock()
 	l := prometheus.Labels{"name": h.name}
 	h.m.inf.objects.DeletePartialMatch(l)
 	h.m.inf.synced.DeletePartialMatch(l)
 	for _, v := range h.m.inf.perHandler() {
 		v.DeletePartialMatch(l)
 	}
-	h.m.DeleteReflector(h.name)
 }
 
 // handler returns the series of handler, creating them on first use, or nil

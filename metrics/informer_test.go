@@ -172,3 +172,40 @@ func TestStopRacesReports(t *testing.T) {
 		}
 	}
 }
+
+// TestStopRacesRestartUnderSameName: a component stopping while a new one
+// with the same name starts must never delete the new one's series (which
+// would leave it reporting into detached series forever).
+func TestStopRacesRestartUnderSameName(t *testing.T) {
+	m := New(nil)
+	for range 200 {
+		oldR, oldI := m.Reflector("x"), m.Informer("x")
+		oldR.WatchStarted()
+		oldI.SetStoreObjects(1)
+		var newR *ReflectorHook
+		var newI *InformerHook
+		var wg sync.WaitGroup
+		wg.Go(oldI.Stopped) // cascades to the reflector
+		wg.Go(func() {
+			newR, newI = m.Reflector("x"), m.Informer("x")
+			newR.WatchStarted()
+			newI.SetStoreObjects(2)
+		})
+		wg.Wait()
+		// Report again: a live new hook must be visible.
+		newR.WatchStarted()
+		newI.SetStoreObjects(3)
+		if newR != oldR {
+			if n := countWithLabel(t, m.refl.watches, "name", "x"); n != 1 {
+				t.Fatalf("new reflector's series lost")
+			}
+		}
+		if newI != oldI {
+			if n := countWithLabel(t, m.inf.objects, "name", "x"); n != 1 {
+				t.Fatalf("new informer's series lost")
+			}
+		}
+		newI.Stopped()
+		newR.Stopped()
+	}
+}

@@ -271,11 +271,14 @@ func (h *ReflectorHook) Stopped() {
 	if already {
 		return
 	}
+	// Forget the hook and delete its series in one step under m.mu: a new
+	// hook for the same name can only be made afterwards, so this cannot
+	// delete the new hook's series.
 	h.m.mu.Lock()
+	defer h.m.mu.Unlock()
 	if h.m.reflectors[h.name] == h {
 		delete(h.m.reflectors, h.name)
 	}
-	h.m.mu.Unlock()
 	h.m.refl.delete(h.name)
 }
 
