@@ -25,7 +25,12 @@
 // # Metrics
 //
 // Names follow Prometheus conventions and, where Kubernetes has the metric,
-// Kubernetes' name, type, labels and buckets, so existing dashboards work.
+// Kubernetes' name, type, labels and buckets, so existing dashboards work:
+// the workqueue_* metrics are component-base's exactly. Two differences:
+// rest_client_* keep Kubernetes' names but are labelled by Kubernetes verb
+// and resource rather than HTTP method and host (a client talks to one
+// server), and the reflector_* metrics, which Kubernetes removed in 1.14
+// because they leaked, are back with bounded labels and deletion on stop.
 //
 //	| metric                                      | type      | labels               | meaning |
 //	|---------------------------------------------|-----------|----------------------|---------|
