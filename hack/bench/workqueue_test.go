@@ -177,3 +177,90 @@ func BenchmarkWorkqueue(b *testing.B) {
 		})
 	}
 }
+
+// Compatibility: the two libraries' interfaces are interchangeable, and
+// the same single-threaded operation sequence gives the same results.
+
+var (
+	_ cgqueue.TypedRateLimitingInterface[string] = (lwqueue.TypedRateLimitingInterface[string])(nil)
+	_ lwqueue.TypedRateLimitingInterface[string] = (cgqueue.TypedRateLimitingInterface[string])(nil)
+	_ cgqueue.TypedRateLimitingInterface[string] = (*lwqueue.PriorityQueue[string])(nil)
+	_ cgqueue.TypedInterface[string]             = (*lwqueue.Typed[string])(nil)
+	_ cgqueue.RateLimitingInterface              = (lwqueue.RateLimitingInterface)(nil)
+	_ cgqueue.TypedRateLimiter[string]           = (*lwqueue.TypedMaxOfRateLimiter[string])(nil)
+	_ cgqueue.TypedRateLimiter[string]           = (*lwqueue.TypedBucketRateLimiter[string])(nil)
+	_ lwqueue.TypedRateLimiter[string]           = (*cgqueue.TypedItemExponentialFailureRateLimiter[string])(nil)
+	_ cgqueue.Queue[string]                      = (lwqueue.Queue[string])(nil)
+)
+
+func TestWorkqueueSameAsClientGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	lw := lwqueue.NewTyped[int]()
+	cg := cgqueue.NewTyped[int]()
+	defer lw.ShutDown()
+	defer cg.ShutDown()
+	var processing []int
+	for op := range 20000 {
+		switch r := rng.IntN(10); {
+		case r < 5:
+			k := rng.IntN(50)
+			lw.Add(k)
+			cg.Add(k)
+		case r < 8 && lw.Len() > 0:
+			a, _ := lw.Get()
+			b, _ := cg.Get()
+			if a != b {
+				t.Fatalf("op %d: Get = %d, client-go %d", op, a, b)
+			}
+			processing = append(processing, a)
+		case len(processing) > 0:
+			i := rng.IntN(len(processing))
+			k := processing[i]
+			processing = append(processing[:i], processing[i+1:]...)
+			lw.Done(k)
+			cg.Done(k)
+		}
+		if lw.Len() != cg.Len() {
+			t.Fatalf("op %d: Len = %d, client-go %d", op, lw.Len(), cg.Len())
+		}
+	}
+}
+
+func TestWorkqueueRateLimitersSameAsClientGo(t *testing.T) {
+	pairs := []struct {
+		name   string
+		lw, cg lwqueue.TypedRateLimiter[string]
+	}{
+		{"exponential",
+			lwqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Millisecond, 10*time.Second),
+			cgqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Millisecond, 10*time.Second)},
+		{"item-based default", lwqueue.DefaultTypedItemBasedRateLimiter[string](), cgqueue.DefaultTypedItemBasedRateLimiter[string]()},
+		{"fast-slow",
+			lwqueue.NewTypedItemFastSlowRateLimiter[string](time.Millisecond, time.Second, 3),
+			cgqueue.NewTypedItemFastSlowRateLimiter[string](time.Millisecond, time.Second, 3)},
+		{"max-of with max-wait",
+			lwqueue.NewTypedWithMaxWaitRateLimiter(lwqueue.NewTypedMaxOfRateLimiter(
+				lwqueue.NewTypedItemFastSlowRateLimiter[string](5*time.Millisecond, time.Second, 2),
+				lwqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Millisecond, time.Hour)), time.Minute),
+			cgqueue.NewTypedWithMaxWaitRateLimiter(cgqueue.NewTypedMaxOfRateLimiter(
+				cgqueue.NewTypedItemFastSlowRateLimiter[string](5*time.Millisecond, time.Second, 2),
+				cgqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Millisecond, time.Hour)), time.Minute)},
+	}
+	for _, p := range pairs {
+		rng := rand.New(rand.NewPCG(3, 3))
+		for op := range 5000 {
+			k := fmt.Sprint(rng.IntN(5))
+			if rng.IntN(10) == 0 {
+				p.lw.Forget(k)
+				p.cg.Forget(k)
+				continue
+			}
+			if a, b := p.lw.When(k), p.cg.When(k); a != b {
+				t.Fatalf("%s op %d: When = %v, client-go %v", p.name, op, a, b)
+			}
+			if a, b := p.lw.NumRequeues(k), p.cg.NumRequeues(k); a != b {
+				t.Fatalf("%s op %d: NumRequeues = %d, client-go %d", p.name, op, a, b)
+			}
+		}
+	}
+}
