@@ -9,7 +9,11 @@
 // write or of a Replace.
 //
 // Writers run user code (the key function and the index functions) before
-// taking the writer mutex, which only orders writers among themselves. Each
+// taking the writer mutex, which only orders writers among themselves and
+// is never held while user code runs; the one exception is AddIndexers
+// racing a steady stream of writes, which, after a bounded number of rounds
+// computed outside the mutex, indexes the last few objects written meanwhile
+// while holding it (readers are still never blocked). Each
 // object keeps the index values computed when it was written, so updates and
 // deletes re-index from those and never call an index function on an old
 // object. An index function error fails the write and leaves the store as it

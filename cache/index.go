@@ -10,8 +10,10 @@ import (
 const NamespaceIndex = "namespace"
 
 // IndexFunc computes the values under which an object is indexed. It is
-// user code: it must be a pure function of obj, must not modify obj and must
-// not call back into the Indexer's write methods.
+// user code and runs without any Indexer lock held, so it may read the
+// Indexer; it must be a pure function of obj and must not modify obj. The
+// values it returns are kept with the object and used to remove it from the
+// index later; the function is never called again on a stored object.
 type IndexFunc[T Object] func(obj T) ([]string, error)
 
 // Indexers maps index names to the functions that compute them.
