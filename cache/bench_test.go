@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // benchTasks returns n tasks in one namespace; task i runs on node i%nodes.
@@ -161,4 +162,19 @@ func RunThroughput(b *testing.B, readers int, write func(i int), list func() int
 	b.ReportMetric(float64(lists.Load())/elapsed, "lists/s")
 	stop.Store(true)
 	wg.Wait()
+}
+
+// BenchmarkListerNamespace lists one namespace holding all 10k objects
+// through the lister (namespace index present).
+func BenchmarkListerNamespace(b *testing.B) {
+	x := newTaskIndexer()
+	mustNil(b, x.Replace(benchTasks(10000, 50), "1"))
+	l := NewLister(x, kunosv1.TasksResource.GroupResource())
+	b.ReportAllocs()
+	for b.Loop() {
+		objs, _ := l.Namespace("default").List(labels.Everything())
+		if len(objs) != 10000 {
+			b.Fatal("short list")
+		}
+	}
 }
