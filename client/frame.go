@@ -21,8 +21,8 @@ import (
 // fuzz target FuzzHTTPWatchStream checks this against json.Decoder.
 
 // maxFrame bounds one watch event, so a hostile stream cannot make the
-// client buffer without limit.
-const maxFrame = 64 << 20
+// client buffer without limit. A variable for tests.
+var maxFrame = 64 << 20
 
 // valueScan finds the end of a JSON object by counting brackets outside
 // strings, without validating; it can resume when more data arrives.

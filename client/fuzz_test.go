@@ -103,7 +103,8 @@ func FuzzHTTPWatchStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		frames := newHTTPFrames(io.NopCloser(bytes.NewReader(data)), cancel)
+		// Vary how the bytes arrive, so frames straddle reads.
+		frames := newHTTPFrames(io.NopCloser(&chunkReader{data: data, size: 1 + len(data)%13}), cancel)
 		w := newStreamWatcher[*kunosv1.Task](ctx, frames, typed.decodeEvent, log, "watch tasks")
 		var evs []watch.Event
 		for ev := range w.ResultChan() {
@@ -157,4 +158,20 @@ func FuzzHTTPWatchStream(f *testing.F) {
 			}
 		}
 	})
+}
+
+// chunkReader returns at most size bytes per Read.
+type chunkReader struct {
+	data []byte
+	size int
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), r.size, len(r.data))
+	copy(p, r.data[:n])
+	r.data = r.data[n:]
+	return n, nil
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -202,7 +203,7 @@ func (c *Client) do(ctx context.Context, req *request) ([]byte, error) {
 	if err := checkContentType(resp); err != nil {
 		return nil, fmt.Errorf("%s: %w", req.describe(), err)
 	}
-	data, err := io.ReadAll(resp.Body)
+	data, err := readBody(resp)
 	if err != nil {
 		return nil, fmt.Errorf("%s: read response: %w", req.describe(), contextErr(ctx, err))
 	}
@@ -214,4 +215,15 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 		return context.WithTimeout(ctx, c.timeout)
 	}
 	return ctx, func() {}
+}
+
+// readBody reads a whole response body, sized by Content-Length when the
+// server sent one (lists are large; growing by doubling copies them twice).
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n < 1<<30 {
+		buf := bytes.NewBuffer(make([]byte, 0, n+1))
+		_, err := buf.ReadFrom(resp.Body)
+		return buf.Bytes(), err
+	}
+	return io.ReadAll(resp.Body)
 }
