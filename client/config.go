@@ -34,8 +34,10 @@ func (t Transport) String() string {
 
 // Defaults applied by New to zero fields of Config.
 const (
-	DefaultQPS   float32 = 50
-	DefaultBurst         = 100
+	// DefaultQPS is the steady request rate when Config.QPS is 0.
+	DefaultQPS float32 = 50
+	// DefaultBurst is the burst when Config.Burst is 0.
+	DefaultBurst = 100
 	// DefaultUserAgent is sent when Config.UserAgent is empty.
 	DefaultUserAgent = "listwatch-client/v1"
 	// maxRetries bounds retries of 429 and 5xx responses carrying
@@ -105,6 +107,7 @@ type MetricsHook interface {
 	// separately; a watch once, when its response headers arrive). verb is
 	// the Kubernetes verb (get, list, watch, create, update, patch,
 	// delete), resource the plural resource name, code the HTTP status
-	// code or 0 for a transport error.
+	// code (101 for a WebSocket watch that upgraded) or 0 for a transport
+	// error.
 	ObserveRequest(verb, resource string, code int, d time.Duration)
 }

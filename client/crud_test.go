@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -52,7 +53,8 @@ func TestCRUDAndWatch(t *testing.T) {
 		t.Run(tr.String(), func(t *testing.T) {
 			ctx := testCtx(t)
 			_, srv := newFakeAPI(t)
-			c := mustClient(t, &Config{Host: srv.URL, WatchTransport: tr})
+			hook := &recordingHook{}
+			c := mustClient(t, &Config{Host: srv.URL, WatchTransport: tr, Metrics: hook})
 			tasks := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns1")
 
 			in := newTask("", "a")
@@ -104,6 +106,14 @@ func TestCRUDAndWatch(t *testing.T) {
 			}
 			w.Stop()
 			for range w.ResultChan() {
+			}
+			watchCode := map[Transport]int{TransportHTTP: 200, TransportWebSocket: 101}[tr]
+			want := []observed{
+				{"create", "tasks", 201}, {"create", "tasks", 409}, {"list", "tasks", 200}, {"watch", "tasks", watchCode},
+				{"update", "tasks", 200}, {"update", "tasks", 409}, {"delete", "tasks", 200}, {"get", "tasks", 404},
+			}
+			if got := hook.get(); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("observed %v\nwant %v", got, want)
 			}
 		})
 	}
