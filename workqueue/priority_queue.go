@@ -144,12 +144,13 @@ func NewTypedPriorityQueue[T comparable](config TypedPriorityQueueConfig[T]) *Pr
 
 // key returns the heap key of priority p ready since enq (see PriorityQueue).
 func (q *PriorityQueue[T]) key(p int, enq int64) int64 {
-	if q.aging <= 0 {
-		return int64(p)
-	}
-	// Clamp p*A to +-2^62 so the key cannot overflow; priorities beyond
-	// +-2^62/A (4.6e9 levels at 1 s) compare equal, then FIFO.
+	// Clamp so neither the key nor its negation (the heap is a min-heap)
+	// can overflow: priorities beyond +-2^62/A (4.6e9 levels at A = 1 s;
+	// +-2^62 without aging) compare equal, then FIFO.
 	const limit = int64(1) << 62
+	if q.aging <= 0 {
+		return min(max(int64(p), -limit), limit)
+	}
 	var pa int64
 	switch {
 	case int64(p) > limit/q.aging:

@@ -61,6 +61,14 @@ func TestPriorityExtremesDoNotOverflow(t *testing.T) {
 	if !slices.Equal(items, []string{"max", "zero", "min"}) {
 		t.Fatalf("order %v", items)
 	}
+	strict := newTestPQ(t, clk, -1)
+	strict.AddWithOpts(AddOpts{Priority: math.MinInt}, "min")
+	strict.AddWithOpts(AddOpts{Priority: 0}, "zero")
+	strict.AddWithOpts(AddOpts{Priority: math.MaxInt}, "max")
+	items, _ = getAll(t, strict)
+	if !slices.Equal(items, []string{"max", "zero", "min"}) {
+		t.Fatalf("order without aging %v", items)
+	}
 }
 
 func TestPriorityDedup(t *testing.T) {
