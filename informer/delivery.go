@@ -10,17 +10,20 @@ import (
 type Policy int
 
 const (
-	// Coalesce keeps at most one pending entry per key (two when an object
-	// was deleted and re-created): a new state for a key already pending
-	// replaces the pending one, so the handler sees each key's latest state,
-	// in order per key, with old set to the state it last saw. Intermediate
-	// states may be skipped; deletes are always delivered. An object added
-	// and deleted before the handler saw it is dropped entirely: the handler
-	// never saw it, and its final state, absence, is what it already
-	// believes. The buffer holds at most one entry per key the handler is
-	// behind on, so memory is bounded by the number of keys, not events.
-	// Across keys, entries are delivered in the order keys became pending.
-	// The sink never waits for the handler. This is the default.
+	// Coalesce delivers in order while the handler keeps up, through a
+	// window of BufferSize notifications; past it, and until that backlog
+	// is drained, it keeps at most one pending entry per key (two when an
+	// object was deleted and re-created): a new state for a key already
+	// pending replaces the pending one, so the handler sees each key's
+	// latest state, in order per key, with old set to the state it last
+	// saw. Intermediate states may be skipped; deletes are always
+	// delivered. An object added and deleted while both notifications wait
+	// in the coalesced backlog is dropped entirely: the handler never saw
+	// it, and its final state, absence, is what it already believes.
+	// Pending memory is bounded by BufferSize plus the number of keys, not
+	// by the number of events. Across keys, coalesced entries are delivered
+	// in the order their keys became pending. The informer never waits for
+	// the handler. This is the default.
 	Coalesce Policy = iota
 	// Block delivers every notification in order through a buffer of
 	// BufferSize entries; when it is full the informer waits for space, so a
@@ -64,8 +67,9 @@ const DefaultBufferSize = 1024
 type Delivery struct {
 	// Policy applies when the handler falls behind.
 	Policy Policy
-	// BufferSize bounds the buffer under Block and is the initial capacity
-	// under Unbounded and Coalesce. 0 means DefaultBufferSize.
+	// BufferSize bounds the buffer under Block, is the in-order window
+	// under Coalesce and the initial capacity under Unbounded. 0 means
+	// DefaultBufferSize.
 	BufferSize int
 }
 

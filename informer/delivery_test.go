@@ -14,10 +14,16 @@ func pendingOf(reg Registration) int {
 	l := reg.(*listener[*kunosv1.Task])
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.policy == Coalesce {
-		return l.keys.len()
-	}
-	return l.fifo.len()
+	return l.fifo.len() + l.keys.len()
+}
+
+// setWindow sets a Coalesce registration's in-order window; 0 coalesces
+// from the first pending notification on.
+func setWindow(reg Registration, n int) {
+	l := reg.(*listener[*kunosv1.Task])
+	l.mu.Lock()
+	l.bound = n
+	l.mu.Unlock()
 }
 
 // holdHandler makes r's handler block inside a call for a throwaway key,
@@ -35,6 +41,7 @@ func TestCoalesceSemantics(t *testing.T) {
 	r := newRecorder(t)
 	reg, err := s.AddEventHandler(r, WithName("h"))
 	must(t, err)
+	setWindow(reg, 0)
 	must(t, s.Replace([]*kunosv1.Task{task("a", 1), task("c", 2), task("e", 3)}, "3"))
 	eventually(t, "initial list delivered", reg.HasSynced)
 	holdHandler(t, s, r, 4)
@@ -83,8 +90,9 @@ func TestCoalesceSemantics(t *testing.T) {
 func TestCoalesceResyncOfPendingKeyIsDropped(t *testing.T) {
 	s := sinkInformer(t, Options[*kunosv1.Task]{})
 	r := newRecorder(t)
-	_, err := s.AddEventHandler(r, WithResyncPeriod(time.Second))
+	reg, err := s.AddEventHandler(r, WithResyncPeriod(time.Second))
 	must(t, err)
+	setWindow(reg, 0)
 	must(t, s.Replace([]*kunosv1.Task{task("a", 1)}, "1"))
 	eventually(t, "initial", func() bool { return r.calls.Load() == 1 })
 	holdHandler(t, s, r, 2)
@@ -104,6 +112,43 @@ func TestCoalesceResyncOfPendingKeyIsDropped(t *testing.T) {
 	got := r.snapshot()[1:]
 	want := []event{{kind: kindAdd, key: "default/zz-hold", rv: 2}, {kind: kindUpdate, key: "default/a", oldRV: 1, rv: 3}, {kind: kindUpdate, key: "default/zz-hold", oldRV: 2, rv: 2, oldSame: true}}
 	if !slices.Equal(got, want) {
+		t.Errorf("delivered\n%v\nwant\n%v", got, want)
+	}
+}
+
+// TestCoalesceWindow checks that Coalesce delivers every notification in
+// order within its window and merges only past it, keeping per-key order
+// across the two.
+func TestCoalesceWindow(t *testing.T) {
+	s := sinkInformer(t, Options[*kunosv1.Task]{Delivery: Delivery{BufferSize: 2}})
+	r := newRecorder(t)
+	reg, err := s.AddEventHandler(r)
+	must(t, err)
+	must(t, s.Replace([]*kunosv1.Task{task("a", 1)}, "1"))
+	eventually(t, "initial", reg.HasSynced)
+	holdHandler(t, s, r, 2)
+	for rv := 5; rv <= 8; rv++ {
+		must(t, s.Update(task("a", rv))) // 5, 6 in the window; 7, 8 merged
+	}
+	must(t, s.Add(task("b", 9)))
+	if got := pendingOf(reg); got != 4 {
+		t.Errorf("pending = %d, want 2 in the window + 2 keys", got)
+	}
+	close(r.gate)
+	eventually(t, "converged", func() bool { return r.converged(s.indexer) })
+	must(t, s.Update(task("a", 10))) // backlog drained: in order again
+	must(t, s.Update(task("a", 11)))
+	eventually(t, "converged", func() bool { return r.calls.Load() == 8 })
+	r.check()
+	want := []event{
+		{kind: kindUpdate, key: "default/a", oldRV: 1, rv: 5},
+		{kind: kindUpdate, key: "default/a", oldRV: 5, rv: 6},
+		{kind: kindUpdate, key: "default/a", oldRV: 6, rv: 8},
+		{kind: kindAdd, key: "default/b", rv: 9},
+		{kind: kindUpdate, key: "default/a", oldRV: 8, rv: 10},
+		{kind: kindUpdate, key: "default/a", oldRV: 10, rv: 11},
+	}
+	if got := r.snapshot()[2:]; !slices.Equal(got, want) {
 		t.Errorf("delivered\n%v\nwant\n%v", got, want)
 	}
 }

@@ -42,11 +42,13 @@
 // never delays another; what happens when a handler falls behind is its
 // Delivery policy:
 //
-//   - Coalesce (default): one pending entry per key; the handler sees each
-//     key's latest state in order, intermediate states may be skipped,
-//     deletes are always delivered, and an object added and deleted before
-//     the handler saw it is dropped entirely. Memory is bounded by the
-//     number of keys, and the informer never waits for the handler.
+//   - Coalesce (default): in order while the handler keeps up (a window of
+//     BufferSize); past it, one pending entry per key: the handler sees
+//     each key's latest state in order, intermediate states may be
+//     skipped, deletes are always delivered, and an object added and
+//     deleted while both wait in that backlog is dropped entirely. Memory
+//     is bounded by the window plus the number of keys, and the informer
+//     never waits for the handler.
 //   - Block: every notification, in order, through a buffer of BufferSize;
 //     when full, the informer waits (backpressure).
 //   - Unbounded: every notification, in order, through a buffer that grows

@@ -58,7 +58,7 @@ type listener[T cache.Object] struct {
 	nextResync time.Time
 
 	mu      sync.Mutex
-	fifo    ring[notification[T]] // Block, Unbounded
+	fifo    ring[notification[T]] // every policy; under Coalesce, the in-order window
 	keys    ring[string]          // Coalesce: keys in the order they became pending
 	pending map[string]*slot[T]   // Coalesce
 	free    []*slot[T]
@@ -95,15 +95,14 @@ func newListener[T cache.Object](name string, h Handler[T], d Delivery, m Metric
 		done:    make(chan struct{}),
 		synced:  synced,
 	}
+	size := l.bound
+	if size > DefaultBufferSize {
+		size = DefaultBufferSize // grows to its bound on demand
+	}
+	l.fifo = newRing[notification[T]](size)
 	if l.policy == Coalesce {
-		l.keys = newRing[string](l.bound)
+		l.keys = newRing[string](256)
 		l.pending = make(map[string]*slot[T])
-	} else {
-		size := l.bound
-		if size > DefaultBufferSize {
-			size = DefaultBufferSize // Block grows to its bound on demand
-		}
-		l.fifo = newRing[notification[T]](size)
 	}
 	return l
 }
@@ -146,8 +145,16 @@ func (l *listener[T]) push(n notification[T], force bool, abort <-chan struct{})
 		var size, merged int
 		switch l.policy {
 		case Coalesce:
-			merged = l.coalesceLocked(n)
-			size = l.keys.len()
+			// In order while the handler keeps up; past the window, and
+			// until the coalesced backlog is drained, merge per key. Every
+			// FIFO entry was queued before every coalesced one, and the
+			// FIFO is drained first, so per-key order holds.
+			if l.keys.len() == 0 && l.fifo.len() < l.bound {
+				l.fifo.push(n)
+			} else {
+				merged = l.coalesceLocked(n)
+			}
+			size = l.fifo.len() + l.keys.len()
 		case Block:
 			if !force && l.fifo.len() >= l.bound {
 				l.mu.Unlock()
@@ -252,13 +259,12 @@ func (l *listener[T]) coalesceLocked(n notification[T]) int {
 func (l *listener[T]) next(out *[2]notification[T]) (int, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.policy != Coalesce {
-		n, ok := l.fifo.pop()
-		if !ok {
-			return 0, 0
-		}
+	if n, ok := l.fifo.pop(); ok {
 		out[0] = n
-		return 1, l.fifo.len()
+		return 1, l.fifo.len() + l.keys.len()
+	}
+	if l.policy != Coalesce {
+		return 0, 0
 	}
 	for {
 		key, ok := l.keys.pop()
