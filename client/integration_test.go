@@ -278,3 +278,67 @@ func TestStubDropWatches(t *testing.T) {
 		}
 	}
 }
+
+// TestStubWatchResumeReplays: after a dropped watch, a new watch from the
+// last resourceVersion seen replays every change made in between, in order.
+func TestStubWatchResumeReplays(t *testing.T) {
+	for _, tr := range []client.Transport{client.TransportHTTP, client.TransportWebSocket} {
+		t.Run(tr.String(), func(t *testing.T) {
+			ctx := ctxFor(t)
+			srv := stubtest.Start(t, stubtest.WithBookmarkInterval(100*time.Millisecond))
+			c := newClient(t, srv.URL, tr)
+			tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+			for i := range 3 {
+				if _, err := tasks.Create(ctx, task(fmt.Sprintf("t%d", i)), metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, meta, err := tasks.List(ctx, metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := meta.ResourceVersion
+			for round := range 3 {
+				w, err := tasks.Watch(ctx, metav1.ListOptions{ResourceVersion: last, AllowWatchBookmarks: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				name := fmt.Sprintf("r%d", round)
+				created, err := tasks.Create(ctx, task(name), metav1.CreateOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Read up to the create, then drop, then write more.
+				for {
+					ev := recv(t, w)
+					last = ev.Object.(metav1.Object).GetResourceVersion()
+					if ev.Type == watch.Added && last == created.ResourceVersion {
+						break
+					}
+				}
+				srv.DropWatches()
+				drainClosed(t, w)
+				if err := tasks.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				w, err = tasks.Watch(ctx, metav1.ListOptions{ResourceVersion: last, AllowWatchBookmarks: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for {
+					ev := recv(t, w)
+					if ev.Type == watch.Bookmark {
+						t.Fatalf("round %d: bookmark %s before the replayed DELETE", round, ev.Object.(metav1.Object).GetResourceVersion())
+					}
+					if ev.Type != watch.Deleted || ev.Object.(metav1.Object).GetName() != name {
+						t.Fatalf("round %d: got %s %s, want DELETED %s", round, ev.Type, ev.Object.(metav1.Object).GetName(), name)
+					}
+					last = ev.Object.(metav1.Object).GetResourceVersion()
+					break
+				}
+				w.Stop()
+				drainClosed(t, w)
+			}
+		})
+	}
+}
