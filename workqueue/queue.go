@@ -79,6 +79,7 @@ type Typed[T comparable] struct {
 
 	queue       Queue[T]
 	state       map[T]uint8
+	peak        int // largest len(state) since the map was made
 	nprocessing int
 
 	shuttingDown bool
@@ -167,6 +168,7 @@ func (q *Typed[T]) Add(item T) {
 	}
 	q.metrics.add(item)
 	q.state[item] = s | stateDirty
+	q.peak = max(q.peak, len(q.state))
 	if s&stateProcessing != 0 {
 		// Queued again by Done, so no worker sees it twice at once.
 		return
@@ -216,6 +218,11 @@ func (q *Typed[T]) Done(item T) {
 		q.nonEmpty.Signal()
 	} else {
 		delete(q.state, item)
+		if len(q.state) == 0 && q.peak > 1024 {
+			// Go maps never shrink: drop the one a burst grew.
+			q.state = map[T]uint8{}
+			q.peak = 0
+		}
 	}
 	if q.nprocessing == 0 {
 		q.idle.Broadcast()

@@ -29,7 +29,7 @@ func stress(t *testing.T, q TypedInterface[int], add stressAdder, drain bool) {
 		producers = 4
 		workers   = 4
 	)
-	perProducer := 20000
+	perProducer := 10000
 	if testing.Short() {
 		perProducer = 2000
 	}
