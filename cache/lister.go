@@ -100,14 +100,18 @@ func isNothing(s labels.Selector) bool {
 	return !ok
 }
 
-// filter keeps, in place, the objects in namespace ns (any if ns is "")
-// whose labels match selector.
+// filter returns the objects in namespace ns (any if ns is "") whose labels
+// match selector. It never writes to objs, which another Indexer
+// implementation might share.
 func filter[T Object](objs []T, ns string, selector labels.Selector) []T {
 	if selector == nil {
 		selector = labels.Everything()
 	}
 	everything := selector.Empty()
-	out := objs[:0]
+	if everything && ns == "" {
+		return objs
+	}
+	out := make([]T, 0, len(objs))
 	for _, o := range objs {
 		if ns != "" && o.GetNamespace() != ns {
 			continue
