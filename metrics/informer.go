@@ -76,11 +76,12 @@ type InformerHook struct {
 	objects lazyGauge
 	synced  lazyGauge
 
-	// mu guards handlers and orders series creation against removal, so a
-	// late report after Stopped cannot recreate a deleted series.
-	mu       sync.RWMutex
+	// mu orders series creation against removal, so a late report after
+	// Stopped cannot recreate a deleted series. Lookups of existing handler
+	// series go through the sync.Map without it.
+	mu       sync.Mutex
 	stopped  atomic.Bool
-	handlers map[string]*handlerSeries
+	handlers sync.Map // handler name -> *handlerSeries
 }
 
 // handlerSeries are one handler's pre-resolved series.
@@ -106,7 +107,7 @@ func (m *Metrics) Informer(name string) *InformerHook {
 	if h, ok := m.informers[name]; ok {
 		return h
 	}
-	h := &InformerHook{m: m, name: name, handlers: make(map[string]*handlerSeries)}
+	h := &InformerHook{m: m, name: name}
 	m.informers[name] = h
 	return h
 }
@@ -183,10 +184,9 @@ func (h *InformerHook) HandlerRemoved(handler string) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.handlers[handler]; !ok {
+	if _, ok := h.handlers.LoadAndDelete(handler); !ok {
 		return
 	}
-	delete(h.handlers, handler)
 	l := prometheus.Labels{"name": h.name, "handler": handler}
 	for _, v := range h.m.inf.perHandler() {
 		v.DeletePartialMatch(l)
@@ -202,7 +202,7 @@ func (h *InformerHook) Stopped() {
 	}
 	h.mu.Lock()
 	already := h.stopped.Swap(true)
-	h.handlers = nil
+	h.handlers.Clear()
 	h.mu.Unlock()
 	if already {
 		return
@@ -234,26 +234,24 @@ func (h *InformerHook) handler(handler string) *handlerSeries {
 	if h.stopped.Load() {
 		return nil
 	}
-	h.mu.RLock()
-	s := h.handlers[handler]
-	h.mu.RUnlock()
-	if s != nil {
-		return s
+	if s, ok := h.handlers.Load(handler); ok {
+		return s.(*handlerSeries)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.stopped.Load() {
 		return nil
 	}
-	if s = h.handlers[handler]; s == nil {
-		v := &h.m.inf
-		s = &handlerSeries{
-			pending:   v.pending.WithLabelValues(h.name, handler),
-			duration:  v.duration.WithLabelValues(h.name, handler),
-			coalesced: v.coalesced.WithLabelValues(h.name, handler),
-			panics:    v.panics.WithLabelValues(h.name, handler),
-		}
-		h.handlers[handler] = s
+	if s, ok := h.handlers.Load(handler); ok {
+		return s.(*handlerSeries)
 	}
+	v := &h.m.inf
+	s := &handlerSeries{
+		pending:   v.pending.WithLabelValues(h.name, handler),
+		duration:  v.duration.WithLabelValues(h.name, handler),
+		coalesced: v.coalesced.WithLabelValues(h.name, handler),
+		panics:    v.panics.WithLabelValues(h.name, handler),
+	}
+	h.handlers.Store(handler, s)
 	return s
 }
