@@ -342,3 +342,40 @@ func TestStubWatchResumeReplays(t *testing.T) {
 		})
 	}
 }
+
+// TestStubStallAndRestart: Stop ends a watch the server stalls; a server
+// restart ends watches without an ERROR event and the client keeps working.
+func TestStubStallAndRestart(t *testing.T) {
+	ctx := ctxFor(t)
+	srv := stubtest.Start(t)
+	for _, tr := range []client.Transport{client.TransportHTTP, client.TransportWebSocket} {
+		c := newClient(t, srv.URL, tr)
+		tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("s")
+		srv.StallWatches(true)
+		w, err := tasks.Watch(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err != nil {
+			t.Fatalf("%v: %v", tr, err)
+		}
+		if _, err := tasks.Create(ctx, task("stalled-"+tr.String()), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		w.Stop()
+		drainClosed(t, w)
+		srv.StallWatches(false)
+
+		w, err = tasks.Watch(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recv(t, w) // the synthetic ADDED: the stream is live
+		srv.Restart()
+		for _, ev := range drainClosed(t, w) {
+			if ev.Type == watch.Error {
+				t.Fatalf("%v: restart produced %v", tr, ev.Object)
+			}
+		}
+		if _, _, err := tasks.List(ctx, metav1.ListOptions{}); err != nil {
+			t.Fatalf("%v: list after restart: %v", tr, err)
+		}
+	}
+}

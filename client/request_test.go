@@ -376,3 +376,69 @@ func TestNewConfigErrors(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+// TestRetryDroppedConnection: a GET whose connection drops before the
+// response is retried (after client-go's one-second pause); a POST is not.
+func TestRetryDroppedConnection(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 || r.Method == http.MethodPost {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close() // no response at all
+			}
+			return
+		}
+		writeJSON(w, 200, newTaskWithKind("a"))
+	}))
+	defer srv.Close()
+	c := mustClient(t, &Config{Host: srv.URL})
+	tasks := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+	if _, err := tasks.Get(testCtx(t), "a", metav1.GetOptions{}); err != nil || calls.Load() != 2 {
+		t.Fatalf("get: %v after %d calls", err, calls.Load())
+	}
+	calls.Store(10)
+	if _, err := tasks.Create(testCtx(t), newTask("", "a"), metav1.CreateOptions{}); err == nil || calls.Load() != 11 {
+		t.Fatalf("create: %v after %d calls", err, calls.Load()-10)
+	}
+}
+
+// TestWebSocketHandshakeRetry: a 429 with Retry-After on the upgrade is
+// retried like any request; other refusals become API errors.
+func TestWebSocketHandshakeRetry(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n := calls.Add(1); {
+		case r.URL.Query().Get("resourceVersion") == "forbidden":
+			writeErr(w, apierrors.NewForbidden(taskGR, "", fmt.Errorf("no")))
+		case r.URL.Query().Get("resourceVersion") == "plain":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(200) // a server that ignores the upgrade
+		case n <= 2:
+			w.Header().Set("Retry-After", "0")
+			writeErr(w, apierrors.NewTooManyRequests("busy", 0))
+		default:
+			frameHandler([]string{taskAdded}, false).ServeHTTP(w, r)
+		}
+	}))
+	defer srv.Close()
+	hook := &recordingHook{}
+	c := mustClient(t, &Config{Host: srv.URL, WatchTransport: TransportWebSocket, Metrics: hook})
+	tasks := For[*kunosv1.Task](c, kunosv1.TasksResource)
+	w, err := tasks.Watch(testCtx(t), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs := collect(t, w); len(evs) != 1 || calls.Load() != 3 {
+		t.Fatalf("%d events after %d calls", len(evs), calls.Load())
+	}
+	if obs := hook.get(); fmt.Sprint(obs) != "[{watch tasks 429} {watch tasks 429} {watch tasks 101}]" {
+		t.Fatalf("observed %v", obs)
+	}
+	if _, err := tasks.Watch(testCtx(t), metav1.ListOptions{ResourceVersion: "forbidden"}); !apierrors.IsForbidden(err) {
+		t.Fatalf("forbidden: %v", err)
+	}
+	if _, err := tasks.Watch(testCtx(t), metav1.ListOptions{ResourceVersion: "plain"}); err == nil || !strings.Contains(err.Error(), "instead of upgrading") {
+		t.Fatalf("plain: %v", err)
+	}
+}
