@@ -195,9 +195,11 @@ contexts:
 }
 
 func TestKubeconfigInsecureAndErrors(t *testing.T) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, &kunosv1.TaskList{TypeMeta: metav1.TypeMeta{Kind: "TaskList", APIVersion: "kunos.io/v1"}})
 	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the rejected handshake is expected
+	srv.StartTLS()
 	defer srv.Close()
 	cfg, err := parseKubeconfig([]byte(`
 current-context: x
