@@ -345,3 +345,38 @@ func TestRandomizedPerKeyOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestBlockedSinkIsReleased checks that a sink waiting on a full Block
+// buffer moves on when that handler is removed, and that a handler added
+// meanwhile is admitted without waiting and without a gap.
+func TestBlockedSinkIsReleased(t *testing.T) {
+	s := sinkInformer(t, Options[*kunosv1.Task]{Delivery: Delivery{Policy: Block, BufferSize: 1}})
+	r := newRecorder(t)
+	reg, err := s.AddEventHandler(r)
+	must(t, err)
+	must(t, s.Replace(nil, "1"))
+	holdHandler(t, s, r, 1)
+	must(t, s.Add(task("a", 2))) // fills the buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		must(t, s.Add(task("b", 3))) // waits for space
+		must(t, s.Add(task("c", 4)))
+	}()
+	eventually(t, "sink waiting", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.busy
+	})
+	late := newRecorder(t)
+	lateReg, err := s.AddEventHandler(late) // must not wait for the sink
+	must(t, err)
+	must(t, s.RemoveEventHandler(reg))
+	<-done
+	close(r.gate)
+	eventually(t, "late handler converged", func() bool { return late.converged(s.indexer) })
+	late.check()
+	if !lateReg.HasSynced() {
+		t.Error("late handler not synced")
+	}
+}

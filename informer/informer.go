@@ -199,12 +199,6 @@ func (s *informer[T]) AddEventHandler(h Handler[T], opts ...HandlerOption) (Regi
 	if s.state == running {
 		s.startLocked(l)
 	}
-	if resync > 0 {
-		select {
-		case s.resyncWake <- struct{}{}:
-		default:
-		}
-	}
 	return l, nil
 }
 
@@ -223,6 +217,12 @@ func (s *informer[T]) admitLocked(l *listener[T]) {
 	l.nextResync = s.clock.Now().Add(l.resync)
 	next := append(slices.Clone(*s.active.Load()), l)
 	s.active.Store(&next)
+	if l.resync > 0 {
+		select { // let the resync loop see its deadline
+		case s.resyncWake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (s *informer[T]) startLocked(l *listener[T]) {
