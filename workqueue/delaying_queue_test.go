@@ -161,11 +161,14 @@ func TestDelayingRealClockSmoke(t *testing.T) {
 	for i := range 50 {
 		q.AddAfter(i, time.Duration(50-i)*100*time.Microsecond)
 	}
+	// Real time: only check that every item arrives once (ordering is
+	// tested on the fake clock, where it is deterministic).
 	waitLen(t, q, 50)
 	got := drainN(t, q, 50)
+	slices.Sort(got)
 	for i, v := range got {
-		if v != 49-i {
-			t.Fatalf("order %v", got)
+		if v != i {
+			t.Fatalf("items %v", got)
 		}
 	}
 }
