@@ -3,6 +3,7 @@ package cache
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -252,4 +253,45 @@ func TestPmapCollisionLookupAndBuild(t *testing.T) {
 	if _, ok := n.get("nope", h); ok {
 		t.Fatal("found absent key in collision node")
 	}
+}
+
+// FuzzPmapOps reads the input as a sequence of (op, key) bytes, applies it
+// to a pmap and a Go map, and checks that they agree, that the trie stays
+// canonical and that every earlier version is unchanged.
+func FuzzPmapOps(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 2, 1, 1, 0, 3})
+	f.Add([]byte("\x00a\x00b\x00c\x01a\x01b\x01c\x02z"))
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		var m pmap[int]
+		ref := map[string]int{}
+		type version struct {
+			m   pmap[int]
+			ref map[string]int
+		}
+		var versions []version
+		for i := 0; i+1 < len(ops); i += 2 {
+			k := fmt.Sprintf("key-%d", ops[i+1]%64)
+			switch ops[i] % 3 {
+			case 0, 1:
+				m, _, _ = m.set(k, i)
+				ref[k] = i
+			case 2:
+				m, _, _ = m.delete(k)
+				delete(ref, k)
+			}
+			if i%16 == 0 {
+				versions = append(versions, version{m, maps.Clone(ref)})
+			}
+		}
+		checkPmap(t, m, ref)
+		for _, v := range versions {
+			checkPmap(t, v.m, v.ref)
+		}
+		// A bulk build of the same content is an equally valid trie.
+		var es []pentry[int]
+		for k, v := range ref {
+			es = append(es, pentry[int]{k, v})
+		}
+		checkPmap(t, buildPmap(es), ref)
+	})
 }
