@@ -145,8 +145,13 @@ func TestStressTyped(t *testing.T) {
 }
 
 func TestStressTypedWithMetrics(t *testing.T) {
-	q := NewTypedWithConfig(TypedQueueConfig[int]{Name: "stress", MetricsProvider: &fakeProvider{}})
+	p := &fakeProvider{}
+	q := NewTypedWithConfig(TypedQueueConfig[int]{Name: "stress", MetricsProvider: p})
 	stress(t, q, func(_ *rand.Rand, k int) bool { q.Add(k); return true }, true)
+	// Every counted add was handed out: the depth gauge is back at zero.
+	if d := p.depth.get(); d != 0 {
+		t.Fatalf("depth = %v after draining, want 0", d)
+	}
 }
 
 func TestStressRateLimiting(t *testing.T) {
@@ -171,9 +176,10 @@ func TestStressRateLimiting(t *testing.T) {
 
 func TestStressPriority(t *testing.T) {
 	for _, drain := range []bool{false, true} {
+		p := &fakeProvider{}
 		q := NewTypedPriorityQueue(TypedPriorityQueueConfig[int]{
 			Name:            "stress",
-			MetricsProvider: &fakeProvider{},
+			MetricsProvider: p,
 			AgingInterval:   time.Millisecond,
 			RateLimiter:     NewTypedItemExponentialFailureRateLimiter[int](time.Microsecond, time.Millisecond),
 		})
@@ -188,5 +194,8 @@ func TestStressPriority(t *testing.T) {
 			q.AddWithOpts(opts, k)
 			return opts.After <= 0 && !opts.RateLimited
 		}, drain)
+		if d := p.depth.get(); d != 0 {
+			t.Fatalf("depth = %v after draining, want 0", d)
+		}
 	}
 }
