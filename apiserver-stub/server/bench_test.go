@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bufio"
 	"context"
+	"io"
+	"strconv"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +17,8 @@ import (
 )
 
 func benchServer(b *testing.B, n int) *Server {
-	store := storage.NewMemoryStore(storage.MemoryConfig{Codec: NewCodec()})
+	// History large enough that no watcher of a benchmark falls behind it.
+	store := storage.NewMemoryStore(storage.MemoryConfig{Codec: NewCodec(), HistoryLimit: 1 << 21})
 	b.Cleanup(store.Close)
 	s, err := New(Config{Store: store})
 	if err != nil {
@@ -61,4 +65,66 @@ func BenchmarkCreate(b *testing.B) {
 			b.Fatal(w.Code, w.Body.String())
 		}
 	}
+}
+
+// BenchmarkWatchFanout10 measures end to end delivery of writes to 10
+// watchers over chunked HTTP on loopback: each op is one create seen by
+// all 10 watchers.
+func BenchmarkWatchFanout10(b *testing.B) {
+	s := benchServer(b, 0)
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	const watchers = 10
+	n := b.N
+	reached := make(chan int, watchers) // events seen, when n or at the end
+	ended := make(chan struct{}, watchers)
+	var bodies []io.Closer
+	for i := 0; i < watchers; i++ {
+		res, err := http.Get(hs.URL + "/apis/kunos.io/v1/namespaces/d/tasks?watch=true&resourceVersion=" +
+			strconv.FormatInt(s.store.CurrentRevision(), 10))
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies = append(bodies, res.Body)
+		go func() {
+			seen := 0
+			defer func() {
+				if seen < n {
+					reached <- seen
+				}
+				ended <- struct{}{}
+			}()
+			sc := bufio.NewScanner(res.Body)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
+				if seen++; seen == n {
+					reached <- seen
+				}
+			}
+		}()
+	}
+	task := &kunosv1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: "d"}, Spec: kunosv1.TaskSpec{Image: "busybox"}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < n; i++ {
+		t := task.DeepCopy()
+		t.Name = fmt.Sprintf("w%d", i)
+		if _, err := s.store.Create(context.Background(), "/tasks/d/"+t.Name, t); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < watchers; i++ {
+		if got := <-reached; got != n {
+			b.Fatalf("a watcher saw %d events, want %d", got, n)
+		}
+	}
+	b.StopTimer()
+	s.DropWatches()
+	for i := 0; i < watchers; i++ {
+		<-ended
+	}
+	for _, c := range bodies {
+		c.Close()
+	}
+	b.ReportMetric(float64(b.N*watchers)/b.Elapsed().Seconds(), "events/s")
 }
