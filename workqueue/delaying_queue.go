@@ -250,6 +250,10 @@ func (q *delayingType[T]) waitingLoop() {
 	var due []T
 	for {
 		q.mu.Lock()
+		if q.stopped { // also ends a long burst of due items promptly
+			q.mu.Unlock()
+			return
+		}
 		now := int64(q.clock.Now().Sub(q.epoch))
 		next := int64(math.MaxInt64)
 		for q.waiting.len() > 0 {
