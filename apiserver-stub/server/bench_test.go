@@ -3,11 +3,11 @@ package server
 import (
 	"bufio"
 	"context"
-	"io"
-	"strconv"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
