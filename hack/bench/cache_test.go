@@ -7,6 +7,7 @@ package bench
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -244,4 +245,30 @@ func runThroughput(b *testing.B, readers int, write func(i int), list func() int
 	b.ReportMetric(float64(lists.Load())/elapsed, "lists/s")
 	stop.Store(true)
 	wg.Wait()
+}
+
+// BenchmarkCacheRetained reports the heap each implementation retains per
+// stored object (objects themselves excluded) after adding 10k objects one
+// by one with a namespace and a node index.
+func BenchmarkCacheRetained(b *testing.B) {
+	objs := benchTasks(10000, 50)
+	for _, name := range implOrder {
+		b.Run(name, func(b *testing.B) {
+			var perObj float64
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				x := impls()[name]()
+				for _, o := range objs {
+					_ = x.update(o)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perObj = float64(after.HeapAlloc-before.HeapAlloc) / float64(len(objs))
+				runtime.KeepAlive(x)
+			}
+			b.ReportMetric(perObj, "B/object")
+		})
+	}
 }
