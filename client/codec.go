@@ -110,8 +110,7 @@ func (c *codec[T]) checkKind(obj T, strict bool) error {
 			return errors.New("object has no apiVersion")
 		}
 		if c.gvk.Kind == "" && kind == "" {
-			// Unknown expected kind and none given: keep what we have.
-			return nil
+			return errors.New("object has no kind, and none is known to infer")
 		}
 		if kind == "" {
 			got.Kind = c.gvk.Kind

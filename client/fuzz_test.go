@@ -7,9 +7,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -174,4 +176,79 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	copy(p, r.data[:n])
 	r.data = r.data[n:]
 	return n, nil
+}
+
+// FuzzParseKubeconfig: any bytes give a Config or an error, never a panic;
+// a Config always has a Host.
+func FuzzParseKubeconfig(f *testing.F) {
+	f.Add([]byte("current-context: x\nclusters: [{name: k, cluster: {server: \"https://h:6443\", certificate-authority-data: \"Zm9v\"}}]\n" +
+		"users: [{name: u, user: {token: t, client-certificate-data: \"YQ==\", client-key-data: \"Yg==\"}}]\n" +
+		"contexts: [{name: x, context: {cluster: k, user: u}}]\n"))
+	f.Add([]byte("current-context: x\nclusters: [{name: k, cluster: {server: s, insecure-skip-tls-verify: true}}]\ncontexts: [{name: x, context: {cluster: k}}]"))
+	f.Add([]byte(`{"current-context":"x","clusters":[{"name":"k","cluster":{"server":"s"}}],"contexts":[{"name":"x","context":{"cluster":"k","user":"nobody"}}]}`))
+	f.Add([]byte("clusters: 7"))
+	f.Add([]byte("{{{"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := parseKubeconfig(data, t.TempDir(), "")
+		if err == nil && cfg.Host == "" {
+			t.Fatal("config without host")
+		}
+	})
+}
+
+// FuzzDecodeList: a list body decodes to items of the right kind or an
+// error, typed and unstructured.
+func FuzzDecodeList(f *testing.F) {
+	f.Add([]byte(`{"kind":"TaskList","apiVersion":"kunos.io/v1","metadata":{"resourceVersion":"3","continue":"x"},"items":[{"metadata":{"name":"a"}},{"kind":"Task","apiVersion":"kunos.io/v1"}]}`))
+	f.Add([]byte(`{"kind":"TaskList","apiVersion":"kunos.io/v1","items":[null]}`))
+	f.Add([]byte(`{"kind":"JobList","apiVersion":"kunos.io/v1","items":[]}`))
+	f.Add([]byte(`{"kind":"TaskList","apiVersion":"kunos.io/v1","items":[{"kind":"Job","apiVersion":"kunos.io/v1"}]}`))
+	f.Add([]byte(`{"kind":"TaskList","apiVersion":"kunos.io/v1","items":{}}`))
+	f.Add([]byte(`[]`))
+	c, err := New(&Config{Host: "http://127.0.0.1:1"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	typed := For[*kunosv1.Task](c, kunosv1.TasksResource)
+	dyn := Dynamic(c, kunosv1.TasksResource)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if items, _, err := typed.decodeList(data); err == nil {
+			for _, it := range items {
+				if it == nil || it.Kind != "Task" || it.APIVersion != "kunos.io/v1" {
+					t.Fatalf("item %v", it)
+				}
+			}
+		}
+		if items, _, err := dyn.decodeList(data); err == nil {
+			for _, it := range items {
+				if it == nil || it.GetKind() == "" || it.GetAPIVersion() != "kunos.io/v1" {
+					t.Fatalf("item %v", it)
+				}
+			}
+		}
+	})
+}
+
+// FuzzResponseError: any error body maps to an API error with the
+// response's code (or the Status's own code) and never panics.
+func FuzzResponseError(f *testing.F) {
+	f.Add(404, "application/json", []byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`))
+	f.Add(410, "", []byte(`{"kind":"Status","reason":"Expired","code":410,"details":{"causes":[{"reason":"x"}],"retryAfterSeconds":3}}`))
+	f.Add(500, "text/plain", []byte("boom"))
+	f.Add(429, "application/json; charset=utf-8", []byte(`{"kind":"Status","code":"x"}`))
+	f.Add(999, "application/json", []byte(`{`))
+	f.Fuzz(func(t *testing.T, code int, ctype string, body []byte) {
+		if code < 100 || code > 999 {
+			return
+		}
+		h := http.Header{}
+		h.Set("Content-Type", ctype)
+		h.Set("Retry-After", string(body[:min(len(body), 3)]))
+		r := &request{verb: "get", method: http.MethodGet, gvr: kunosv1.TasksResource, name: "a"}
+		err := responseError(r, code, h, bytes.NewReader(body))
+		var se *apierrors.StatusError
+		if !errors.As(err, &se) || se.Status().Code == 0 {
+			t.Fatalf("err = %#v", err)
+		}
+	})
 }
