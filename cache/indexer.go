@@ -32,11 +32,11 @@ type indexDefs[T Object] struct {
 }
 
 // record is one stored object with its index values (parallel to the
-// snapshot's indexDefs) and the write sequence number that produced it.
+// snapshot's indexDefs). Records are immutable and every write makes a new
+// one, so a record's address identifies one version of an object.
 type record[T Object] struct {
 	obj  T
 	vals [][]string
-	seq  uint64
 }
 
 // keySet is a persistent set of store keys.
@@ -154,7 +154,7 @@ func (x *indexer[T]) put(obj T) error {
 			x.mu.Unlock()
 			continue
 		}
-		x.cur.Store(cur.put(key, &record[T]{obj: obj, vals: vals, seq: x.seq.Add(1)}, rv))
+		x.cur.Store(cur.put(key, &record[T]{obj: obj, vals: vals}, rv, x.seq.Add(1)))
 		x.mu.Unlock()
 		return nil
 	}
@@ -194,6 +194,9 @@ func (x *indexer[T]) Replace(items []T, rv string) error {
 	}
 	for {
 		defs := x.cur.Load().defs
+		// One allocation for all records: faster, at the price of keeping
+		// the array alive until its last record is replaced (at most one
+		// record's size per object).
 		recs := make([]record[T], len(items))
 		for i, obj := range items {
 			vals, err := indexValues(defs, 0, keys[i], obj)
@@ -227,7 +230,6 @@ func buildSnapshot[T Object](defs *indexDefs[T], keys []string, recs []record[T]
 		if last[k] != i {
 			continue
 		}
-		recs[i].seq = seq
 		entries = append(entries, pentry[*record[T]]{key: k, val: &recs[i]})
 	}
 	s := &snapshot[T]{defs: defs, rv: rv, seq: seq, indices: make([]valueIndex, len(defs.funcs))}
@@ -258,9 +260,9 @@ func buildIndex[T Object](entries []pentry[*record[T]], i int) valueIndex {
 }
 
 // put returns the snapshot with key bound to rec.
-func (s *snapshot[T]) put(key string, rec *record[T], rv string) *snapshot[T] {
+func (s *snapshot[T]) put(key string, rec *record[T], rv string, seq uint64) *snapshot[T] {
 	items, old, existed := s.items.set(key, rec)
-	next := &snapshot[T]{defs: s.defs, items: items, indices: s.indices, rv: s.rv, seq: rec.seq}
+	next := &snapshot[T]{defs: s.defs, items: items, indices: s.indices, rv: s.rv, seq: seq}
 	if rv != "" {
 		next.rv = rv
 	}
@@ -385,9 +387,9 @@ func (x *indexer[T]) AddIndexers(add Indexers[T]) error {
 	}
 
 	// computed holds the new indices' values for each object version
-	// (key, seq) seen so far; versions stay valid across rounds.
+	// (key, record) seen so far; versions stay valid across rounds.
 	type computedVals struct {
-		seq  uint64
+		rec  *record[T]
 		vals [][]string
 	}
 	computed := map[string]computedVals{}
@@ -395,12 +397,12 @@ func (x *indexer[T]) AddIndexers(add Indexers[T]) error {
 	catchUp := func(s *snapshot[T]) error {
 		var err error
 		s.items.each(func(key string, rec *record[T]) bool {
-			if c, ok := computed[key]; ok && c.seq == rec.seq {
+			if c, ok := computed[key]; ok && c.rec == rec {
 				return true
 			}
 			var vals [][]string
 			vals, err = indexValues(defs, len(s.defs.funcs), key, rec.obj)
-			computed[key] = computedVals{seq: rec.seq, vals: vals}
+			computed[key] = computedVals{rec: rec, vals: vals}
 			return err == nil
 		})
 		return err
@@ -451,7 +453,7 @@ func (x *indexer[T]) AddIndexers(add Indexers[T]) error {
 			copy(vals, rec.vals)
 			copy(vals[from:], computed[key].vals)
 			// Records are shared with older snapshots: copy, never modify.
-			recs = append(recs, record[T]{obj: rec.obj, vals: vals, seq: rec.seq})
+			recs = append(recs, record[T]{obj: rec.obj, vals: vals})
 			entries = append(entries, pentry[*record[T]]{key: key, val: &recs[len(recs)-1]})
 			return true
 		})
