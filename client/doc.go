@@ -22,6 +22,17 @@
 // with one final ERROR event (code 500) instead of a panic or a silent
 // close. ListerWatcher adapts a Resource to reflector.ListerWatcher[T].
 //
+// Requests are rate limited (Config.QPS/Burst; a watch counts once, when
+// it starts). Responses 429 and 5xx carrying Retry-After are retried up to
+// 10 times, honouring the header and the context, and a GET whose
+// connection drops is retried after a second, both like client-go.
+//
 // Objects returned by the client are owned by the caller; objects passed in
-// are not modified.
+// are not modified. Decoded objects keep their apiVersion and kind (client-go's
+// typed clients clear them).
+//
+// Wire details follow client-go: ListOptions are encoded as its parameter
+// codec does (sorted, empty values omitted), bodies are JSON, watches ask
+// for application/json, and a WebSocket watch sends an Origin header, which
+// kube-apiserver requires.
 package client

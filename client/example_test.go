@@ -149,3 +149,22 @@ func ExampleResource_ListerWatcher() {
 	// Output:
 	// b
 }
+
+// Connect with the current context of ~/.kube/config (or $KUBECONFIG).
+func ExampleLoadKubeconfig() {
+	cfg, err := client.LoadKubeconfig("", "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg.UserAgent = "my-controller/1.0"
+	c, err := client.New(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("default")
+	items, _, err := jobs.ListAll(context.Background(), metav1.ListOptions{Limit: 500})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(items), "jobs")
+}
