@@ -194,3 +194,14 @@ func TestPartialObjectMetadataOutput(t *testing.T) {
 		t.Fatalf("watch: %v %+v", err, e)
 	}
 }
+
+func TestLegacyWatchPathAndYAMLBody(t *testing.T) {
+	srv := stubtest.Start(t)
+	r := do(t, srv, http.MethodPost, tasksNS, "application/yaml", "apiVersion: kunos.io/v1\nkind: Task\nmetadata:\n  name: yml\nspec:\n  image: busybox\n")
+	if r.code != 201 || nameOf(r.obj(t)) != "yml" {
+		t.Fatalf("yaml create: %d %s", r.code, r.body)
+	}
+	wantStatus(t, do(t, srv, http.MethodPost, tasksNS, "application/yaml", "a: [b"), 400, metav1.StatusReasonBadRequest)
+	w, _ := startWatch(t, srv, chunked, "/apis/kunos.io/v1/watch/namespaces/default/tasks", "resourceVersion=0")
+	wantEvent(t, w.next(t), "ADDED", "yml", 0)
+}

@@ -22,6 +22,8 @@ type config struct {
 	history          int
 	bookmarkInterval time.Duration
 	maxBodyBytes     int64
+	maxListLimit     int64
+	maxWatchers      int
 	logger           *slog.Logger
 }
 
@@ -39,6 +41,14 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 
 // WithMaxBodyBytes caps request bodies (default 3 MiB).
 func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBodyBytes = n } }
+
+// WithMaxListLimit caps the page size of lists that ask for a limit, so
+// clients must follow continue tokens (default: no cap).
+func WithMaxListLimit(n int64) Option { return func(c *config) { c.maxListLimit = n } }
+
+// WithMaxWatchers caps open watches; past it a watch is 429 TooManyRequests
+// (default: no cap).
+func WithMaxWatchers(n int) Option { return func(c *config) { c.maxWatchers = n } }
 
 // Server is a running test API server.
 type Server struct {
@@ -77,11 +87,13 @@ func Start(tb testing.TB, opts ...Option) *Server {
 		HistoryLimit: cfg.history,
 		Logger:       cfg.logger,
 		Hooks:        hooks,
+		MaxWatchers:  cfg.maxWatchers,
 	})
 	api, err := server.New(server.Config{
 		Store:            store,
 		BookmarkInterval: cfg.bookmarkInterval,
 		MaxBodyBytes:     cfg.maxBodyBytes,
+		MaxListLimit:     cfg.maxListLimit,
 		Logger:           cfg.logger,
 		Registry:         reg,
 	})

@@ -146,3 +146,32 @@ func Example() {
 	// ADDED Task name="hello" initial-events-end=""
 	// BOOKMARK Task name="" initial-events-end="true"
 }
+
+func TestLimits(t *testing.T) {
+	srv := stubtest.Start(t, stubtest.WithMaxListLimit(1), stubtest.WithMaxWatchers(1))
+	createTask(t, srv, "a")
+	createTask(t, srv, "b")
+	res, err := http.Get(srv.URL + "/apis/kunos.io/v1/tasks?limit=10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l kunosv1.TaskList
+	err = json.NewDecoder(res.Body).Decode(&l)
+	res.Body.Close()
+	if err != nil || len(l.Items) != 1 || l.Continue == "" {
+		t.Fatalf("capped list: %v %d items, continue %q", err, len(l.Items), l.Continue)
+	}
+	w, err := http.Get(srv.URL + "/apis/kunos.io/v1/tasks?watch=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Body.Close()
+	w2, err := http.Get(srv.URL + "/apis/kunos.io/v1/tasks?watch=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2.Body.Close()
+	if w2.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second watch: %d", w2.StatusCode)
+	}
+}
