@@ -1,0 +1,153 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+)
+
+// Patch media types.
+const (
+	mergePatchType     = "application/merge-patch+json"
+	jsonPatchType      = "application/json-patch+json"
+	strategicPatchType = "application/strategic-merge-patch+json"
+	applyPatchType     = "application/apply-patch+yaml"
+)
+
+// handlePatch serves PATCH with JSON merge patch or JSON patch on an object
+// or its /status, as a read-modify-write that retries on a concurrent write
+// unless the patch itself pins metadata.resourceVersion.
+func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
+	wo, err := parseWriteOptions(r)
+	if err != nil {
+		return writeError(w, err)
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, _, _ := mime.ParseMediaType(ct)
+	switch mt {
+	case mergePatchType, jsonPatchType:
+	case strategicPatchType:
+		return writeError(w, unsupportedMediaType(ct,
+			"application/json-patch+json, application/merge-patch+json (strategic merge patch is not supported for kunos.io resources, as for custom resources)"))
+	case applyPatchType:
+		return writeError(w, unsupportedMediaType(ct,
+			"application/json-patch+json, application/merge-patch+json (server-side apply is not supported)"))
+	default:
+		return writeError(w, unsupportedMediaType(ct, "application/json-patch+json, application/merge-patch+json"))
+	}
+	patch, err := readBody(r, s.maxBody)
+	if err != nil {
+		return writeError(w, err)
+	}
+	var jp jsonpatch.Patch
+	if mt == jsonPatchType {
+		if jp, err = decodeJSONPatch(patch); err != nil {
+			return writeError(w, err)
+		}
+	} else if !json.Valid(patch) || bytes.TrimSpace(patch)[0] != '{' {
+		return writeError(w, apierrors.NewBadRequest("the merge patch is not a valid JSON object"))
+	}
+	for attempt := 0; ; attempt++ {
+		cur, err := s.store.Get(r.Context(), ri.key(ri.name), 0)
+		if err != nil {
+			return writeError(w, storageError(err, ri.gr(), ri.name, msgListTooOld))
+		}
+		patched, err := applyPatch(mt, jp, patch, cur.Data)
+		if err != nil {
+			return writeError(w, err)
+		}
+		if int64(len(patched)) > s.maxBody {
+			return writeError(w, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the patched object is larger than the limit of %d bytes", s.maxBody)))
+		}
+		obj, warnings, err := decodeObject(ri.res, patched, wo.fv)
+		if err != nil {
+			return writeError(w, err)
+		}
+		acc, _ := meta.Accessor(obj)
+		if rvs := acc.GetResourceVersion(); rvs != "" && rvs != strconv.FormatInt(cur.Revision, 10) {
+			return writeError(w, apierrors.NewConflict(ri.gr(), ri.name, fmt.Errorf("%s", msgModified)))
+		}
+		rec, code, err := s.commitUpdate(r.Context(), ri, cur, obj, wo.dryRun)
+		if err != nil {
+			if apierrors.IsConflict(err) && attempt < maxConflictRetries {
+				continue
+			}
+			return writeError(w, err)
+		}
+		addWarnings(w, warnings)
+		writeRaw(w, code, rec)
+		return code
+	}
+}
+
+// maxJSONPatchOperations is kube-apiserver's cap on the operations of one
+// JSON patch.
+const maxJSONPatchOperations = 10000
+
+// maxCopyGrowth bounds how much "copy" operations may grow a document, so
+// that a small patch cannot double a document into gigabytes. The json-patch
+// v4 library only has a process-wide setting for it; we set it unless the
+// program already chose one.
+const maxCopyGrowth = 3 << 20
+
+func init() {
+	if jsonpatch.AccumulatedCopySizeLimit == 0 {
+		jsonpatch.AccumulatedCopySizeLimit = maxCopyGrowth
+	}
+}
+
+// decodeJSONPatch parses an RFC 6902 patch; malformed is 400.
+func decodeJSONPatch(patch []byte) (jsonpatch.Patch, error) {
+	jp, err := jsonpatch.DecodePatch(patch)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid JSON patch: %v", err))
+	}
+	if len(jp) > maxJSONPatchOperations {
+		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the JSON patch has %d operations, more than the limit of %d", len(jp), maxJSONPatchOperations))
+	}
+	for i, op := range jp {
+		switch op.Kind() {
+		case "add", "replace", "test":
+			if _, ok := op["value"]; !ok {
+				return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid JSON patch: operation %d (%s) has no value", i, op.Kind()))
+			}
+		case "remove", "move", "copy":
+		default:
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid JSON patch: unsupported operation %q", op.Kind()))
+		}
+		if _, err := op.Path(); err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid JSON patch: operation %d (%s): %v", i, op.Kind(), err))
+		}
+	}
+	return jp, nil
+}
+
+// applyPatch applies a patch to a stored document. A patch that cannot be
+// applied (a failed test, a missing path) is 422, as in kube-apiserver.
+func applyPatch(mt string, jp jsonpatch.Patch, patch, doc []byte) (out []byte, err error) {
+	// The json-patch library panics on some malformed operations (found by
+	// FuzzPatch); a bad patch must be a client error, never a crash.
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", groupResourceNone, "",
+				fmt.Sprintf("the patch cannot be applied: %v", p), 0, false)
+		}
+	}()
+	if mt == jsonPatchType {
+		out, err = jp.Apply(doc)
+	} else {
+		out, err = jsonpatch.MergePatch(doc, patch)
+	}
+	if err != nil {
+		return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", groupResourceNone, "", err.Error(), 0, false)
+	}
+	return out, nil
+}
+

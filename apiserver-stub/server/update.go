@@ -1,0 +1,133 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// handleUpdate serves PUT on an object or its /status. The body must carry
+// metadata.resourceVersion (422 without it) equal to the stored one (409
+// otherwise); custom resources never create on update (404).
+func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
+	wo, err := parseWriteOptions(r)
+	if err != nil {
+		return writeError(w, err)
+	}
+	body, err := readBody(r, s.maxBody)
+	if err != nil {
+		return writeError(w, err)
+	}
+	data, err := bodyJSON(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		return writeError(w, err)
+	}
+	obj, warnings, err := decodeObject(ri.res, data, wo.fv)
+	if err != nil {
+		return writeError(w, err)
+	}
+	acc, _ := meta.Accessor(obj)
+	if err := checkNamespace(ri, acc); err != nil {
+		return writeError(w, err)
+	}
+	if acc.GetName() != ri.name {
+		return writeError(w, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", acc.GetName(), ri.name)))
+	}
+	rvs := acc.GetResourceVersion()
+	if rvs == "" {
+		return writeError(w, apierrors.NewInvalid(ri.gk(), ri.name, field.ErrorList{
+			field.Invalid(field.NewPath("metadata", "resourceVersion"), rvs, "must be specified for an update")}))
+	}
+	rv, err := strconv.ParseInt(rvs, 10, 64)
+	if err != nil || rv <= 0 {
+		return writeError(w, apierrors.NewInvalid(ri.gk(), ri.name, field.ErrorList{
+			field.Invalid(field.NewPath("metadata", "resourceVersion"), rvs, "must be a resourceVersion returned by the server")}))
+	}
+	cur, err := s.store.Get(r.Context(), ri.key(ri.name), 0)
+	if err != nil {
+		return writeError(w, storageError(err, ri.gr(), ri.name, msgListTooOld))
+	}
+	if cur.Revision != rv {
+		return writeError(w, apierrors.NewConflict(ri.gr(), ri.name, fmt.Errorf("%s", msgModified)))
+	}
+	addWarnings(w, warnings)
+	rec, code, err := s.commitUpdate(r.Context(), ri, cur, obj, wo.dryRun)
+	if err != nil {
+		return writeError(w, err)
+	}
+	writeRaw(w, code, rec)
+	return code
+}
+
+// commitUpdate turns the requested new state of the object stored as cur
+// into the state to store (main resource: status kept, generation bumped on
+// spec changes; /status: only status taken), validates it and writes it
+// with cur's revision as precondition. An update that changes nothing is not
+// written. Removing the last finalizer of an object being deleted deletes
+// it. It returns the response body and code.
+func (s *Server) commitUpdate(ctx context.Context, ri *requestInfo, cur *storage.Record, obj runtime.Object, dryRun bool) ([]byte, int, error) {
+	old, err := s.codec.Decode(cur.Key, cur.Data)
+	if err != nil {
+		return nil, 0, apierrors.NewInternalError(err)
+	}
+	oldAcc, _ := meta.Accessor(old)
+	if ri.subresource == "status" {
+		// Only .status changes; everything else stays as stored.
+		upd := old.DeepCopyObject()
+		copyField(upd, obj, "Status")
+		obj = upd
+	} else {
+		acc, _ := meta.Accessor(obj)
+		if ri.res.HasStatus {
+			copyField(obj, old, "Status")
+		}
+		gen := oldAcc.GetGeneration()
+		if !fieldEqual(obj, old, "Spec") {
+			gen++
+		}
+		acc.SetGeneration(gen)
+		if acc.GetUID() == "" {
+			acc.SetUID(oldAcc.GetUID())
+		}
+		acc.SetCreationTimestamp(oldAcc.GetCreationTimestamp())
+		acc.SetDeletionTimestamp(oldAcc.GetDeletionTimestamp())
+		acc.SetDeletionGracePeriodSeconds(oldAcc.GetDeletionGracePeriodSeconds())
+		acc.SetSelfLink("")
+		if err := validateUpdate(ri.res, obj, old); err != nil {
+			return nil, 0, err
+		}
+	}
+	acc, _ := meta.Accessor(obj)
+	acc.SetResourceVersion(strconv.FormatInt(cur.Revision, 10))
+	enc, err := s.codec.Encode(obj)
+	if err != nil {
+		return nil, 0, apierrors.NewInternalError(err)
+	}
+	if bytes.Equal(enc, cur.Data) {
+		return cur.Data, http.StatusOK, nil // no-op: no new revision, no event
+	}
+	if dryRun {
+		return enc, http.StatusOK, nil
+	}
+	if oldAcc.GetDeletionTimestamp() != nil && len(acc.GetFinalizers()) == 0 {
+		rec, err := s.store.Delete(ctx, cur.Key, cur.Revision)
+		if err != nil {
+			return nil, 0, storageError(err, ri.gr(), ri.name, msgListTooOld)
+		}
+		return rec.Data, http.StatusOK, nil
+	}
+	rec, err := s.store.Update(ctx, cur.Key, cur.Revision, obj)
+	if err != nil {
+		return nil, 0, storageError(err, ri.gr(), ri.name, msgListTooOld)
+	}
+	return rec.Data, http.StatusOK, nil
+}
+
