@@ -162,4 +162,3 @@ func (s *Server) deleteObject(ctx context.Context, ri *requestInfo, name string,
 		return rec.Data, acc.GetUID(), true, nil
 	}
 }
-

@@ -150,4 +150,3 @@ func applyPatch(mt string, jp jsonpatch.Patch, patch, doc []byte) (out []byte, e
 	}
 	return out, nil
 }
-

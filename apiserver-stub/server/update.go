@@ -130,4 +130,3 @@ func (s *Server) commitUpdate(ctx context.Context, ri *requestInfo, cur *storage
 	}
 	return rec.Data, http.StatusOK, nil
 }
-

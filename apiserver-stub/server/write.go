@@ -13,7 +13,6 @@ import (
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 )
 
-
 // maxConflictRetries bounds the read-modify-write loop of PATCH and DELETE.
 const maxConflictRetries = 8
 
@@ -125,4 +124,3 @@ func checkNamespace(ri *requestInfo, acc metav1.Object) error {
 	}
 	return nil
 }
-
