@@ -245,7 +245,11 @@ func runRandomized(t *testing.T, historyLimit int) {
 		if r.IntN(4) == 0 {
 			rw.initial, opts.SendInitialEvents = true, true
 		} else {
-			lo, hi := s.CompactedRevision(), s.CurrentRevision()
+			// Revision 0 would mean "from now"; pick a real revision >= 1.
+			for s.CurrentRevision() == 0 {
+				time.Sleep(100 * time.Microsecond)
+			}
+			lo, hi := max(s.CompactedRevision(), 1), s.CurrentRevision()
 			rw.start = lo + r.Int64N(hi-lo+1)
 			opts.Revision = rw.start
 		}

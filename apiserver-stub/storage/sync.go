@@ -10,14 +10,14 @@ import (
 // Invariant of the sync loop: one goroutine, owned by the store (started by
 // NewMemoryStore, ended by Close), moves unsynced and victim watchers
 // forward. Each step handles one watcher under the store lock and does
-// bounded work (its pending events, then at most syncBatch events pulled
+// bounded work (its pending events, then at most syncBatch events read
 // from the log), so writers wait at most for one such step. A watcher is
 // only promoted to synced when it has nothing pending and nextRev is past
 // the current revision, under the lock writers take, so no event falls
 // between replay and push.
 
 const (
-	// syncBatch bounds the log events pulled for one watcher in one step.
+	// syncBatch bounds the log events read for one watcher in one step.
 	syncBatch = 512
 	// Watchers whose channels were full are retried after a delay that
 	// starts at retryMin once they made progress (a reader is draining them,
@@ -110,10 +110,10 @@ func (s *MemoryStore) syncOnce(behind []*watcher) (_ []*watcher, progress, remai
 }
 
 // advanceLocked sends w what its channel takes without blocking: first its
-// initial and pending events, then events replayed from the log, pulling
+// initial and pending events, then events replayed from the log, reading
 // at most budget of them. It leaves w synced if it caught up, a victim if
-// its channel is full, unsynced if it has more to replay, or closed after
-// an Error event. It returns the number of events sent.
+// its channel filled while events were pending, unsynced if it has more to
+// replay, or closed after an Error event. It returns the events sent.
 func (s *MemoryStore) advanceLocked(w *watcher, budget int) (sent int) {
 	for len(w.initial) > 0 {
 		rec := w.initial[0]
@@ -146,7 +146,7 @@ func (s *MemoryStore) advanceLocked(w *watcher, budget int) (sent int) {
 				return sent
 			}
 		}
-		// Reuse the array for the next batch while catching up.
+		// Everything pending was sent; reuse the array.
 		w.pending, w.head = w.pending[:0], 0
 		switch {
 		case w.nextRev > s.rev:
@@ -164,17 +164,27 @@ func (s *MemoryStore) advanceLocked(w *watcher, budget int) (sent int) {
 				Err:      &Error{Code: CodeCompacted, Revision: w.nextRev - 1, Current: s.compacted},
 			})
 			continue
-		case budget <= 0:
+		case budget <= 0 || len(w.ch) == cap(w.ch):
 			s.moveLocked(w, stateUnsynced)
 			return sent
 		}
-		end := min(s.rev, w.nextRev+syncBatch-1)
-		for r := w.nextRev; r <= end; r++ {
-			if ev, ok := s.eventFor(w, s.events.get(r)); ok {
+		// Replay straight into the channel, only as far as it has room:
+		// only the store sends on it, under this lock, so a send into free
+		// room cannot block, and catching up needs no buffer of its own.
+		for budget > 0 && w.nextRev <= s.rev && len(w.ch) < cap(w.ch) {
+			e := s.events.get(w.nextRev)
+			w.nextRev++
+			budget--
+			ev, ok := s.eventFor(w, e)
+			if !ok {
+				continue
+			}
+			select {
+			case w.ch <- ev:
+				sent++
+			default: // unreachable; keep the event rather than lose it
 				w.pending = append(w.pending, ev)
 			}
 		}
-		budget -= int(end - w.nextRev + 1)
-		w.nextRev = end + 1
 	}
 }
