@@ -51,9 +51,10 @@ func (f *fifo[T]) Pop() T {
 	f.head = (f.head + 1) & (len(f.buf) - 1)
 	f.n--
 	// Give memory back after a burst, with hysteresis so a queue that
-	// oscillates around a size does not resize on every call.
-	if len(f.buf) > 64 && f.n < len(f.buf)/4 {
-		f.resize(len(f.buf) / 2)
+	// oscillates around a size does not resize on every call, and in big
+	// steps so draining a burst copies little.
+	if len(f.buf) > 64 && f.n < len(f.buf)/8 {
+		f.resize(len(f.buf) / 4)
 	}
 	return item
 }

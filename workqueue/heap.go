@@ -30,7 +30,7 @@ const slabChunk = 256
 type slab[T comparable] struct {
 	chunks [][]entry[T]
 	size   int32 // slots handed out so far (free ones included)
-	free   []int32
+	free   int32 // first free slot + 1 (0: none); a free entry's readyAt links to the next
 	index  map[T]int32
 	seq    uint64
 }
@@ -52,9 +52,11 @@ func (s *slab[T]) valid(i int32) bool {
 // alloc creates an entry for item and returns its slot.
 func (s *slab[T]) alloc(item T) int32 {
 	var i int32
-	if n := len(s.free); n > 0 {
-		i = s.free[n-1]
-		s.free = s.free[:n-1]
+	if s.free != 0 {
+		// The free list is threaded through the free entries themselves,
+		// so releasing a burst allocates nothing.
+		i = s.free - 1
+		s.free = int32(s.at(i).readyAt)
 	} else {
 		i = s.size
 		switch {
@@ -77,13 +79,13 @@ func (s *slab[T]) alloc(item T) int32 {
 func (s *slab[T]) release(i int32) {
 	e := s.at(i)
 	delete(s.index, e.item)
-	*e = entry[T]{}
-	s.free = append(s.free, i)
+	*e = entry[T]{readyAt: int64(s.free)} // seq 0: no node matches it
+	s.free = i + 1
 	// Give memory back once the queue has emptied after a burst.
 	if len(s.index) == 0 && s.size > 4*slabChunk {
 		s.chunks = nil
 		s.size = 0
-		s.free = nil
+		s.free = 0
 		s.index = map[T]int32{}
 	}
 }
