@@ -82,6 +82,10 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, ri *reques
 		}
 		addWarningsOnce(w, &warnings)
 		if wo.dryRun {
+			// Nothing is written, but the answer is what a write would say.
+			if _, err := s.store.Get(r.Context(), ri.key(acc.GetName()), 0); err == nil {
+				return writeError(w, apierrors.NewAlreadyExists(ri.gr(), acc.GetName()))
+			}
 			b, err := s.codec.Encode(obj)
 			if err != nil {
 				return writeError(w, err)

@@ -24,9 +24,6 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, ri *requestIn
 	if err != nil {
 		return writeError(w, err)
 	}
-	if ri.res.Namespaced && ri.namespace == "" {
-		return writeError(w, notFoundPath())
-	}
 	if cur := s.store.CurrentRevision(); rv > cur {
 		return writeError(w, tooLargeRV(rv, cur))
 	}
