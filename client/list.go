@@ -28,8 +28,6 @@ func (r *Resource[T]) List(ctx context.Context, opts metav1.ListOptions) ([]T, m
 	opts.Watch = false
 	req := r.newRequest("list", http.MethodGet, "")
 	req.query = r.c.addTimeout(listQuery(&opts))
-	ctx, cancel := r.c.withTimeout(ctx)
-	defer cancel()
 	data, err := r.c.do(ctx, req)
 	if err != nil {
 		return nil, metav1.ListMeta{}, err

@@ -124,11 +124,20 @@ func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
+	release := func() {}
+	defer func() { release() }() // a no-op once the body owns the timeout
 	for attempt := 0; ; attempt++ {
 		if c.limiter != nil {
 			if err := c.limiter.Wait(ctx); err != nil {
 				return nil, fmt.Errorf("%s: rate limiter: %w", r.describe(), contextErr(ctx, err))
 			}
+		}
+		if attempt == 0 && c.timeout > 0 && r.verb != "watch" {
+			// Like client-go: the first wait for the rate limiter does not
+			// count against Config.Timeout; everything after it does.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, c.timeout)
+			release = cancel
 		}
 		req, err := c.newHTTPRequest(ctx, r)
 		if err != nil {
@@ -151,6 +160,8 @@ func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
 		}
 		c.observe(r, resp.StatusCode, start)
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: release}
+			release = func() {}
 			return resp, nil
 		}
 		wait, retry := retryAfter(resp)
@@ -167,6 +178,18 @@ func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
 		resp.Body.Close()
 		return nil, err
 	}
+}
+
+// cancelOnClose releases a request's timeout when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 func (c *Client) newHTTPRequest(ctx context.Context, r *request) (*http.Request, error) {

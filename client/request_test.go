@@ -442,3 +442,42 @@ func TestWebSocketHandshakeRetry(t *testing.T) {
 		t.Fatalf("plain: %v", err)
 	}
 }
+
+// TestTimeout: Config.Timeout bounds a request, but not its first wait for
+// the rate limiter (as in client-go), and never a watch.
+func TestTimeout(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("watch") == "true" || strings.HasSuffix(r.URL.Path, "/slow") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
+		writeJSON(w, 200, newTaskWithKind("a"))
+	}))
+	defer srv.Close()
+	c := mustClient(t, &Config{Host: srv.URL, Timeout: 300 * time.Millisecond, QPS: 2, Burst: 1})
+	tasks := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+	ctx := testCtx(t)
+	// The second request waits ~500ms for a token, longer than Timeout.
+	for i := range 2 {
+		if _, err := tasks.Get(ctx, "a", metav1.GetOptions{}); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if _, err := tasks.Get(ctx, "slow", metav1.GetOptions{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("slow request: %v, want DeadlineExceeded", err)
+	}
+	w, err := tasks.Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev, ok := <-w.ResultChan():
+		t.Fatalf("watch ended by the request timeout: %v %v", ev, ok)
+	case <-time.After(600 * time.Millisecond):
+	}
+	w.Stop()
+	collect(t, w)
+}

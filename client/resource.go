@@ -166,8 +166,6 @@ func (r *Resource[T]) Delete(ctx context.Context, name string, opts metav1.Delet
 	}
 	req.body = body
 	req.query = r.c.addTimeout(nil)
-	ctx, cancel := r.c.withTimeout(ctx)
-	defer cancel()
 	resp, err := r.c.send(ctx, req)
 	if err != nil {
 		return err
@@ -180,8 +178,6 @@ func (r *Resource[T]) Delete(ctx context.Context, name string, opts metav1.Delet
 func (r *Resource[T]) doObject(ctx context.Context, req *request) (T, error) {
 	var zero T
 	req.query = r.c.addTimeout(req.query)
-	ctx, cancel := r.c.withTimeout(ctx)
-	defer cancel()
 	data, err := r.c.do(ctx, req)
 	if err != nil {
 		return zero, err
@@ -210,12 +206,6 @@ func (c *Client) do(ctx context.Context, req *request) ([]byte, error) {
 	return data, nil
 }
 
-func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if c.timeout > 0 {
-		return context.WithTimeout(ctx, c.timeout)
-	}
-	return ctx, func() {}
-}
 
 // readBody reads a whole response body, sized by Content-Length when the
 // server sent one (lists are large; growing by doubling copies them twice).
