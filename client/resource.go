@@ -206,7 +206,6 @@ func (c *Client) do(ctx context.Context, req *request) ([]byte, error) {
 	return data, nil
 }
 
-
 // readBody reads a whole response body, sized by Content-Length when the
 // server sent one (lists are large; growing by doubling copies them twice).
 func readBody(resp *http.Response) ([]byte, error) {
