@@ -193,7 +193,7 @@ func (r *recorder) converged(idx cache.Indexer[*kunosv1.Task]) bool {
 	}
 	for key, obj := range r.seen {
 		cur, ok, _ := idx.GetByKey(key)
-		if !ok || cur != obj {
+		if !ok || rvOf(cur) != rvOf(obj) {
 			return false
 		}
 	}
