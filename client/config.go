@@ -62,9 +62,11 @@ type Config struct {
 	// Burst is the number of requests allowed at once above QPS (default
 	// DefaultBurst).
 	Burst int
-	// Timeout bounds each non-watch request, retries included; zero means
-	// no bound beyond the caller's context. Watches are bounded only by
-	// their context and ListOptions.TimeoutSeconds.
+	// Timeout bounds each non-watch request from the end of its first
+	// rate-limiter wait to the end of its body, retries included, and is
+	// sent as the timeout query parameter, like client-go; zero means no
+	// bound beyond the caller's context. Watches are bounded only by their
+	// context and ListOptions.TimeoutSeconds.
 	Timeout time.Duration
 	// UserAgent is sent with every request (default DefaultUserAgent).
 	UserAgent string
