@@ -32,6 +32,7 @@ type fifo[T comparable] struct {
 
 const minFIFOSize = 8
 
+// Touch, Len, Push and Pop implement Queue; Touch keeps FIFO order.
 func (f *fifo[T]) Touch(T) {}
 
 func (f *fifo[T]) Len() int { return f.n }
