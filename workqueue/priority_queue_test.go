@@ -169,8 +169,11 @@ func TestPriorityBlockedGetWokenByTimer(t *testing.T) {
 		got <- item
 	}()
 	q.AddAfter("x", time.Second)
+	deadline := time.After(10 * time.Second)
 	for {
 		select {
+		case <-deadline:
+			t.Fatal("Get was never woken")
 		case item := <-got:
 			if item != "x" {
 				t.Fatalf("got %q", item)
