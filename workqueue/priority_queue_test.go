@@ -163,7 +163,7 @@ func TestPriorityRateLimited(t *testing.T) {
 func TestPriorityBlockedGetWokenByTimer(t *testing.T) {
 	clk := testingclock.NewFakeClock(time.Unix(1000, 0))
 	q := newTestPQ(t, clk, 0)
-	got := make(chan string)
+	got := make(chan string, 1)
 	go func() {
 		item, _ := q.Get()
 		got <- item
