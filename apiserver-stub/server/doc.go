@@ -23,6 +23,14 @@
 //     /readyz, /livez, an OpenAPI v3 index that lets kubectl validate
 //     server-side, Table output for kubectl get, and /metrics.
 //
+// Write semantics are those of custom resources with a status
+// subresource: create sets uid, creationTimestamp, generation 1 and drops
+// .status; an update (PUT, or PATCH with JSON merge patch or JSON patch)
+// of the main resource keeps the stored .status and bumps generation when
+// .spec changes; /status changes .status only; update requires
+// metadata.resourceVersion; an update that changes nothing writes nothing;
+// delete of an object with finalizers only sets deletionTimestamp.
+//
 // Objects are encoded once, by the store (via Codec); lists and watch
 // events copy those bytes and never re-encode them. Fault injection for
 // tests: DropWatches, StallWatches, SetBookmarkInterval; package stubtest
