@@ -12,6 +12,12 @@ package bench
 // clock stops when every handler saw an ADDED end marker sent after the
 // last event. Under Coalesce handlers may skip intermediate states
 // (calls/op/handler below 1).
+//
+// client-go's own BenchmarkListener (one processorListener, unexported) runs
+// from this module too, beside ours of the same shape:
+//
+//	cd hack/bench && go test -run='^$' -bench='^BenchmarkListener$' -benchmem k8s.io/client-go/tools/cache
+//	go test -run='^$' -bench='^BenchmarkListener$' -benchmem ./informer
 
 import (
 	"context"
