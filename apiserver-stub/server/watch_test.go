@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,4 +235,26 @@ func TestWatchAfterRestartIsCut(t *testing.T) {
 	if r := get(t, srv, tasksNS+"/a"); r.code != 200 {
 		t.Fatalf("after restart: %d", r.code)
 	}
+}
+
+// TestWatchClientGoneIsCleanedUp: when a client goes away (either
+// transport, stalled or not), the server ends that watch and its
+// registration.
+func TestWatchClientGoneIsCleanedUp(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		srv := stubtest.Start(t)
+		for _, stall := range []bool{false, true} {
+			srv.StallWatches(stall)
+			w, _ := startWatch(t, srv, tr, tasksNS, "watch=true")
+			waitMetric(t, srv, `apiserver_registered_watchers{resource="tasks"} 1`)
+			w.close()
+			waitMetric(t, srv, `apiserver_registered_watchers{resource="tasks"} 0`)
+		}
+		srv.StallWatches(false)
+	})
+}
+
+func waitMetric(t *testing.T, srv *stubtest.Server, line string) {
+	t.Helper()
+	waitFor(t, func() bool { return strings.Contains(string(get(t, srv, "/metrics").body), line) }, line)
 }
