@@ -459,3 +459,60 @@ func ExampleNew() {
 	// add a initial=true
 	// add b initial=true
 }
+
+// TestConcurrentAddRemove adds and removes handlers from several goroutines
+// while the sink streams changes; every removal's goroutine ends, and every
+// handler still registered ends equal to the cache.
+func TestConcurrentAddRemove(t *testing.T) {
+	s := sinkInformer(t, Options[*kunosv1.Task]{Delivery: Delivery{BufferSize: 4}})
+	must(t, s.Replace(nil, "0"))
+	m := newModel(t, s, 11, 30)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				m.step()
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	kept := make([][]*recorder, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				time.Sleep(200 * time.Microsecond) // let changes flow in between
+				r := newRecorder(t)
+				p := []Policy{Coalesce, Block, Unbounded}[i%3]
+				reg, err := s.AddEventHandler(r, WithDelivery(Delivery{Policy: p, BufferSize: 4}))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if i%2 == 0 {
+					kept[g] = append(kept[g], r)
+					continue
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if err := s.RemoveEventHandlerAndWait(ctx, reg); err != nil {
+					t.Error(err)
+				}
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-done
+	for _, rs := range kept {
+		for _, r := range rs {
+			eventually(t, "kept handler converged", func() bool { return r.converged(s.indexer) })
+			r.check()
+		}
+	}
+}

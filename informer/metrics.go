@@ -8,7 +8,8 @@ import "time"
 // values stay bounded by the number of registrations a program makes.
 //
 // Methods are called from the informer's and the handlers' goroutines, often
-// concurrently, and must be cheap and safe for concurrent use.
+// concurrently, sometimes with an informer lock held: they must be cheap,
+// safe for concurrent use, and must not call back into the informer.
 type MetricsHook interface {
 	// SetStoreObjects reports the number of objects in the informer's cache.
 	SetStoreObjects(n int)
