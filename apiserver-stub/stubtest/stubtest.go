@@ -120,32 +120,51 @@ func Start(tb testing.TB, opts ...Option) *Server {
 	return s
 }
 
-// serve starts an http.Server on ln that tracks its connections.
+// serve starts an http.Server on ln whose connections are tracked.
 func (s *Server) serve(ln net.Listener) {
-	hs := &http.Server{
-		Handler:           s.api,
-		ReadHeaderTimeout: 10 * time.Second,
-		ConnState: func(c net.Conn, st http.ConnState) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			switch st {
-			case http.StateNew:
-				s.conns[c] = struct{}{}
-			case http.StateClosed:
-				delete(s.conns, c)
-			}
-		},
-	}
+	hs := &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second}
 	s.mu.Lock()
 	s.http = hs
 	s.mu.Unlock()
 	s.serveWG.Add(1)
 	go func() {
 		defer s.serveWG.Done()
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(&trackingListener{Listener: ln, s: s}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.tb.Logf("stubtest: serve: %v", err)
 		}
 	}()
+}
+
+// trackingListener records every accepted connection until it is closed,
+// so that Restart can cut them all, hijacked (WebSocket) ones included,
+// which http.Server.Close does not reach.
+type trackingListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, s: l.s}
+	l.s.mu.Lock()
+	l.s.conns[tc] = struct{}{}
+	l.s.mu.Unlock()
+	return tc, nil
+}
+
+type trackedConn struct {
+	net.Conn
+	s *Server
+}
+
+func (c *trackedConn) Close() error {
+	c.s.mu.Lock()
+	delete(c.s.conns, c)
+	c.s.mu.Unlock()
+	return c.Conn.Close()
 }
 
 // closeConns stops the http.Server and closes every connection, hijacked
