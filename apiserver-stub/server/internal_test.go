@@ -142,3 +142,37 @@ func TestCodec(t *testing.T) {
 		t.Fatal("attributes of a foreign kind")
 	}
 }
+
+// TestWatcherBehindCompactionGetsErrorEvent: a watcher that falls behind
+// compaction while its client is stalled gets, in order, what the store
+// still had for it, then one ERROR event with 410 Expired, then the end.
+func TestWatcherBehindCompactionGetsErrorEvent(t *testing.T) {
+	s, hs := newTestServer(t, storage.MemoryConfig{HistoryLimit: 5, WatcherBufferSize: 2}, Config{})
+	res, err := http.Get(hs.URL + "/apis/kunos.io/v1/tasks?watch=true&resourceVersion=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	s.StallWatches(true)
+	for i := 0; i < 30; i++ {
+		task := &kunosv1.Task{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("t%d", i), Namespace: "d"}}
+		if _, err := s.store.Create(context.Background(), "/tasks/d/"+task.Name, task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.StallWatches(false)
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("unclean end: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, `{"type":"ERROR"`) || !strings.Contains(last, `"code":410`) || !strings.Contains(last, `"reason":"Expired"`) {
+		t.Fatalf("last frame %s (of %d)", last, len(lines))
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if !strings.HasPrefix(l, `{"type":"ADDED"`) {
+			t.Fatalf("frame before the error: %s", l)
+		}
+	}
+}
