@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -99,7 +98,7 @@ func parseFieldValidation(v string) (fieldValidation, error) {
 // under Strict validation and returned as warnings under Warn.
 func decodeObject(res kunosv1.ResourceInfo, data []byte, fv fieldValidation) (runtime.Object, []string, error) {
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request must be a JSON object: %v", errNotJSONObject))
+		return nil, nil, apierrors.NewBadRequest("the body of the request must be a JSON object")
 	}
 	var tm struct {
 		APIVersion any `json:"apiVersion"`
@@ -205,6 +204,3 @@ func newUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
-
-// errNotJSONObject is returned for bodies that are JSON but not an object.
-var errNotJSONObject = errors.New("not a JSON object")
