@@ -131,5 +131,6 @@ func (s *Server) Stop(ctx context.Context) error {
 	return err
 }
 
-// Done is closed-over by callers that want Serve's result; it yields once.
+// Done delivers the HTTP server's result once, when it stops serving: nil
+// after Stop, or the error that ended it.
 func (s *Server) Done() <-chan error { return s.done }
