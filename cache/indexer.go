@@ -129,6 +129,58 @@ func indexValues[T Object](defs *indexDefs[T], from int, key string, obj T) ([][
 	return vals, nil
 }
 
+// fillIndexValues runs every index function on rec.obj into rec.vals. It
+// is called without any lock held.
+func fillIndexValues[T Object](defs *indexDefs[T], key string, rec *record[T]) error {
+	for i, f := range defs.funcs {
+		v, err := f(rec.obj)
+		if err != nil {
+			return &IndexError{Index: defs.names[i], Key: key, Err: err}
+		}
+		rec.vals[i] = v
+	}
+	return nil
+}
+
+// newRecord allocates a record for obj with n index values; for up to four
+// indices the values' slice shares the record's allocation.
+func newRecord[T Object](obj T, n int) *record[T] {
+	switch n {
+	case 0:
+		return &record[T]{obj: obj}
+	case 1:
+		b := new(struct {
+			r record[T]
+			a [1][]string
+		})
+		b.r.obj, b.r.vals = obj, b.a[:]
+		return &b.r
+	case 2:
+		b := new(struct {
+			r record[T]
+			a [2][]string
+		})
+		b.r.obj, b.r.vals = obj, b.a[:]
+		return &b.r
+	case 3:
+		b := new(struct {
+			r record[T]
+			a [3][]string
+		})
+		b.r.obj, b.r.vals = obj, b.a[:]
+		return &b.r
+	case 4:
+		b := new(struct {
+			r record[T]
+			a [4][]string
+		})
+		b.r.obj, b.r.vals = obj, b.a[:]
+		return &b.r
+	default:
+		return &record[T]{obj: obj, vals: make([][]string, n)}
+	}
+}
+
 // Add inserts or replaces obj.
 func (x *indexer[T]) Add(obj T) error { return x.put(obj) }
 
@@ -143,8 +195,8 @@ func (x *indexer[T]) put(obj T) error {
 	rv := obj.GetResourceVersion()
 	for {
 		defs := x.cur.Load().defs
-		vals, err := indexValues(defs, 0, key, obj)
-		if err != nil {
+		rec := newRecord(obj, len(defs.funcs))
+		if err := fillIndexValues(defs, key, rec); err != nil {
 			return err
 		}
 		x.mu.Lock()
@@ -154,7 +206,7 @@ func (x *indexer[T]) put(obj T) error {
 			x.mu.Unlock()
 			continue
 		}
-		x.cur.Store(cur.put(key, &record[T]{obj: obj, vals: vals}, rv, x.seq.Add(1)))
+		x.cur.Store(cur.put(key, rec, rv, x.seq.Add(1)))
 		x.mu.Unlock()
 		return nil
 	}
