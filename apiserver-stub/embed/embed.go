@@ -70,12 +70,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embed: listen on %s: %w", opts.Listen, err)
 	}
+	hooks, err := server.StorageHooks(opts.Registry)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("embed: storage metrics: %w", err)
+	}
 	store := storage.NewMemoryStore(storage.MemoryConfig{
 		Codec:           server.NewCodec(),
 		HistoryLimit:    opts.History,
 		CompactInterval: opts.CompactInterval,
 		MaxHistoryAge:   opts.MaxHistoryAge,
 		Logger:          opts.Logger,
+		Hooks:           hooks,
 	})
 	api, err := server.New(server.Config{
 		Store:            store,
