@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 )
@@ -36,31 +37,54 @@ func parseWriteOptions(r *http.Request) (writeOptions, error) {
 	return wo, err
 }
 
+// writeRequest is a decoded create or update body with its options.
+type writeRequest struct {
+	opts     writeOptions
+	obj      runtime.Object
+	acc      metav1.Object
+	warnings []string
+}
+
+// decodeWrite reads, decodes and checks the body of a create or update: the
+// query options, the size limit, the media type, the kind and fields, and
+// the namespace against the path. It changes nothing stored.
+func (s *Server) decodeWrite(r *http.Request, ri *requestInfo) (writeRequest, error) {
+	wo, err := parseWriteOptions(r)
+	if err != nil {
+		return writeRequest{}, err
+	}
+	body, err := readBody(r, s.maxBody)
+	if err != nil {
+		return writeRequest{}, err
+	}
+	data, err := bodyJSON(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		return writeRequest{}, err
+	}
+	obj, warnings, err := decodeObject(ri.res, data, wo.fv)
+	if err != nil {
+		return writeRequest{}, err
+	}
+	acc, err := meta.Accessor(obj)
+	if err != nil {
+		return writeRequest{}, apierrors.NewBadRequest(err.Error())
+	}
+	if err := checkNamespace(ri, acc); err != nil {
+		return writeRequest{}, err
+	}
+	return writeRequest{opts: wo, obj: obj, acc: acc, warnings: warnings}, nil
+}
+
 // handleCreate serves POST on a collection: 201 with the stored object.
 // The server sets uid, creationTimestamp, generation 1 and the
 // resourceVersion, fills the name from generateName and, as for custom
 // resources with a status subresource, drops .status.
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
-	wo, err := parseWriteOptions(r)
+	wr, err := s.decodeWrite(r, ri)
 	if err != nil {
 		return writeError(w, err)
 	}
-	body, err := readBody(r, s.maxBody)
-	if err != nil {
-		return writeError(w, err)
-	}
-	data, err := bodyJSON(r.Header.Get("Content-Type"), body)
-	if err != nil {
-		return writeError(w, err)
-	}
-	obj, warnings, err := decodeObject(ri.res, data, wo.fv)
-	if err != nil {
-		return writeError(w, err)
-	}
-	acc, _ := meta.Accessor(obj)
-	if err := checkNamespace(ri, acc); err != nil {
-		return writeError(w, err)
-	}
+	wo, obj, acc, warnings := wr.opts, wr.obj, wr.acc, wr.warnings
 	generated := acc.GetName() == "" && acc.GetGenerateName() != ""
 	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	acc.SetUID(newUIDType())

@@ -18,26 +18,11 @@ import (
 // metadata.resourceVersion (422 without it) equal to the stored one (409
 // otherwise); custom resources never create on update (404).
 func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
-	wo, err := parseWriteOptions(r)
+	wr, err := s.decodeWrite(r, ri)
 	if err != nil {
 		return writeError(w, err)
 	}
-	body, err := readBody(r, s.maxBody)
-	if err != nil {
-		return writeError(w, err)
-	}
-	data, err := bodyJSON(r.Header.Get("Content-Type"), body)
-	if err != nil {
-		return writeError(w, err)
-	}
-	obj, warnings, err := decodeObject(ri.res, data, wo.fv)
-	if err != nil {
-		return writeError(w, err)
-	}
-	acc, _ := meta.Accessor(obj)
-	if err := checkNamespace(ri, acc); err != nil {
-		return writeError(w, err)
-	}
+	wo, obj, acc, warnings := wr.opts, wr.obj, wr.acc, wr.warnings
 	if acc.GetName() != ri.name {
 		return writeError(w, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", acc.GetName(), ri.name)))
 	}
