@@ -72,19 +72,13 @@ type PriorityQueue[T comparable] struct {
 	metrics     *queueMetrics[T]
 	retries     *retryMetrics
 
-	mu       sync.Mutex
-	nonEmpty sync.Cond
-	idle     sync.Cond
+	gate
 
-	slab        *slab[T]
-	ready       nodeHeap // pqReady entries, keyed by -key(prio, readyAt); lazy
-	waiting     nodeHeap // pqWaiting entries, keyed by readyAt; lazy
-	nready      int      // live entries in ready
-	nwaiting    int      // live entries in waiting
-	nprocessing int
-
-	shuttingDown bool
-	drain        bool
+	slab     *slab[T]
+	ready    nodeHeap // pqReady entries, keyed by -key(prio, readyAt); lazy
+	waiting  nodeHeap // pqWaiting entries, keyed by readyAt; lazy
+	nready   int      // live entries in ready
+	nwaiting int      // live entries in waiting
 
 	wake     chan struct{}
 	stopCh   chan struct{}
@@ -132,8 +126,7 @@ func NewTypedPriorityQueue[T comparable](config TypedPriorityQueueConfig[T]) *Pr
 		stopCh:      make(chan struct{}),
 		loopDone:    make(chan struct{}),
 	}
-	q.nonEmpty.L = &q.mu
-	q.idle.L = &q.mu
+	q.gate.init()
 	var ticker clock.Ticker
 	if q.metrics != nil {
 		ticker = q.clock.NewTicker(unfinishedWorkUpdatePeriod)
@@ -438,25 +431,13 @@ func (q *PriorityQueue[T]) NumRequeues(item T) int { return q.rateLimiter.NumReq
 
 // ShutDown implements TypedInterface. Delayed items not yet due are dropped.
 func (q *PriorityQueue[T]) ShutDown() {
-	q.mu.Lock()
-	q.drain = false
-	q.shuttingDown = true
-	q.nonEmpty.Broadcast()
-	q.idle.Broadcast()
-	q.mu.Unlock()
+	q.shutDown(false)
 	q.stop()
 }
 
 // ShutDownWithDrain implements TypedInterface.
 func (q *PriorityQueue[T]) ShutDownWithDrain() {
-	q.mu.Lock()
-	q.drain = true
-	q.shuttingDown = true
-	q.nonEmpty.Broadcast()
-	for q.nprocessing != 0 && q.drain {
-		q.idle.Wait()
-	}
-	q.mu.Unlock()
+	q.shutDown(true)
 	q.stop()
 }
 

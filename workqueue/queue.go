@@ -73,17 +73,11 @@ const (
 // Invariant (under mu): an item is in queue iff its state is dirty and not
 // processing; nprocessing counts the items whose state has stateProcessing.
 type Typed[T comparable] struct {
-	mu       sync.Mutex
-	nonEmpty sync.Cond // Get waits here for an item or shutdown
-	idle     sync.Cond // ShutDownWithDrain waits here for nprocessing == 0
+	gate
 
-	queue       Queue[T]
-	state       map[T]uint8
-	peak        int // largest len(state) since the map was made
-	nprocessing int
-
-	shuttingDown bool
-	drain        bool
+	queue Queue[T]
+	state map[T]uint8
+	peak  int // largest len(state) since the map was made
 
 	metrics *queueMetrics[T]
 	clock   clock.WithTicker
@@ -138,8 +132,7 @@ func newTyped[T comparable](config TypedQueueConfig[T], updatePeriod time.Durati
 		clock:   config.Clock,
 		stopCh:  make(chan struct{}),
 	}
-	q.nonEmpty.L = &q.mu
-	q.idle.L = &q.mu
+	q.gate.init()
 	if q.metrics != nil {
 		// Only a metered queue needs the updater; an unmetered one owns no
 		// goroutine at all.
@@ -232,26 +225,14 @@ func (q *Typed[T]) Done(item T) {
 // ShutDown implements TypedInterface. It waits for the queue's own
 // goroutine (the metrics updater) to end, not for workers.
 func (q *Typed[T]) ShutDown() {
-	q.mu.Lock()
-	q.drain = false
-	q.shuttingDown = true
-	q.nonEmpty.Broadcast()
-	q.idle.Broadcast()
-	q.mu.Unlock()
+	q.shutDown(false)
 	q.stop()
 }
 
 // ShutDownWithDrain implements TypedInterface. Workers must call Done for
 // every item, or this blocks until ShutDown is called.
 func (q *Typed[T]) ShutDownWithDrain() {
-	q.mu.Lock()
-	q.drain = true
-	q.shuttingDown = true
-	q.nonEmpty.Broadcast()
-	for q.nprocessing != 0 && q.drain {
-		q.idle.Wait()
-	}
-	q.mu.Unlock()
+	q.shutDown(true)
 	q.stop()
 }
 
