@@ -6,7 +6,9 @@
 // pointer: List, ByIndex, GetByKey and the listers read one snapshot without
 // taking any lock, so any number of concurrent readers cannot slow the
 // single writer that an informer runs, and a reader never sees half of a
-// write or of a Replace.
+// write or of a Replace. A snapshot listed more than once keeps its List
+// result, so further Lists of an unchanged cache copy one slice instead of
+// walking the trie; every caller still gets a slice of its own.
 //
 // Writers run user code (the key function and the index functions) before
 // taking the writer mutex, which only orders writers among themselves and

@@ -52,6 +52,7 @@ type snapshot[T Object] struct {
 	indices []valueIndex // parallel to defs.funcs
 	rv      string
 	seq     uint64 // sequence number of the write that produced this snapshot
+	lists   listCache[T]
 }
 
 type indexer[T Object] struct {
@@ -229,9 +230,10 @@ func (x *indexer[T]) Delete(obj T) error {
 func (x *indexer[T]) Bookmark(rv string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	next := *x.cur.Load()
-	next.rv = rv
-	x.cur.Store(&next)
+	cur := x.cur.Load()
+	next := &snapshot[T]{defs: cur.defs, items: cur.items, indices: cur.indices, rv: rv, seq: cur.seq}
+	next.lists.inherit(&cur.lists) // same content, same List result
+	x.cur.Store(next)
 }
 
 // Replace swaps the content for items in one atomic step.

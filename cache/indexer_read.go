@@ -23,8 +23,10 @@ func (x *indexer[T]) GetByKey(key string) (T, bool, error) {
 }
 
 // List returns every object.
-func (x *indexer[T]) List() []T {
-	s := x.cur.Load()
+func (x *indexer[T]) List() []T { return x.cur.Load().list() }
+
+// listObjects walks s into a new slice.
+func (s *snapshot[T]) listObjects() []T {
 	out := make([]T, 0, s.items.len())
 	s.items.each(func(_ string, rec *record[T]) bool {
 		out = append(out, rec.obj)

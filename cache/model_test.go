@@ -228,10 +228,19 @@ func compareModel(t *testing.T, at string, x Indexer[*kunosv1.Task], m *model) {
 		t.Fatalf("%s: rv = %q, want %q", at, x.LastStoreSyncResourceVersion(), m.rv)
 	}
 	wantStrings(t, at+" ListKeys", x.ListKeys(), slices.Collect(maps.Keys(m.objs)))
-	for _, o := range x.List() {
-		key, _ := MetaNamespaceKeyFunc(o)
-		if m.objs[key] != o {
-			t.Fatalf("%s: List has a stale %s", at, key)
+	// Three Lists of one snapshot: walked, walked and cached, copied from
+	// the cache. Each result is the caller's: clobbering it must not show.
+	for round := 0; round < 3; round++ {
+		objs := x.List()
+		if len(objs) != len(m.objs) {
+			t.Fatalf("%s: List %d has %d objects, want %d", at, round, len(objs), len(m.objs))
+		}
+		for i, o := range objs {
+			key, _ := MetaNamespaceKeyFunc(o)
+			if m.objs[key] != o {
+				t.Fatalf("%s: List %d has a stale %s", at, round, key)
+			}
+			objs[i] = nil
 		}
 	}
 	for key, o := range m.objs {
