@@ -79,10 +79,16 @@ func (x *indexer[T]) ByIndex(indexName, value string) ([]T, error) {
 	if !ok {
 		return nil, errNoIndex(indexName)
 	}
+	return s.byIndex(i, value), nil
+}
+
+// byIndexObjects collects the objects of s indexed under value in index i
+// into a new slice.
+func (s *snapshot[T]) byIndexObjects(i int, value string) []T {
 	keys, _ := s.indices[i].get(value)
 	out := make([]T, 0, keys.len())
 	if keys.len()*scanRatio <= s.items.len() {
-		return s.objects(keys, out), nil
+		return s.objects(keys, out)
 	}
 	s.items.each(func(_ string, rec *record[T]) bool {
 		for _, v := range rec.vals[i] {
@@ -93,7 +99,7 @@ func (x *indexer[T]) ByIndex(indexName, value string) ([]T, error) {
 		}
 		return true
 	})
-	return out, nil
+	return out
 }
 
 // IndexKeys returns the keys indexed under value.

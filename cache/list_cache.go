@@ -19,17 +19,56 @@ import (
 // replaces; it is built by readers, without locks: two readers racing to
 // build it both succeed and one result is kept.
 
+// ByIndex results are kept the same way, for one (index, value) pair per
+// snapshot: the one asked for twice in a row, as when every worker of a
+// controller lists the same namespace through a lister.
+
 // listCache is the List state of one snapshot. Its zero value is empty.
 type listCache[T Object] struct {
 	walked atomic.Bool         // a List walked the trie
 	shared atomic.Pointer[[]T] // set by the second walk; never modified
+
+	lastQuery atomic.Uint64                  // queryHash of the last ByIndex walk
+	byIndex   atomic.Pointer[indexResult[T]] // never modified once stored
 }
 
-// inherit makes c share from's cached List result, for a snapshot with the
+// indexResult is the result of ByIndex(index i, value).
+type indexResult[T Object] struct {
+	i     int
+	value string
+	objs  []T
+}
+
+// inherit makes c share from's cached results, for a snapshot with the
 // same content.
 func (c *listCache[T]) inherit(from *listCache[T]) {
 	c.shared.Store(from.shared.Load())
 	c.walked.Store(from.walked.Load())
+	c.byIndex.Store(from.byIndex.Load())
+	c.lastQuery.Store(from.lastQuery.Load())
+}
+
+// queryHash identifies a ByIndex query; a collision only costs a wasted
+// copy, since a cached result is matched on (i, value) itself.
+func queryHash(i int, value string) uint64 {
+	return hashKey(value) ^ (uint64(i)+1)*0x9e3779b97f4a7c15
+}
+
+// byIndex returns the objects of s indexed under value in index i, in a
+// slice the caller owns.
+func (s *snapshot[T]) byIndex(i int, value string) []T {
+	if r := s.lists.byIndex.Load(); r != nil && r.i == i && r.value == value {
+		return slices.Clone(r.objs)
+	}
+	out := s.byIndexObjects(i, value)
+	q := queryHash(i, value)
+	if s.lists.lastQuery.Load() == q {
+		// Asked twice in a row: keep a copy for the next ones.
+		s.lists.byIndex.Store(&indexResult[T]{i: i, value: value, objs: slices.Clone(out)})
+		return out
+	}
+	s.lists.lastQuery.Store(q)
+	return out
 }
 
 // list returns every object of s in a slice the caller owns.

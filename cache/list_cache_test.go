@@ -77,3 +77,61 @@ func TestListCacheEmpty(t *testing.T) {
 		}
 	}
 }
+
+func cachedByIndex(x Indexer[*kunosv1.Task]) *indexResult[*kunosv1.Task] {
+	return x.(*indexer[*kunosv1.Task]).cur.Load().lists.byIndex.Load()
+}
+
+// TestByIndexCache: a query asked twice in a row on one snapshot is kept;
+// a different query or a write never gets the kept result.
+func TestByIndexCache(t *testing.T) {
+	x := newTaskIndexer()
+	mustNil(t, x.Replace(benchTasks(30, 3), "1")) // 10 objects per node
+	byIdx := func(index, value string, want int) {
+		t.Helper()
+		objs, err := x.ByIndex(index, value)
+		mustNil(t, err)
+		if len(objs) != want {
+			t.Fatalf("ByIndex(%s, %s) = %d objects, want %d", index, value, len(objs), want)
+		}
+		for i, o := range objs {
+			if got, _ := nodeIndex(o); index == byNode && got[0] != value {
+				t.Fatalf("ByIndex(%s, %s) returned an object of %s", index, value, got[0])
+			}
+			objs[i] = nil
+		}
+	}
+	byIdx(byNode, "node-0", 10)
+	byIdx(byNode, "node-1", 10)
+	if cachedByIndex(x) != nil {
+		t.Fatal("cached after two different queries")
+	}
+	byIdx(byNode, "node-1", 10)
+	r := cachedByIndex(x)
+	if r == nil || r.value != "node-1" {
+		t.Fatal("a query asked twice in a row was not cached")
+	}
+	for range 3 {
+		byIdx(byNode, "node-1", 10) // from the cache; clobbered by the caller
+	}
+	for _, o := range r.objs {
+		if o == nil {
+			t.Fatal("a caller's writes reached the cache")
+		}
+	}
+	byIdx(byNode, "node-2", 10)          // another value: not from the cache
+	byIdx(NamespaceIndex, "default", 30) // another index
+	byIdx(NamespaceIndex, "node-1", 0)   // same value, other index
+	x.Bookmark("2")
+	if cachedByIndex(x) != r {
+		t.Fatal("Bookmark dropped the cache")
+	}
+	mustNil(t, x.Update(task("default", "object-number-0", "node-1", nil))) // node-0 -> node-1
+	if cachedByIndex(x) != nil {
+		t.Fatal("a write kept the cache")
+	}
+	for range 3 {
+		byIdx(byNode, "node-1", 11)
+		byIdx(byNode, "node-0", 9)
+	}
+}

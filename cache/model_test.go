@@ -259,10 +259,20 @@ func compareModel(t *testing.T, at string, x Indexer[*kunosv1.Task], m *model) {
 			got, err := x.IndexKeys(name, v)
 			mustNil(t, err)
 			wantStrings(t, at+" IndexKeys "+name+"="+v, got, keys)
-			objs, err := x.ByIndex(name, v)
-			mustNil(t, err)
-			if len(objs) != len(keys) {
-				t.Fatalf("%s: ByIndex(%s, %s) has %d objects, want %d", at, name, v, len(objs), len(keys))
+			// Three rounds, as for List: walked, cached, copied.
+			for round := 0; round < 3; round++ {
+				objs, err := x.ByIndex(name, v)
+				mustNil(t, err)
+				var gotKeys []string
+				for i, o := range objs {
+					k, _ := MetaNamespaceKeyFunc(o)
+					if m.objs[k] != o {
+						t.Fatalf("%s: ByIndex(%s, %s) has a stale %s", at, name, v, k)
+					}
+					gotKeys = append(gotKeys, k)
+					objs[i] = nil // the caller's to clobber
+				}
+				wantStrings(t, fmt.Sprintf("%s ByIndex %s=%s round %d", at, name, v, round), gotKeys, keys)
 			}
 		}
 		if keys, err := x.IndexKeys(name, "absent-value"); err != nil || len(keys) != 0 {
