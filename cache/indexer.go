@@ -51,8 +51,8 @@ type snapshot[T Object] struct {
 	items   pmap[*record[T]]
 	indices []valueIndex // parallel to defs.funcs
 	rv      string
-	seq     uint64 // sequence number of the write that produced this snapshot
-	lists   listCache[T]
+	seq     uint64                       // sequence number of the write that produced this snapshot
+	lists   atomic.Pointer[listCache[T]] // allocated by the first reader
 }
 
 type indexer[T Object] struct {
@@ -232,7 +232,7 @@ func (x *indexer[T]) Bookmark(rv string) {
 	defer x.mu.Unlock()
 	cur := x.cur.Load()
 	next := &snapshot[T]{defs: cur.defs, items: cur.items, indices: cur.indices, rv: rv, seq: cur.seq}
-	next.lists.inherit(&cur.lists) // same content, same List result
+	next.lists.Store(cur.lists.Load()) // same content, same results
 	x.cur.Store(next)
 }
 

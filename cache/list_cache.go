@@ -12,7 +12,7 @@ import (
 // a snapshot keeps its walk of the trie with the snapshot; later Lists of
 // that snapshot copy it (one memmove instead of a trie walk). The first List
 // does not cache, so a snapshot that is listed once, as when writes are
-// frequent, costs nothing more than before. Callers still own the slice
+// frequent, costs only a small allocation more. Callers still own the slice
 // they get: the shared slice itself is never handed out.
 //
 // The cached slice lives exactly as long as its snapshot, which a write
@@ -23,7 +23,8 @@ import (
 // snapshot: the one asked for twice in a row, as when every worker of a
 // controller lists the same namespace through a lister.
 
-// listCache is the List state of one snapshot. Its zero value is empty.
+// listCache is the List and ByIndex state of one snapshot (or of several
+// with the same content, after Bookmark). Its zero value is empty.
 type listCache[T Object] struct {
 	walked atomic.Bool         // a List walked the trie
 	shared atomic.Pointer[[]T] // set by the second walk; never modified
@@ -39,13 +40,14 @@ type indexResult[T Object] struct {
 	objs  []T
 }
 
-// inherit makes c share from's cached results, for a snapshot with the
-// same content.
-func (c *listCache[T]) inherit(from *listCache[T]) {
-	c.shared.Store(from.shared.Load())
-	c.walked.Store(from.walked.Load())
-	c.byIndex.Store(from.byIndex.Load())
-	c.lastQuery.Store(from.lastQuery.Load())
+// cache returns the snapshot's listCache, allocating it on first use: by a
+// reader, so that writes, which make a snapshot each, do not pay for it.
+func (s *snapshot[T]) cache() *listCache[T] {
+	if c := s.lists.Load(); c != nil {
+		return c
+	}
+	s.lists.CompareAndSwap(nil, new(listCache[T]))
+	return s.lists.Load()
 }
 
 // queryHash identifies a ByIndex query; a collision only costs a wasted
@@ -57,32 +59,34 @@ func queryHash(i int, value string) uint64 {
 // byIndex returns the objects of s indexed under value in index i, in a
 // slice the caller owns.
 func (s *snapshot[T]) byIndex(i int, value string) []T {
-	if r := s.lists.byIndex.Load(); r != nil && r.i == i && r.value == value {
+	c := s.cache()
+	if r := c.byIndex.Load(); r != nil && r.i == i && r.value == value {
 		return slices.Clone(r.objs)
 	}
 	out := s.byIndexObjects(i, value)
 	q := queryHash(i, value)
-	if s.lists.lastQuery.Load() == q {
+	if c.lastQuery.Load() == q {
 		// Asked twice in a row: keep a copy for the next ones.
-		s.lists.byIndex.Store(&indexResult[T]{i: i, value: value, objs: slices.Clone(out)})
+		c.byIndex.Store(&indexResult[T]{i: i, value: value, objs: slices.Clone(out)})
 		return out
 	}
-	s.lists.lastQuery.Store(q)
+	c.lastQuery.Store(q)
 	return out
 }
 
 // list returns every object of s in a slice the caller owns.
 func (s *snapshot[T]) list() []T {
-	if p := s.lists.shared.Load(); p != nil {
+	c := s.cache()
+	if p := c.shared.Load(); p != nil {
 		return slices.Clone(*p)
 	}
 	out := s.listObjects()
-	if s.lists.walked.Load() {
+	if c.walked.Load() {
 		// The second walk of this snapshot: keep a copy for the next ones.
 		shared := slices.Clone(out)
-		s.lists.shared.CompareAndSwap(nil, &shared)
+		c.shared.CompareAndSwap(nil, &shared)
 		return out
 	}
-	s.lists.walked.Store(true)
+	c.walked.Store(true)
 	return out
 }
