@@ -17,6 +17,7 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"slices"
+	"unsafe"
 )
 
 const (
@@ -35,11 +36,36 @@ type pentry[V any] struct {
 	val V
 }
 
+// pnode is a trie node. Its entries and children are arrays reached through
+// a pointer to their first element and a length (see entries and children):
+// 24 bytes less than two slice headers, in a struct that every write copies
+// several times. The arrays usually share the node's allocation (newNode).
 type pnode[V any] struct {
-	datamap  uint32
-	nodemap  uint32
-	entries  []pentry[V]
-	children []*pnode[V]
+	datamap uint32
+	nodemap uint32
+	ne, nc  uint32 // lengths of the entries and children arrays
+	ent     *pentry[V]
+	kids    **pnode[V]
+}
+
+// entries returns n's entries, in bit order (in no order in a collision
+// node). The slice aliases the node: write to it only while building n.
+func (n *pnode[V]) entries() []pentry[V] { return unsafe.Slice(n.ent, n.ne) }
+
+// children returns n's sub-nodes in bit order, aliasing n like entries.
+func (n *pnode[V]) children() []*pnode[V] { return unsafe.Slice(n.kids, n.nc) }
+
+// setEntries makes s, which n now owns, n's entries.
+func (n *pnode[V]) setEntries(s []pentry[V]) { n.ent, n.ne = unsafe.SliceData(s), uint32(len(s)) }
+
+// setChildren makes s, which n now owns, n's children.
+func (n *pnode[V]) setChildren(s []*pnode[V]) { n.kids, n.nc = unsafe.SliceData(s), uint32(len(s)) }
+
+// withEntrySlice returns a node without bitmaps whose entries are s.
+func withEntrySlice[V any](s []pentry[V]) *pnode[V] {
+	n := &pnode[V]{}
+	n.setEntries(s)
+	return n
 }
 
 // pmap is a persistent map value; the zero value is an empty map. Copying a
@@ -67,16 +93,16 @@ func (m pmap[V]) get(key string) (V, bool) {
 func (n *pnode[V]) get(key string, h uint64) (V, bool) {
 	for shift := uint(0); ; shift += pmapBits {
 		if shift >= hashWidth {
-			for i := range n.entries {
-				if n.entries[i].key == key {
-					return n.entries[i].val, true
+			for i := range n.entries() {
+				if n.entries()[i].key == key {
+					return n.entries()[i].val, true
 				}
 			}
 			break
 		}
 		bit := chunk(h, shift)
 		if n.datamap&bit != 0 {
-			e := &n.entries[index(n.datamap, bit)]
+			e := &n.entries()[index(n.datamap, bit)]
 			if e.key == key {
 				return e.val, true
 			}
@@ -85,7 +111,7 @@ func (n *pnode[V]) get(key string, h uint64) (V, bool) {
 		if n.nodemap&bit == 0 {
 			break
 		}
-		n = n.children[index(n.nodemap, bit)]
+		n = n.children()[index(n.nodemap, bit)]
 	}
 	var zero V
 	return zero, false
@@ -98,7 +124,7 @@ func (m pmap[V]) set(key string, val V) (pmap[V], V, bool) {
 	if m.root == nil {
 		var zero V
 		root := newNode[V](chunk(h, 0), 0, 1, 0)
-		root.entries[0] = pentry[V]{key, val}
+		root.entries()[0] = pentry[V]{key, val}
 		return pmap[V]{root: root, size: 1}, zero, false
 	}
 	root, old, replaced := m.root.set(key, h, 0, val)
@@ -112,25 +138,25 @@ func (m pmap[V]) set(key string, val V) (pmap[V], V, bool) {
 func (n *pnode[V]) set(key string, h uint64, shift uint, val V) (*pnode[V], V, bool) {
 	var zero V
 	if shift >= hashWidth {
-		for i := range n.entries {
-			if n.entries[i].key == key {
-				c := &pnode[V]{entries: slices.Clone(n.entries)}
-				old := c.entries[i].val
-				c.entries[i].val = val
+		for i := range n.entries() {
+			if n.entries()[i].key == key {
+				c := withEntrySlice(slices.Clone(n.entries()))
+				old := c.entries()[i].val
+				c.entries()[i].val = val
 				return c, old, true
 			}
 		}
-		c := &pnode[V]{entries: append(slices.Clip(n.entries), pentry[V]{key, val})}
+		c := withEntrySlice(append(slices.Clip(n.entries()), pentry[V]{key, val}))
 		return c, zero, false
 	}
 	bit := chunk(h, shift)
 	switch {
 	case n.datamap&bit != 0:
 		i := index(n.datamap, bit)
-		e := n.entries[i]
+		e := n.entries()[i]
 		if e.key == key {
 			c := n.copyNode(n.datamap, n.nodemap, -1, -1, pentry[V]{}, -1, -1, nil)
-			c.entries[i].val = val
+			c.entries()[i].val = val
 			return c, e.val, true
 		}
 		// Two keys share this slot: push both into a new sub-node.
@@ -139,7 +165,7 @@ func (n *pnode[V]) set(key string, h uint64, shift uint, val V) (*pnode[V], V, b
 		return n.copyNode(n.datamap&^bit, n.nodemap|bit, i, -1, pentry[V]{}, -1, j, sub), zero, false
 	case n.nodemap&bit != 0:
 		j := index(n.nodemap, bit)
-		child, old, replaced := n.children[j].set(key, h, shift+pmapBits, val)
+		child, old, replaced := n.children()[j].set(key, h, shift+pmapBits, val)
 		return n.withChild(j, child), old, replaced
 	default:
 		i := index(n.datamap, bit)
@@ -150,19 +176,19 @@ func (n *pnode[V]) set(key string, h uint64, shift uint, val V) (*pnode[V], V, b
 // pair builds the smallest sub-trie holding two distinct keys.
 func pair[V any](k1 string, h1 uint64, v1 V, k2 string, h2 uint64, v2 V, shift uint) *pnode[V] {
 	if shift >= hashWidth {
-		return &pnode[V]{entries: []pentry[V]{{k1, v1}, {k2, v2}}}
+		return withEntrySlice([]pentry[V]{{k1, v1}, {k2, v2}})
 	}
 	b1, b2 := chunk(h1, shift), chunk(h2, shift)
 	if b1 == b2 {
 		n := newNode[V](0, b1, 0, 1)
-		n.children[0] = pair(k1, h1, v1, k2, h2, v2, shift+pmapBits)
+		n.children()[0] = pair(k1, h1, v1, k2, h2, v2, shift+pmapBits)
 		return n
 	}
 	if b1 > b2 {
 		k1, v1, k2, v2 = k2, v2, k1, v1
 	}
 	n := newNode[V](b1|b2, 0, 2, 0)
-	n.entries[0], n.entries[1] = pentry[V]{k1, v1}, pentry[V]{k2, v2}
+	n.entries()[0], n.entries()[1] = pentry[V]{k1, v1}, pentry[V]{k2, v2}
 	return n
 }
 
@@ -177,7 +203,7 @@ func (m pmap[V]) delete(key string) (pmap[V], V, bool) {
 	if !removed {
 		return m, old, false
 	}
-	if root != nil && root.datamap == 0 && root.nodemap == 0 && len(root.entries) == 0 {
+	if root != nil && root.datamap == 0 && root.nodemap == 0 && len(root.entries()) == 0 {
 		root = nil
 	}
 	return pmap[V]{root: root, size: m.size - 1}, old, true
@@ -185,14 +211,14 @@ func (m pmap[V]) delete(key string) (pmap[V], V, bool) {
 
 // isSingle reports whether n holds exactly one entry and no sub-nodes, so its
 // parent can hold the entry inline instead.
-func (n *pnode[V]) isSingle() bool { return len(n.children) == 0 && len(n.entries) == 1 }
+func (n *pnode[V]) isSingle() bool { return len(n.children()) == 0 && len(n.entries()) == 1 }
 
 func (n *pnode[V]) del(key string, h uint64, shift uint) (*pnode[V], V, bool) {
 	var zero V
 	if shift >= hashWidth {
-		for i := range n.entries {
-			if n.entries[i].key == key {
-				return &pnode[V]{entries: slices.Delete(slices.Clone(n.entries), i, i+1)}, n.entries[i].val, true
+		for i := range n.entries() {
+			if n.entries()[i].key == key {
+				return withEntrySlice(slices.Delete(slices.Clone(n.entries()), i, i+1)), n.entries()[i].val, true
 			}
 		}
 		return n, zero, false
@@ -201,20 +227,20 @@ func (n *pnode[V]) del(key string, h uint64, shift uint) (*pnode[V], V, bool) {
 	switch {
 	case n.datamap&bit != 0:
 		i := index(n.datamap, bit)
-		if n.entries[i].key != key {
+		if n.entries()[i].key != key {
 			return n, zero, false
 		}
-		return n.copyNode(n.datamap&^bit, n.nodemap, i, -1, pentry[V]{}, -1, -1, nil), n.entries[i].val, true
+		return n.copyNode(n.datamap&^bit, n.nodemap, i, -1, pentry[V]{}, -1, -1, nil), n.entries()[i].val, true
 	case n.nodemap&bit != 0:
 		j := index(n.nodemap, bit)
-		child, old, removed := n.children[j].del(key, h, shift+pmapBits)
+		child, old, removed := n.children()[j].del(key, h, shift+pmapBits)
 		if !removed {
 			return n, zero, false
 		}
 		if child.isSingle() {
 			// Pull the lone entry up so the trie stays canonical.
 			i := index(n.datamap, bit)
-			return n.copyNode(n.datamap|bit, n.nodemap&^bit, -1, i, child.entries[0], j, -1, nil), old, true
+			return n.copyNode(n.datamap|bit, n.nodemap&^bit, -1, i, child.entries()[0], j, -1, nil), old, true
 		}
 		return n.withChild(j, child), old, true
 	default:
@@ -232,12 +258,12 @@ func (m pmap[V]) each(fn func(key string, val V) bool) bool {
 }
 
 func (n *pnode[V]) each(fn func(key string, val V) bool) bool {
-	for i := range n.entries {
-		if !fn(n.entries[i].key, n.entries[i].val) {
+	for i := range n.entries() {
+		if !fn(n.entries()[i].key, n.entries()[i].val) {
 			return false
 		}
 	}
-	for _, c := range n.children {
+	for _, c := range n.children() {
 		if !c.each(fn) {
 			return false
 		}
@@ -300,9 +326,9 @@ func trieOrder(h uint64) uint64 {
 // order and whose hashes agree on all chunks above shift.
 func buildNode[V any](hs []hashed[V], shift uint) *pnode[V] {
 	if shift >= hashWidth {
-		n := &pnode[V]{entries: make([]pentry[V], len(hs))}
+		n := withEntrySlice(make([]pentry[V], len(hs)))
 		for i := range hs {
-			n.entries[i] = hs[i].e
+			n.entries()[i] = hs[i].e
 		}
 		return n
 	}
@@ -330,10 +356,10 @@ func buildNode[V any](hs []hashed[V], shift uint) *pnode[V] {
 			j++
 		}
 		if j-i == 1 {
-			n.entries[ne] = hs[i].e
+			n.entries()[ne] = hs[i].e
 			ne++
 		} else {
-			n.children[nc] = buildNode(hs[i:j], shift+pmapBits)
+			n.children()[nc] = buildNode(hs[i:j], shift+pmapBits)
 			nc++
 		}
 		i = j

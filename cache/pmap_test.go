@@ -42,24 +42,24 @@ func checkPmap(t *testing.T, m pmap[int], ref map[string]int) {
 func checkNode(t *testing.T, n *pnode[int], shift uint, root bool) int {
 	t.Helper()
 	if shift >= hashWidth {
-		if len(n.entries) < 2 || len(n.children) != 0 {
-			t.Fatalf("collision node with %d entries, %d children", len(n.entries), len(n.children))
+		if len(n.entries()) < 2 || len(n.children()) != 0 {
+			t.Fatalf("collision node with %d entries, %d children", len(n.entries()), len(n.children()))
 		}
-		return len(n.entries)
+		return len(n.entries())
 	}
-	if popcount(n.datamap) != len(n.entries) || popcount(n.nodemap) != len(n.children) || n.datamap&n.nodemap != 0 {
+	if popcount(n.datamap) != len(n.entries()) || popcount(n.nodemap) != len(n.children()) || n.datamap&n.nodemap != 0 {
 		t.Fatalf("bitmaps disagree with slices at shift %d", shift)
 	}
-	if !root && len(n.entries)+len(n.children) == 0 || !root && n.isSingle() {
+	if !root && len(n.entries())+len(n.children()) == 0 || !root && n.isSingle() {
 		t.Fatalf("non-canonical node at shift %d", shift)
 	}
-	total := len(n.entries)
-	for _, e := range n.entries {
-		if bit := chunk(hashKey(e.key), shift); n.datamap&bit == 0 || index(n.datamap, bit) != indexOf(n.entries, e.key) {
+	total := len(n.entries())
+	for _, e := range n.entries() {
+		if bit := chunk(hashKey(e.key), shift); n.datamap&bit == 0 || index(n.datamap, bit) != indexOf(n.entries(), e.key) {
 			t.Fatalf("entry %q misplaced at shift %d", e.key, shift)
 		}
 	}
-	for _, c := range n.children {
+	for _, c := range n.children() {
 		total += checkNode(t, c, shift+pmapBits, false)
 	}
 	return total
@@ -191,7 +191,7 @@ func TestPmapCollisions(t *testing.T) {
 	}
 	root, _, _ = root.del("c", h, 0)
 	// Only "a" is left: it must have been pulled up to the root.
-	if len(root.entries) != 1 || root.entries[0].key != "a" || root.entries[0].val != 10 || len(root.children) != 0 {
+	if len(root.entries()) != 1 || root.entries()[0].key != "a" || root.entries()[0].val != 10 || len(root.children()) != 0 {
 		t.Fatalf("not canonical after deletes: %+v", root)
 	}
 	_ = ref

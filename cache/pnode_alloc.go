@@ -25,7 +25,7 @@ func newNode[V any](datamap, nodemap uint32, ne, nc int) *pnode[V] {
 		n = withChildren[V](nc)
 	default:
 		n = withChildren[V](nc)
-		n.entries = make([]pentry[V], ne)
+		n.setEntries(make([]pentry[V], ne))
 	}
 	n.datamap, n.nodemap = datamap, nodemap
 	return n
@@ -41,59 +41,59 @@ func withEntries[V any](k int) *pnode[V] {
 			n pnode[V]
 			a [1]pentry[V]
 		})
-		b.n.entries = b.a[:k:k]
+		b.n.setEntries(b.a[:k:k])
 		return &b.n
 	case k == 2:
 		b := new(struct {
 			n pnode[V]
 			a [2]pentry[V]
 		})
-		b.n.entries = b.a[:k:k]
+		b.n.setEntries(b.a[:k:k])
 		return &b.n
 	case k == 3:
 		b := new(struct {
 			n pnode[V]
 			a [3]pentry[V]
 		})
-		b.n.entries = b.a[:k:k]
+		b.n.setEntries(b.a[:k:k])
 		return &b.n
 	case k == 4:
 		b := new(struct {
 			n pnode[V]
 			a [4]pentry[V]
 		})
-		b.n.entries = b.a[:k:k]
+		b.n.setEntries(b.a[:k:k])
 		return &b.n
 	case k <= 6:
 		b := new(struct {
 			n pnode[V]
 			a [6]pentry[V]
 		})
-		b.n.entries = b.a[:k:k]
+		b.n.setEntries(b.a[:k:k])
 		return &b.n
 	case k <= 8:
 		b := new(struct {
 			n pnode[V]
 			a [8]pentry[V]
 		})
-		b.n.entries = b.a[:k:k]
+		b.n.setEntries(b.a[:k:k])
 		return &b.n
 	case k <= 12:
 		b := new(struct {
 			n pnode[V]
 			a [12]pentry[V]
 		})
-		b.n.entries = b.a[:k:k]
+		b.n.setEntries(b.a[:k:k])
 		return &b.n
 	case k <= 16:
 		b := new(struct {
 			n pnode[V]
 			a [16]pentry[V]
 		})
-		b.n.entries = b.a[:k:k]
+		b.n.setEntries(b.a[:k:k])
 		return &b.n
 	default: // collision nodes only
-		return &pnode[V]{entries: make([]pentry[V], k)}
+		return withEntrySlice(make([]pentry[V], k))
 	}
 }
 
@@ -105,56 +105,56 @@ func withChildren[V any](k int) *pnode[V] {
 			n pnode[V]
 			a [1]*pnode[V]
 		})
-		b.n.children = b.a[:k:k]
+		b.n.setChildren(b.a[:k:k])
 		return &b.n
 	case k == 2:
 		b := new(struct {
 			n pnode[V]
 			a [2]*pnode[V]
 		})
-		b.n.children = b.a[:k:k]
+		b.n.setChildren(b.a[:k:k])
 		return &b.n
 	case k == 3:
 		b := new(struct {
 			n pnode[V]
 			a [3]*pnode[V]
 		})
-		b.n.children = b.a[:k:k]
+		b.n.setChildren(b.a[:k:k])
 		return &b.n
 	case k == 4:
 		b := new(struct {
 			n pnode[V]
 			a [4]*pnode[V]
 		})
-		b.n.children = b.a[:k:k]
+		b.n.setChildren(b.a[:k:k])
 		return &b.n
 	case k <= 6:
 		b := new(struct {
 			n pnode[V]
 			a [6]*pnode[V]
 		})
-		b.n.children = b.a[:k:k]
+		b.n.setChildren(b.a[:k:k])
 		return &b.n
 	case k <= 8:
 		b := new(struct {
 			n pnode[V]
 			a [8]*pnode[V]
 		})
-		b.n.children = b.a[:k:k]
+		b.n.setChildren(b.a[:k:k])
 		return &b.n
 	case k <= 12:
 		b := new(struct {
 			n pnode[V]
 			a [12]*pnode[V]
 		})
-		b.n.children = b.a[:k:k]
+		b.n.setChildren(b.a[:k:k])
 		return &b.n
 	default:
 		b := new(struct {
 			n pnode[V]
 			a [1 << pmapBits]*pnode[V]
 		})
-		b.n.children = b.a[:k:k]
+		b.n.setChildren(b.a[:k:k])
 		return &b.n
 	}
 }
@@ -163,7 +163,7 @@ func withChildren[V any](k int) *pnode[V] {
 // (delEntry >= 0) or e inserted at insEntry (insEntry >= 0), and likewise
 // child j removed (delChild >= 0) or c inserted at insChild (insChild >= 0).
 func (n *pnode[V]) copyNode(datamap, nodemap uint32, delEntry, insEntry int, e pentry[V], delChild, insChild int, c *pnode[V]) *pnode[V] {
-	ne, nc := len(n.entries), len(n.children)
+	ne, nc := len(n.entries()), len(n.children())
 	if delEntry >= 0 {
 		ne--
 	}
@@ -177,24 +177,25 @@ func (n *pnode[V]) copyNode(datamap, nodemap uint32, delEntry, insEntry int, e p
 		nc++
 	}
 	m := newNode[V](datamap, nodemap, ne, nc)
-	spliceInto(m.entries, n.entries, delEntry, insEntry, e)
-	spliceInto(m.children, n.children, delChild, insChild, c)
+	spliceInto(m.entries(), n.entries(), delEntry, insEntry, e)
+	spliceInto(m.children(), n.children(), delChild, insChild, c)
 	return m
 }
 
 // withChild returns a copy of n with child j replaced by c.
 func (n *pnode[V]) withChild(j int, c *pnode[V]) *pnode[V] {
 	var m *pnode[V]
-	if len(n.entries) > 0 {
+	if len(n.entries()) > 0 {
 		// A mixed node's entries have an allocation of their own: share
 		// them, since that keeps nothing else alive.
-		m = withChildren[V](len(n.children))
-		m.datamap, m.nodemap, m.entries = n.datamap, n.nodemap, n.entries
-		copy(m.children, n.children)
+		m = withChildren[V](len(n.children()))
+		m.datamap, m.nodemap = n.datamap, n.nodemap
+		m.setEntries(n.entries())
+		copy(m.children(), n.children())
 	} else {
 		m = n.copyNode(n.datamap, n.nodemap, -1, -1, pentry[V]{}, -1, -1, nil)
 	}
-	m.children[j] = c
+	m.children()[j] = c
 	return m
 }
 
