@@ -55,6 +55,17 @@ func (n *pnode[V]) entries() []pentry[V] { return unsafe.Slice(n.ent, n.ne) }
 // children returns n's sub-nodes in bit order, aliasing n like entries.
 func (n *pnode[V]) children() []*pnode[V] { return unsafe.Slice(n.kids, n.nc) }
 
+// entryAt returns entry i, which the caller knows to exist (the bitmap
+// has its bit), without a bounds check: lookups are the hottest read path.
+func (n *pnode[V]) entryAt(i int) *pentry[V] {
+	return (*pentry[V])(unsafe.Add(unsafe.Pointer(n.ent), uintptr(i)*unsafe.Sizeof(*n.ent)))
+}
+
+// childAt returns child i, which the caller knows to exist, like entryAt.
+func (n *pnode[V]) childAt(i int) *pnode[V] {
+	return *(**pnode[V])(unsafe.Add(unsafe.Pointer(n.kids), uintptr(i)*unsafe.Sizeof(*n.kids)))
+}
+
 // setEntries makes s, which n now owns, n's entries.
 func (n *pnode[V]) setEntries(s []pentry[V]) { n.ent, n.ne = unsafe.SliceData(s), uint32(len(s)) }
 
@@ -102,7 +113,7 @@ func (n *pnode[V]) get(key string, h uint64) (V, bool) {
 		}
 		bit := chunk(h, shift)
 		if n.datamap&bit != 0 {
-			e := &n.entries()[index(n.datamap, bit)]
+			e := n.entryAt(index(n.datamap, bit))
 			if e.key == key {
 				return e.val, true
 			}
@@ -111,7 +122,7 @@ func (n *pnode[V]) get(key string, h uint64) (V, bool) {
 		if n.nodemap&bit == 0 {
 			break
 		}
-		n = n.children()[index(n.nodemap, bit)]
+		n = n.childAt(index(n.nodemap, bit))
 	}
 	var zero V
 	return zero, false
