@@ -23,7 +23,10 @@ const (
 	// starts at retryMin once they made progress (a reader is draining them,
 	// so keep up with it) and doubles up to retryMax while none of them
 	// moves (a stuck reader costs a few wake-ups a second, nothing more).
-	retryMin = time.Millisecond
+	// retryMin is short because a reader drains a full channel (128 events)
+	// in well under a millisecond: at 1 ms the wait, not the reader, bounded
+	// a 10k-object watch-list burst (131 ms vs 91 ms at 50 µs).
+	retryMin = 50 * time.Microsecond
 	retryMax = 10 * time.Millisecond
 )
 
