@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
@@ -43,8 +44,53 @@ type JobController struct {
 
 	queue        workqueue.TypedRateLimitingInterface[string]
 	expectations *Expectations
+	written      writtenJobs
 	workers      int
 	log          *slog.Logger
+}
+
+// writtenJobs remembers, per Job key, the Job our last status write
+// returned and the resourceVersion it replaced. While the cache still holds
+// exactly that replaced version, the cache has not seen our write, and the
+// remembered Job is the fresher base: starting from it avoids a certain 409.
+// Versions are only compared for equality: resourceVersions are opaque.
+type writtenJobs struct {
+	mu   sync.Mutex
+	jobs map[string]writtenJob
+}
+
+type writtenJob struct {
+	replaced string
+	job      *kunosv1.Job
+}
+
+func (w *writtenJobs) record(key, replaced string, job *kunosv1.Job) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.jobs == nil {
+		w.jobs = map[string]writtenJob{}
+	}
+	w.jobs[key] = writtenJob{replaced: replaced, job: job}
+}
+
+// freshest returns our own last written Job if the cached one is the
+// version that write replaced, else the cached Job.
+func (w *writtenJobs) freshest(key string, cached *kunosv1.Job) *kunosv1.Job {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if x, ok := w.jobs[key]; ok {
+		if x.job.UID == cached.UID && x.replaced == cached.ResourceVersion {
+			return x.job
+		}
+		delete(w.jobs, key)
+	}
+	return cached
+}
+
+func (w *writtenJobs) forget(key string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.jobs, key)
 }
 
 // JobControllerOptions configure a JobController.
@@ -141,11 +187,13 @@ func (jc *JobController) sync(ctx context.Context, key string) error {
 	job, err := jc.jobInformer.Lister().Namespace(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		jc.expectations.Forget(key)
+		jc.written.forget(key)
 		return jc.deleteTasks(ctx, key, "")
 	}
 	if err != nil {
 		return err
 	}
+	job = jc.written.freshest(key, job)
 	// Our own creations or deletions have not reached the cache yet: the
 	// Task counts below would be stale. The informer event that satisfies
 	// the expectation enqueues the Job again.
@@ -323,15 +371,17 @@ func (jc *JobController) updateStatus(ctx context.Context, job *kunosv1.Job, sta
 		return nil
 	}
 	jobs := jc.jobs.Namespace(job.Namespace)
+	key := job.Namespace + "/" + job.Name
 	current := job.DeepCopy()
 	for attempt := 0; ; attempt++ {
 		current.Status = *status
-		_, err := jobs.UpdateStatus(ctx, current, metav1.UpdateOptions{})
-		if err == nil || !apierrors.IsConflict(err) || attempt == 4 {
-			if err != nil {
-				return fmt.Errorf("update status of job %s/%s: %w", job.Namespace, job.Name, err)
-			}
+		updated, err := jobs.UpdateStatus(ctx, current, metav1.UpdateOptions{})
+		if err == nil {
+			jc.written.record(key, current.ResourceVersion, updated)
 			return nil
+		}
+		if !apierrors.IsConflict(err) || attempt == 4 {
+			return fmt.Errorf("update status of job %s/%s: %w", job.Namespace, job.Name, err)
 		}
 		latest, gerr := jobs.Get(ctx, job.Name, metav1.GetOptions{})
 		if gerr != nil {
