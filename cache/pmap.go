@@ -17,7 +17,6 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"slices"
-	"unsafe"
 )
 
 const (
@@ -36,41 +35,34 @@ type pentry[V any] struct {
 	val V
 }
 
-// pnode is a trie node. Its entries and children are arrays reached through
-// a pointer to their first element and a length (see entries and children):
-// 24 bytes less than two slice headers, in a struct that every write copies
-// several times. The arrays usually share the node's allocation (newNode).
+// pnode is a trie node. Its entries and children usually share the node's
+// allocation (newNode): the slices point into the array allocated with it.
 type pnode[V any] struct {
 	datamap uint32
 	nodemap uint32
-	ne, nc  uint32 // lengths of the entries and children arrays
-	ent     *pentry[V]
-	kids    **pnode[V]
+	ent     []pentry[V]
+	kids    []*pnode[V]
 }
 
 // entries returns n's entries, in bit order (in no order in a collision
 // node). The slice aliases the node: write to it only while building n.
-func (n *pnode[V]) entries() []pentry[V] { return unsafe.Slice(n.ent, n.ne) }
+func (n *pnode[V]) entries() []pentry[V] { return n.ent }
 
 // children returns n's sub-nodes in bit order, aliasing n like entries.
-func (n *pnode[V]) children() []*pnode[V] { return unsafe.Slice(n.kids, n.nc) }
+func (n *pnode[V]) children() []*pnode[V] { return n.kids }
 
 // entryAt returns entry i, which the caller knows to exist (the bitmap
-// has its bit), without a bounds check: lookups are the hottest read path.
-func (n *pnode[V]) entryAt(i int) *pentry[V] {
-	return (*pentry[V])(unsafe.Add(unsafe.Pointer(n.ent), uintptr(i)*unsafe.Sizeof(*n.ent)))
-}
+// has its bit).
+func (n *pnode[V]) entryAt(i int) *pentry[V] { return &n.ent[i] }
 
 // childAt returns child i, which the caller knows to exist, like entryAt.
-func (n *pnode[V]) childAt(i int) *pnode[V] {
-	return *(**pnode[V])(unsafe.Add(unsafe.Pointer(n.kids), uintptr(i)*unsafe.Sizeof(*n.kids)))
-}
+func (n *pnode[V]) childAt(i int) *pnode[V] { return n.kids[i] }
 
 // setEntries makes s, which n now owns, n's entries.
-func (n *pnode[V]) setEntries(s []pentry[V]) { n.ent, n.ne = unsafe.SliceData(s), uint32(len(s)) }
+func (n *pnode[V]) setEntries(s []pentry[V]) { n.ent = s }
 
 // setChildren makes s, which n now owns, n's children.
-func (n *pnode[V]) setChildren(s []*pnode[V]) { n.kids, n.nc = unsafe.SliceData(s), uint32(len(s)) }
+func (n *pnode[V]) setChildren(s []*pnode[V]) { n.kids = s }
 
 // withEntrySlice returns a node without bitmaps whose entries are s.
 func withEntrySlice[V any](s []pentry[V]) *pnode[V] {
