@@ -63,7 +63,7 @@ func main() {
 	flag.IntVar(&o.nodes, "nodes", 3, "number of node agents to run")
 	flag.IntVar(&o.nodeCapacity, "node-capacity", 2, "Tasks each node runs at once")
 	flag.BoolVar(&o.exec, "exec", false, "run spec.command for real (with its timeout, in a temporary directory) instead of simulating")
-	flag.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9090", "address for /metrics, /healthz and /readyz (port 0 picks a free one)")
+	flag.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9090", "address for /metrics, /healthz and /readyz (port 0, or a taken port, picks a free one)")
 	flag.BoolVar(&o.demo, "demo", true, "submit the demo Job (manifests/demo-job.yaml)")
 	flag.BoolVar(&o.exitAfterDemo, "exit-after-demo", false, "exit 0 when the demo Job completes, non-zero if it fails or times out")
 	flag.DurationVar(&o.demoTimeout, "demo-timeout", 3*time.Minute, "with --exit-after-demo, how long to wait")
@@ -226,6 +226,11 @@ func isAddrInUse(err error) bool {
 // serveMetrics serves /metrics, /healthz and /readyz and returns the URL.
 func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, factory *informer.Factory, log *slog.Logger) (string, error) {
 	ln, err := net.Listen("tcp", addr)
+	if isAddrInUse(err) {
+		// 9090 is also Prometheus' default port: take a free one and say so.
+		log.Warn("metrics address in use, picking a free port", "addr", addr)
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		return "", fmt.Errorf("metrics listener: %w", err)
 	}
