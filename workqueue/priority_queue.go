@@ -252,6 +252,13 @@ func (q *PriorityQueue[T]) addLocked(item T, prio int, after time.Duration, now 
 		}
 	}
 	if readyAt >= e.readyAt {
+		// A waiting entry whose time has come but which the waiting
+		// goroutine has not promoted yet is due now: an immediate add
+		// makes it ready at once, keeping its earlier ready time (it ages
+		// from then). Left waiting, it would be dropped by a shutdown.
+		if e.flags&pqWaiting != 0 && readyAt <= now {
+			q.pushReadyLocked(i, e.readyAt)
+		}
 		return false
 	}
 	switch {
@@ -365,8 +372,10 @@ func (q *PriorityQueue[T]) GetWithPriority() (item T, priority int, shutdown boo
 	defer q.mu.Unlock()
 	for {
 		// Promote here too, so a due item is served even if the waiting
-		// goroutine has not run yet.
-		if !q.shuttingDown && q.nwaiting > 0 {
+		// goroutine has not run yet, and after shutdown: an item whose time
+		// has come is queued, and shutdown drains what is queued. Only items
+		// not yet due are dropped.
+		if q.nwaiting > 0 {
 			q.promoteLocked(q.now())
 		}
 		if q.nready > 0 {
