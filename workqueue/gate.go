@@ -23,11 +23,15 @@ func (g *gate) init() {
 
 // shutDown marks the queue as shutting down and wakes every waiter. With
 // drain it then waits until every item handed out is Done (or until a plain
-// ShutDown cancels the drain).
-func (g *gate) shutDown(drain bool) {
+// ShutDown cancels the drain). onFirst, if not nil, runs under the lock when
+// the queue starts shutting down (not on a second call).
+func (g *gate) shutDown(drain bool, onFirst func()) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.drain = drain
+	if !g.shuttingDown && onFirst != nil {
+		onFirst()
+	}
 	g.shuttingDown = true
 	g.nonEmpty.Broadcast()
 	if !drain {

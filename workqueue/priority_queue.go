@@ -79,6 +79,9 @@ type PriorityQueue[T comparable] struct {
 	waiting  nodeHeap // pqWaiting entries, keyed by readyAt; lazy
 	nready   int      // live entries in ready
 	nwaiting int      // live entries in waiting
+	// shutdownAt is when shutdown began: during shutdown only entries due
+	// by then are served; the others are dropped (see dueLimitLocked).
+	shutdownAt int64
 
 	wake     chan struct{}
 	stopCh   chan struct{}
@@ -372,11 +375,11 @@ func (q *PriorityQueue[T]) GetWithPriority() (item T, priority int, shutdown boo
 	defer q.mu.Unlock()
 	for {
 		// Promote here too, so a due item is served even if the waiting
-		// goroutine has not run yet, and after shutdown: an item whose time
-		// has come is queued, and shutdown drains what is queued. Only items
-		// not yet due are dropped.
+		// goroutine has not run yet, and during shutdown: an item that was
+		// due when shutdown began is queued, and shutdown drains what is
+		// queued. Items still delayed then are dropped.
 		if q.nwaiting > 0 {
-			q.promoteLocked(q.now())
+			q.promoteLocked(q.dueLimitLocked(q.now()))
 		}
 		if q.nready > 0 {
 			break
@@ -413,10 +416,10 @@ func (q *PriorityQueue[T]) Done(item T) {
 	newHead := false
 	if e.flags&pqDirty == 0 {
 		q.slab.release(i)
-	} else if now := q.now(); e.readyAt <= now {
+	} else if now := q.now(); e.readyAt <= q.dueLimitLocked(now) {
 		q.pushReadyLocked(i, now)
 	} else if q.shuttingDown {
-		q.slab.release(i) // would never become due: the loop has stopped
+		q.slab.release(i) // was not due when shutdown began: dropped
 	} else {
 		newHead = q.pushWaitLocked(i, e.readyAt)
 	}
@@ -440,14 +443,28 @@ func (q *PriorityQueue[T]) NumRequeues(item T) int { return q.rateLimiter.NumReq
 
 // ShutDown implements TypedInterface. Delayed items not yet due are dropped.
 func (q *PriorityQueue[T]) ShutDown() {
-	q.shutDown(false)
+	q.shutDown(false, q.markShutdown)
 	q.stop()
 }
 
 // ShutDownWithDrain implements TypedInterface.
 func (q *PriorityQueue[T]) ShutDownWithDrain() {
-	q.shutDown(true)
+	q.shutDown(true, q.markShutdown)
 	q.stop()
+}
+
+// markShutdown records when shutdown began; called under q.mu.
+func (q *PriorityQueue[T]) markShutdown() { q.shutdownAt = q.now() }
+
+// dueLimitLocked is the time up to which a waiting entry counts as due:
+// now, or during shutdown the moment it began. An entry due by then is
+// queued and is drained; one that was still delayed is dropped, as
+// client-go's delaying queue drops what still waits at shutdown.
+func (q *PriorityQueue[T]) dueLimitLocked(now int64) int64 {
+	if q.shuttingDown {
+		return min(now, q.shutdownAt)
+	}
+	return now
 }
 
 func (q *PriorityQueue[T]) stop() {

@@ -225,14 +225,14 @@ func (q *Typed[T]) Done(item T) {
 // ShutDown implements TypedInterface. It waits for the queue's own
 // goroutine (the metrics updater) to end, not for workers.
 func (q *Typed[T]) ShutDown() {
-	q.shutDown(false)
+	q.shutDown(false, nil)
 	q.stop()
 }
 
 // ShutDownWithDrain implements TypedInterface. Workers must call Done for
 // every item, or this blocks until ShutDown is called.
 func (q *Typed[T]) ShutDownWithDrain() {
-	q.shutDown(true)
+	q.shutDown(true, nil)
 	q.stop()
 }
 
