@@ -3,7 +3,6 @@ package reflector_test
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -267,16 +266,6 @@ func (h *harness) expect(verb string) *call {
 	}
 }
 
-// noCall checks that no List or Watch call is pending right now.
-func (h *harness) noCall() {
-	h.t.Helper()
-	select {
-	case c := <-h.lw.calls:
-		h.t.Fatalf("unexpected %s call %+v", c.verb, c.opts)
-	case <-time.After(50 * time.Millisecond):
-	}
-}
-
 // expectOp returns the next sink call and checks it against want ("" parts
 // match anything).
 func (h *harness) expectOp(want op) op {
@@ -379,8 +368,6 @@ func (m *recMetrics) relisted(r reflector.RelistReason) int {
 	defer m.mu.Unlock()
 	return m.relists[r]
 }
-
-func rvs(n int) string { return strconv.Itoa(n) }
 
 func (m *recMetrics) snapshot() map[reflector.RelistReason]int {
 	m.mu.Lock()
