@@ -19,8 +19,14 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 )
 
-// ByNodeIndex indexes Tasks by spec.nodeName.
-const ByNodeIndex = "byNode"
+// Task indexes the scheduler adds.
+const (
+	// ByNodeIndex indexes Tasks by spec.nodeName.
+	ByNodeIndex = "byNode"
+	// PendingIndex holds, under the value "pending", the Tasks waiting for a
+	// Node, so requeueing them costs their number, not the cluster's.
+	PendingIndex = "pending"
+)
 
 // TaskByNode is the index function behind ByNodeIndex.
 func TaskByNode(t *kunosv1.Task) ([]string, error) {
@@ -28,6 +34,14 @@ func TaskByNode(t *kunosv1.Task) ([]string, error) {
 		return nil, nil
 	}
 	return []string{t.Spec.NodeName}, nil
+}
+
+// TaskPending is the index function behind PendingIndex.
+func TaskPending(t *kunosv1.Task) ([]string, error) {
+	if t.Spec.NodeName == "" && !taskDone(t) {
+		return []string{"pending"}, nil
+	}
+	return nil, nil
 }
 
 // HeartbeatTimeout is how old a Node's heartbeat may be before the scheduler
@@ -61,7 +75,7 @@ func NewScheduler(c *client.Client, tasks informer.SharedIndexInformer[*kunosv1.
 		log:          log.With("controller", "scheduler"),
 		assumed:      map[string]string{},
 	}
-	if err := tasks.Indexer().AddIndexers(cache.Indexers[*kunosv1.Task]{ByNodeIndex: TaskByNode}); err != nil {
+	if err := tasks.Indexer().AddIndexers(cache.Indexers[*kunosv1.Task]{ByNodeIndex: TaskByNode, PendingIndex: TaskPending}); err != nil {
 		return nil, fmt.Errorf("scheduler: add task index: %w", err)
 	}
 	if _, err := tasks.AddEventHandler(informer.HandlerFuncs[*kunosv1.Task]{
@@ -102,12 +116,13 @@ func (s *Scheduler) forget(t *kunosv1.Task) {
 }
 
 func (s *Scheduler) requeueAllPending() {
-	for _, t := range s.taskInformer.Indexer().List() {
-		if t.Spec.NodeName == "" && !taskDone(t) {
-			if key, err := cache.MetaNamespaceKeyFunc(t); err == nil {
-				s.queue.Add(key)
-			}
-		}
+	keys, err := s.taskInformer.Indexer().IndexKeys(PendingIndex, "pending")
+	if err != nil {
+		s.log.Error("list pending tasks", "err", err)
+		return
+	}
+	for _, key := range keys {
+		s.queue.Add(key)
 	}
 }
 
