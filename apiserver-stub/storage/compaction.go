@@ -7,7 +7,7 @@ import (
 )
 
 // Invariant of compaction: after compactLocked(C), s.compacted == C, the
-// event log starts at revision C+1, and every key touched by a dropped event
+// event log holds only revisions above C, and every key touched by a dropped event
 // has been pruned to what reads at revisions >= C can see. Keys untouched by
 // dropped events hold one version at or below C already, so only the keys
 // of dropped events need pruning: the cost is proportional to the events
@@ -49,7 +49,6 @@ func (s *MemoryStore) compactLocked(rev int64) {
 			s.index.remove(k)
 		}
 	}
-	s.events.first = rev + 1
 	s.compacted = rev
 	// Unsynced watchers behind rev must now get their Error event.
 	s.kickSync()

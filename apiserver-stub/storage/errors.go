@@ -17,6 +17,11 @@ const (
 	CodeFutureRevision
 	CodeTooManyWatchers
 	CodeInvalidObject
+	// CodeUnavailable: the backend could not be reached or did not answer
+	// in time; nothing is known to have been written.
+	CodeUnavailable
+	// CodeCorrupt: a stored value does not decode. Key names it.
+	CodeCorrupt
 )
 
 // Error is the error every storage operation returns for an expected failure.
@@ -45,6 +50,10 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("storage: revision %d is in the future (current revision %d)", e.Revision, e.Current)
 	case CodeTooManyWatchers:
 		return "storage: too many watchers"
+	case CodeUnavailable:
+		return "storage: backend unavailable: " + e.Msg
+	case CodeCorrupt:
+		return fmt.Sprintf("storage: stored object at %q does not decode: %s", e.Key, e.Msg)
 	}
 	return "storage: " + e.Msg
 }
@@ -71,3 +80,9 @@ func IsFutureRevision(err error) bool { return hasCode(err, CodeFutureRevision) 
 
 // IsTooManyWatchers reports that the watcher limit was reached.
 func IsTooManyWatchers(err error) bool { return hasCode(err, CodeTooManyWatchers) }
+
+// IsUnavailable reports that the backend could not be reached.
+func IsUnavailable(err error) bool { return hasCode(err, CodeUnavailable) }
+
+// IsCorrupt reports a stored value that does not decode.
+func IsCorrupt(err error) bool { return hasCode(err, CodeCorrupt) }

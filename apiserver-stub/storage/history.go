@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"sort"
 	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/watch"
@@ -13,10 +14,13 @@ import (
 //     After compaction to C, at most one version of a key has a revision
 //     <= C, and it is live: reading at any revision >= C finds the right
 //     state, reading below C is refused with ErrCompacted.
-//   - The event log holds exactly one event per revision in
-//     (compacted, current], contiguous, so the event of revision r is
-//     events[r-compacted-1]. Events and records are immutable once
-//     appended, so watchers and readers share them without copying.
+//   - The event log holds every event with a revision in (compacted,
+//     current], in increasing revision order. In a store that assigns its
+//     own revisions there is one event per revision; a cache of another
+//     store (the etcd backend's watch cache) sees only some of the
+//     backend's revisions, so revisions may skip: search, never index by
+//     revision. Events and records are immutable once appended, so
+//     watchers and readers share them without copying.
 
 // version is one state of a key.
 type version struct {
@@ -106,28 +110,36 @@ type logEvent struct {
 func (e *logEvent) rev() int64  { return e.obj.Revision }
 func (e *logEvent) key() string { return e.obj.Key }
 
-// eventLog is the contiguous log of events after the compacted revision.
+// eventLog is the log of events after the compacted revision, in
+// revision order.
 type eventLog struct {
 	events []*logEvent
-	first  int64 // revision of events[0] (= compacted+1)
 }
 
 func (l *eventLog) len() int { return len(l.events) }
 
-// get returns the event of revision rev, which must be in the log.
-func (l *eventLog) get(rev int64) *logEvent { return l.events[rev-l.first] }
+// search returns the index of the first event with a revision >= rev
+// (len if there is none). Dense logs, the common case, answer without a
+// search.
+func (l *eventLog) search(rev int64) int {
+	n := len(l.events)
+	if n == 0 {
+		return 0
+	}
+	if i := rev - l.events[0].rev(); i >= 0 && i < int64(n) && l.events[i].rev() == rev {
+		return int(i)
+	}
+	return sort.Search(n, func(i int) bool { return l.events[i].rev() >= rev })
+}
 
 func (l *eventLog) append(e *logEvent) { l.events = append(l.events, e) }
 
 // dropThrough removes every event with revision <= rev and returns them.
 // The returned slice is only valid until the next append.
 func (l *eventLog) dropThrough(rev int64) []*logEvent {
-	n := int(rev - l.first + 1)
+	n := l.search(rev + 1)
 	if n <= 0 {
 		return nil
-	}
-	if n > len(l.events) {
-		n = len(l.events)
 	}
 	dropped := make([]*logEvent, n)
 	copy(dropped, l.events[:n])
@@ -135,6 +147,5 @@ func (l *eventLog) dropThrough(rev int64) []*logEvent {
 	// once the shrinking capacity runs out, which frees the array itself.
 	clear(l.events[:n])
 	l.events = l.events[n:]
-	l.first = rev + 1
 	return dropped
 }

@@ -49,7 +49,17 @@ type Interface interface {
 	// revision fail with ErrCompacted.
 	Compact(ctx context.Context, revision int64) error
 
-	// CurrentRevision is the revision of the newest write.
+	// WaitForRevision returns once reads of prefix that allow a cached
+	// state (ListOptions.Stale) see at least revision, or fails with
+	// ErrFutureRevision when the backend has not reached it (after a short
+	// wait for a cache, as kube-apiserver waits for its watch cache). It
+	// serves "not older than N" reads and watches: a client may carry an
+	// RV from another replica that this process's cache has not seen yet.
+	WaitForRevision(ctx context.Context, prefix string, revision int64) error
+
+	// CurrentRevision is the revision of the newest write this process
+	// knows of. A backend shared by several processes may have newer ones:
+	// consistent reads (revision 0) always see them.
 	CurrentRevision() int64
 	// CompactedRevision is the revision of the last compaction (0 if none).
 	CompactedRevision() int64
@@ -95,7 +105,12 @@ func (p Predicate) Matches(r *Record) bool {
 // ListOptions select what List returns.
 type ListOptions struct {
 	// Revision to read at; 0 means the current revision.
-	Revision  int64
+	Revision int64
+	// Stale, with Revision 0, lets a backend with a cache serve its
+	// cached state instead of a consistent read, which costs it a round
+	// trip to the backend (kube-apiserver's resourceVersion "0"). Pair it
+	// with WaitForRevision for "not older than N".
+	Stale     bool
 	Predicate Predicate
 	// After is the key to continue after (exclusive); "" starts at the prefix.
 	After string

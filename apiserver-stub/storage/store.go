@@ -132,7 +132,6 @@ func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
 		log:    cfg.Logger,
 		keys:   make(map[string]*keyHistory),
 		live:   make(map[string]int),
-		events: eventLog{first: 1},
 		now:    time.Now,
 		kick:   make(chan struct{}, 1),
 		cancel: cancel,
@@ -306,8 +305,8 @@ func (s *MemoryStore) commitLocked(h *keyHistory, e *logEvent) int64 {
 	// Compact by count in steps of a tenth of the limit, so the cost is
 	// amortized over many writes rather than paid on each.
 	limit := s.cfg.HistoryLimit
-	if s.events.len() > limit+max(limit/10, 1) {
-		to := s.rev - int64(limit)
+	if n := s.events.len(); n > limit+max(limit/10, 1) {
+		to := s.events.events[n-limit-1].rev() // keep the newest limit events
 		s.compactLocked(to)
 		return to
 	}
@@ -391,6 +390,20 @@ func (s *MemoryStore) Count(prefix string) int {
 		return true
 	})
 	return n
+}
+
+// WaitForRevision implements Interface: the memory store is its own
+// source of truth, so there is nothing to wait for.
+func (s *MemoryStore) WaitForRevision(ctx context.Context, prefix string, revision int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if revision > s.rev {
+		return &Error{Code: CodeFutureRevision, Revision: revision, Current: s.rev}
+	}
+	return nil
 }
 
 // CurrentRevision implements Interface.

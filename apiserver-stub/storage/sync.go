@@ -174,9 +174,11 @@ func (s *MemoryStore) advanceLocked(w *watcher, budget int) (sent int) {
 		// Replay straight into the channel, only as far as it has room:
 		// only the store sends on it, under this lock, so a send into free
 		// room cannot block, and catching up needs no buffer of its own.
-		for budget > 0 && w.nextRev <= s.rev && len(w.ch) < cap(w.ch) {
-			e := s.events.get(w.nextRev)
-			w.nextRev++
+		i := s.events.search(w.nextRev)
+		for budget > 0 && i < s.events.len() && len(w.ch) < cap(w.ch) {
+			e := s.events.events[i]
+			i++
+			w.nextRev = e.rev() + 1
 			budget--
 			ev, ok := s.eventFor(w, e)
 			if !ok {
@@ -188,6 +190,11 @@ func (s *MemoryStore) advanceLocked(w *watcher, budget int) (sent int) {
 			default: // unreachable; keep the event rather than lose it
 				w.pending = append(w.pending, ev)
 			}
+		}
+		if i == s.events.len() {
+			// No event left: revisions up to the current one had none
+			// (a cache's revisions skip those of other resources).
+			w.nextRev = s.rev + 1
 		}
 	}
 }

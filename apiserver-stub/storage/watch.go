@@ -211,32 +211,39 @@ func (s *MemoryStore) toVictimLocked(w *watcher, ev Event, next int64) {
 	s.kickSync()
 }
 
-// eventFor returns what watcher w sees of e, if anything: with a selector,
-// an object that starts matching is Added, one that stops matching is
-// Deleted with its previous state at e's revision.
+// eventFor returns what watcher w sees of e, if anything (see selectEvent).
 func (s *MemoryStore) eventFor(w *watcher, e *logEvent) (Event, bool) {
 	if !strings.HasPrefix(e.key(), w.prefix) {
 		return Event{}, false
 	}
-	rev := e.rev()
-	if !w.filtered {
-		return Event{Type: e.typ, Revision: rev, Object: e.obj}, true
+	return selectEvent(w.pred, w.filtered, e.typ, e.obj, e.prev, func() *Record { return s.prevAtRev(e) })
+}
+
+// selectEvent returns what a watcher with predicate pred sees of a change
+// of type typ from prev to obj (obj is the deletion record for Deleted):
+// with a selector (filtered), an object that starts matching is Added, one
+// that stops matching is Deleted with its previous state at the change's
+// revision, which prevAtRev builds, as Kubernetes does.
+func selectEvent(pred Predicate, filtered bool, typ watch.EventType, obj, prev *Record, prevAtRev func() *Record) (Event, bool) {
+	rev := obj.Revision
+	if !filtered {
+		return Event{Type: typ, Revision: rev, Object: obj}, true
 	}
-	switch e.typ {
+	switch typ {
 	case watch.Added, watch.Deleted:
 		// A deletion record carries the attributes of the last state.
-		if w.pred.Matches(e.obj) {
-			return Event{Type: e.typ, Revision: rev, Object: e.obj}, true
+		if pred.Matches(obj) {
+			return Event{Type: typ, Revision: rev, Object: obj}, true
 		}
 	case watch.Modified:
-		now, before := w.pred.Matches(e.obj), w.pred.Matches(e.prev)
+		now, before := pred.Matches(obj), pred.Matches(prev)
 		switch {
 		case now && before:
-			return Event{Type: watch.Modified, Revision: rev, Object: e.obj}, true
+			return Event{Type: watch.Modified, Revision: rev, Object: obj}, true
 		case now:
-			return Event{Type: watch.Added, Revision: rev, Object: e.obj}, true
+			return Event{Type: watch.Added, Revision: rev, Object: obj}, true
 		case before:
-			return Event{Type: watch.Deleted, Revision: rev, Object: s.prevAtRev(e)}, true
+			return Event{Type: watch.Deleted, Revision: rev, Object: prevAtRev()}, true
 		}
 	}
 	return Event{}, false
