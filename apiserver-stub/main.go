@@ -1,15 +1,20 @@
 // Command apiserver-stub serves the kunos.io/v1 API (Nodes, Tasks, Jobs) with
-// the Kubernetes REST and watch protocol over an in-memory MVCC store, so that
-// kubectl, client-go informers and listwatch controllers can run against it.
+// the Kubernetes REST and watch protocol, so that kubectl, client-go
+// informers and listwatch controllers can run against it. Objects live in an
+// in-memory MVCC store by default; --data-dir keeps them in an etcd member
+// inside the process, and --etcd-servers in an etcd cluster that several
+// server processes (replicas) share.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,8 +37,20 @@ func run() error {
 		bookmarkInterval = flag.Duration("bookmark-interval", time.Minute, "period of BOOKMARK events on watches that allow them")
 		maxBodyBytes     = flag.Int64("max-body-bytes", 3<<20, "largest request body accepted (413 beyond)")
 		logLevel         = flag.String("log-level", "info", "debug, info, warn or error")
+		backend          = flag.String("storage", "", "memory or etcd (default: etcd when --etcd-servers or --data-dir is set, else memory)")
+		etcdServers      = flag.String("etcd-servers", "", "comma-separated etcd client URLs (--storage=etcd)")
+		etcdPrefix       = flag.String("etcd-prefix", "/registry", "prefix of every key in etcd")
+		etcdCA           = flag.String("etcd-cafile", "", "CA file that verifies the etcd servers")
+		etcdCert         = flag.String("etcd-certfile", "", "client certificate for etcd")
+		etcdKey          = flag.String("etcd-keyfile", "", "client key for etcd")
+		dataDir          = flag.String("data-dir", "", "run a single-member etcd inside this process with its data here (durable across restarts)")
 	)
 	flag.Parse()
+	etcdOpts, err := etcdOptions(*backend, *etcdServers, *dataDir)
+	if err != nil {
+		return err
+	}
+	etcdOpts.Prefix, etcdOpts.CAFile, etcdOpts.CertFile, etcdOpts.KeyFile = *etcdPrefix, *etcdCA, *etcdCert, *etcdKey
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
@@ -50,9 +67,18 @@ func run() error {
 		BookmarkInterval: *bookmarkInterval,
 		MaxBodyBytes:     *maxBodyBytes,
 		Logger:           logger,
+		Etcd:             etcdOpts,
 	})
 	if err != nil {
 		return err
+	}
+	switch {
+	case etcdOpts.DataDir != "" && len(etcdOpts.Servers) == 0:
+		fmt.Printf("storage: etcd in %s (embedded)\n", etcdOpts.DataDir)
+	case len(etcdOpts.Servers) > 0:
+		fmt.Printf("storage: etcd at %s, prefix %s\n", strings.Join(etcdOpts.Servers, ","), etcdOpts.Prefix)
+	default:
+		fmt.Println("storage: memory (nothing survives a restart; use --data-dir or --etcd-servers to keep it)")
 	}
 	fmt.Printf("listwatch apiserver-stub serving on %s\n", srv.URL)
 	fmt.Printf("try: kubectl --server %s get tasks,jobs,nodes -A\n", srv.URL)
@@ -66,4 +92,33 @@ func run() error {
 	case err := <-srv.Done():
 		return err
 	}
+}
+
+// etcdOptions checks the storage flags against each other: etcd at start
+// must be reachable, else the server exits with a one-line error.
+func etcdOptions(backend, servers, dataDir string) (embed.EtcdOptions, error) {
+	var o embed.EtcdOptions
+	for _, s := range strings.Split(servers, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			o.Servers = append(o.Servers, s)
+		}
+	}
+	o.DataDir = dataDir
+	switch backend {
+	case "":
+	case "memory":
+		if len(o.Servers) > 0 || o.DataDir != "" {
+			return o, errors.New("--storage=memory cannot be combined with --etcd-servers or --data-dir")
+		}
+	case "etcd":
+		if len(o.Servers) == 0 && o.DataDir == "" {
+			return o, errors.New("--storage=etcd needs --etcd-servers URL[,URL...] or --data-dir DIR")
+		}
+	default:
+		return o, fmt.Errorf("--storage: %q is not memory or etcd", backend)
+	}
+	if len(o.Servers) > 0 && o.DataDir != "" {
+		return o, errors.New("--data-dir runs etcd in this process: do not combine it with --etcd-servers")
+	}
+	return o, nil
 }

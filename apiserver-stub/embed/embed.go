@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
+	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+	"github.com/kunos-io/listwatch/internal/etcdrun"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -31,7 +34,29 @@ type Options struct {
 	// Registry receives the server metrics; default a new registry.
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
+	// Etcd, when it names servers or a data dir, keeps the objects in
+	// etcd instead of memory: durable, and shared by every server process
+	// over the same etcd and prefix.
+	Etcd EtcdOptions
 }
+
+// EtcdOptions select the etcd backend.
+type EtcdOptions struct {
+	// Servers are the client URLs of an etcd cluster.
+	Servers []string
+	// DataDir, without Servers, runs a single-member etcd inside this
+	// process with its data in DataDir: durability with no other process.
+	DataDir string
+	// Prefix is put before every key in etcd; default "/registry".
+	Prefix string
+	// CAFile, CertFile and KeyFile secure the connection to Servers.
+	CAFile, CertFile, KeyFile string
+	// RequestTimeout bounds each etcd request; default 10s.
+	RequestTimeout time.Duration
+}
+
+// enabled reports whether the etcd backend is selected.
+func (o EtcdOptions) enabled() bool { return len(o.Servers) > 0 || o.DataDir != "" }
 
 // Server is a running embedded API server.
 type Server struct {
@@ -41,9 +66,12 @@ type Server struct {
 	Registry *prometheus.Registry
 
 	api   *server.Server
-	store *storage.MemoryStore
+	store storage.Interface
 	http  *http.Server
 	done  chan error
+	// closers release the store and what it runs on, in order.
+	closers   []func()
+	closeOnce sync.Once
 }
 
 // Start listens and serves until ctx ends or Stop is called.
@@ -70,19 +98,16 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embed: listen on %s: %w", opts.Listen, err)
 	}
-	hooks, err := server.StorageHooks(opts.Registry)
+	store, closers, err := newStore(opts)
 	if err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("embed: storage metrics: %w", err)
+		return nil, err
 	}
-	store := storage.NewMemoryStore(storage.MemoryConfig{
-		Codec:           server.NewCodec(),
-		HistoryLimit:    opts.History,
-		CompactInterval: opts.CompactInterval,
-		MaxHistoryAge:   opts.MaxHistoryAge,
-		Logger:          opts.Logger,
-		Hooks:           hooks,
-	})
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
 	api, err := server.New(server.Config{
 		Store:            store,
 		BookmarkInterval: opts.BookmarkInterval,
@@ -92,7 +117,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	})
 	if err != nil {
 		ln.Close()
-		store.Close()
+		closeAll()
 		return nil, fmt.Errorf("embed: %w", err)
 	}
 	s := &Server{
@@ -102,6 +127,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		store:    store,
 		http:     &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second},
 		done:     make(chan error, 1),
+		closers:  closers,
 	}
 	go func() {
 		err := s.http.Serve(ln)
@@ -133,8 +159,83 @@ func (s *Server) Stop(ctx context.Context) error {
 	if err != nil {
 		_ = s.http.Close()
 	}
-	s.store.Close()
+	s.closeOnce.Do(func() {
+		for _, c := range s.closers {
+			c()
+		}
+	})
 	return err
+}
+
+// newStore builds the backend opts select, with the functions that
+// release it, in the order to call them.
+func newStore(opts Options) (storage.Interface, []func(), error) {
+	hooks, err := server.StorageHooks(opts.Registry)
+	if err != nil {
+		return nil, nil, fmt.Errorf("embed: storage metrics: %w", err)
+	}
+	mem := storage.MemoryConfig{
+		Codec:           server.NewCodec(),
+		HistoryLimit:    opts.History,
+		CompactInterval: opts.CompactInterval,
+		MaxHistoryAge:   opts.MaxHistoryAge,
+		Logger:          opts.Logger,
+		Hooks:           hooks,
+	}
+	if !opts.Etcd.enabled() {
+		st := storage.NewMemoryStore(mem)
+		return st, []func(){st.Close}, nil
+	}
+	var closers []func()
+	fail := func(err error) (storage.Interface, []func(), error) {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+		return nil, nil, err
+	}
+	eo := opts.Etcd
+	servers := eo.Servers
+	if len(servers) == 0 {
+		m, err := etcdrun.Start(etcdrun.Options{DataDir: eo.DataDir})
+		if err != nil {
+			return fail(fmt.Errorf("embed: etcd in %s: %w", eo.DataDir, err))
+		}
+		closers = append(closers, m.Close)
+		servers = []string{m.ClientURL}
+	}
+	cli, err := etcdrun.NewClient(etcdrun.ClientOptions{Endpoints: servers, CAFile: eo.CAFile, CertFile: eo.CertFile, KeyFile: eo.KeyFile})
+	if err != nil {
+		return fail(fmt.Errorf("embed: %w", err))
+	}
+	closers = append(closers, func() { cli.Close() })
+	etcdHooks, err := server.EtcdHooks(opts.Registry)
+	if err != nil {
+		return fail(fmt.Errorf("embed: etcd metrics: %w", err))
+	}
+	resources := make([]string, 0, len(kunosv1.Resources))
+	for _, r := range kunosv1.Resources {
+		resources = append(resources, r.GVR.Resource)
+	}
+	// The caches' windows age out like the memory store's history (mem);
+	// etcd's own history is compacted every CompactInterval.
+	st, err := storage.NewEtcdStore(storage.EtcdConfig{
+		MemoryConfig:        mem,
+		Client:              cli,
+		Prefix:              eo.Prefix,
+		EtcdCompactInterval: opts.CompactInterval,
+		RequestTimeout:      eo.RequestTimeout,
+		Resources:           resources,
+		EtcdHooks:           etcdHooks,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("embed: %w", err))
+	}
+	// Release in reverse: the store, then its client, then the member.
+	closers = append(closers, st.Close)
+	for i, j := 0, len(closers)-1; i < j; i, j = i+1, j-1 {
+		closers[i], closers[j] = closers[j], closers[i]
+	}
+	return st, closers, nil
 }
 
 // Done delivers the HTTP server's result once, when it stops serving: nil

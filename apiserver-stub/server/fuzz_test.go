@@ -96,7 +96,7 @@ func FuzzParseListOptions(f *testing.F) {
 				}
 			}
 			prefix := "/" + res.GVR.Resource + "/"
-			lo, err := s.storageListOptions(opts, prefix)
+			lo, err := s.storageListOptions(context.Background(), opts, prefix)
 			if err != nil {
 				if !isStatusError(err) {
 					t.Fatalf("error is not a Status: %v", err)

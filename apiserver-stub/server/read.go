@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // handleGet serves GET of one object. resourceVersion "" and "0" read the
@@ -24,8 +26,11 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, ri *requestIn
 	if err != nil {
 		return writeError(w, err)
 	}
-	if cur := s.store.CurrentRevision(); rv > cur {
-		return writeError(w, tooLargeRV(rv, cur))
+	if rv > 0 {
+		// A consistent read is never older than rv, once the store has it.
+		if err := s.store.WaitForRevision(r.Context(), ri.prefix(), rv); err != nil {
+			return writeError(w, storageError(err, ri.gr(), ri.name, msgListTooOld))
+		}
 	}
 	rec, err := s.store.Get(r.Context(), ri.key(ri.name), 0)
 	if err != nil {
@@ -57,7 +62,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, ri *requestI
 		return writeError(w, err)
 	}
 	prefix := ri.prefix()
-	lo, err := s.storageListOptions(opts, prefix)
+	lo, err := s.storageListOptions(r.Context(), opts, prefix)
 	if err != nil {
 		return writeError(w, err)
 	}
@@ -104,7 +109,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, ri *requestI
 
 // storageListOptions turns validated list options into a storage read:
 // which revision, which page, which predicate.
-func (s *Server) storageListOptions(opts *internalversion.ListOptions, prefix string) (storage.ListOptions, error) {
+func (s *Server) storageListOptions(ctx context.Context, opts *internalversion.ListOptions, prefix string) (storage.ListOptions, error) {
 	lo := storage.ListOptions{Limit: opts.Limit}
 	if lo.Limit < 0 {
 		lo.Limit = 0
@@ -134,7 +139,9 @@ func (s *Server) storageListOptions(opts *internalversion.ListOptions, prefix st
 		return lo, err
 	}
 	if rv == 0 {
-		return lo, nil // "" and "0": the latest state
+		// "": a consistent read; "0": any state, so a cache may serve it.
+		lo.Stale = opts.ResourceVersion == "0"
+		return lo, nil
 	}
 	exact := opts.ResourceVersionMatch == metav1.ResourceVersionMatchExact ||
 		(opts.ResourceVersionMatch == "" && opts.Limit > 0)
@@ -142,9 +149,11 @@ func (s *Server) storageListOptions(opts *internalversion.ListOptions, prefix st
 		lo.Revision = rv // the store answers 410 if compacted, 504 if future
 		return lo, nil
 	}
-	if cur := s.store.CurrentRevision(); rv > cur {
-		return lo, tooLargeRV(rv, cur)
+	// Not older than rv: any state the store has once it reached rv.
+	if err := s.store.WaitForRevision(ctx, prefix, rv); err != nil {
+		return lo, storageError(err, schema.GroupResource{}, "", msgListTooOld)
 	}
+	lo.Stale = true
 	return lo, nil
 }
 

@@ -108,6 +108,10 @@ func storageError(err error, gr schema.GroupResource, name, tooOld string) error
 		return apierrors.NewTooManyRequests("too many watchers, please try again later", 1)
 	case storage.CodeInvalidObject:
 		return apierrors.NewBadRequest(se.Error())
+	case storage.CodeUnavailable:
+		return apierrors.NewServiceUnavailable("storage is unavailable: " + se.Msg)
+	case storage.CodeCorrupt:
+		return apierrors.NewInternalError(se)
 	}
 	return apierrors.NewInternalError(err)
 }

@@ -125,10 +125,13 @@ func (s *Server) parseWatch(r *http.Request, ri *requestInfo) (*watchParams, err
 	if opts.SendInitialEvents != nil && *opts.SendInitialEvents {
 		// Watch-list with NotOlderThan: a snapshot at the current revision,
 		// which must have reached rv.
-		if cur := s.store.CurrentRevision(); rv > cur {
-			return nil, tooLargeRV(rv, cur)
+		if rv > 0 {
+			if err := s.store.WaitForRevision(r.Context(), ri.prefix(), rv); err != nil {
+				return nil, storageError(err, ri.gr(), "", msgWatchTooOld)
+			}
 		}
 		p.opts.SendInitialEvents = true
+		p.opts.Revision = rv
 	} else {
 		p.opts.Revision = rv
 	}

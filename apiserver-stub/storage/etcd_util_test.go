@@ -59,7 +59,7 @@ func newEtcdStore(t testing.TB, cfg storage.EtcdConfig, endpoints ...string) *st
 	if len(endpoints) == 0 {
 		endpoints = []string{etcdMember(t).ClientURL}
 	}
-	cli, err := etcdrun.NewClient(endpoints)
+	cli, err := etcdrun.NewClient(etcdrun.ClientOptions{Endpoints: endpoints})
 	if err != nil {
 		t.Fatal(err)
 	}

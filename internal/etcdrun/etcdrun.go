@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -130,17 +131,42 @@ func (m *Member) IsLeader() bool {
 	return m.etcd.Server.Leader() == m.etcd.Server.MemberID()
 }
 
-// NewClient returns a client for endpoints with settings that suit a
-// loopback cluster: short dial timeout, keepalives that notice a dead
-// member within seconds, and a quiet logger.
-func NewClient(endpoints []string) (*clientv3.Client, error) {
-	return clientv3.New(clientv3.Config{
-		Endpoints:            endpoints,
+// ClientOptions say how to reach an etcd cluster.
+type ClientOptions struct {
+	// Endpoints are client URLs (http:// or https://).
+	Endpoints []string
+	// CAFile verifies the servers; CertFile and KeyFile are this client's
+	// certificate (etcd's --client-cert-auth). Empty: plain connections.
+	CAFile, CertFile, KeyFile string
+}
+
+// NewClient returns a client with settings that suit a server process:
+// a short dial timeout, keepalives that notice a dead member within
+// seconds, and a quiet logger. It does not wait for etcd to answer.
+func NewClient(opts ClientOptions) (*clientv3.Client, error) {
+	if len(opts.Endpoints) == 0 {
+		return nil, errors.New("etcdrun: no etcd endpoints")
+	}
+	cfg := clientv3.Config{
+		Endpoints:            opts.Endpoints,
 		DialTimeout:          5 * time.Second,
 		DialKeepAliveTime:    2 * time.Second,
 		DialKeepAliveTimeout: 2 * time.Second,
 		Logger:               zap.NewNop(),
-	})
+	}
+	if opts.CAFile != "" || opts.CertFile != "" || opts.KeyFile != "" {
+		info := transport.TLSInfo{CertFile: opts.CertFile, KeyFile: opts.KeyFile, TrustedCAFile: opts.CAFile}
+		tc, err := info.ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("etcdrun: etcd TLS: %w", err)
+		}
+		cfg.TLS = tc
+	}
+	c, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("etcdrun: etcd client for %s: %w", strings.Join(opts.Endpoints, ","), err)
+	}
+	return c, nil
 }
 
 // Cluster is n members started together, in one process.
