@@ -189,6 +189,9 @@ func (st *EtcdStore) Close() {
 	}
 }
 
+// Prefix is the prefix of every key this store writes in etcd.
+func (st *EtcdStore) Prefix() string { return st.prefix }
+
 // resourceOf returns the resource prefix of a key or prefix: "/tasks/".
 func resourceOf(key string) string {
 	if i := strings.IndexByte(key[min(1, len(key)):], '/'); i >= 0 {
