@@ -156,6 +156,21 @@ func (st *EtcdStore) requestProgress() {
 	_ = st.cli.RequestProgress(ctx)
 }
 
+// progressLoop requests a progress notification every progressInterval.
+func (st *EtcdStore) progressLoop(ctx context.Context) {
+	defer st.wg.Done()
+	t := time.NewTicker(progressInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			st.requestProgress()
+		}
+	}
+}
+
 // watchCtx marks the caches' etcd watches: one gRPC stream for all of
 // them, which fails over when its etcd member loses the leader.
 func (st *EtcdStore) watchCtx(ctx context.Context) context.Context {

@@ -51,6 +51,11 @@ const (
 	freshWait = 3 * time.Second
 	// listChunk is the page size of lists read from etcd.
 	listChunk = 500
+	// progressInterval is how often the caches ask etcd for a progress
+	// notification, so that an idle resource's cache (its reads and
+	// bookmarks) keeps up with etcd's revision whatever etcd's own
+	// --watch-progress-notify-interval (10 minutes by default).
+	progressInterval = time.Second
 	// compactKey records the last compaction, so that the compactors of
 	// several server processes compact once per interval between them.
 	compactKey = "/compact_rev_key"
@@ -167,6 +172,8 @@ func NewEtcdStore(cfg EtcdConfig) (*EtcdStore, error) {
 	for _, r := range cfg.Resources {
 		st.cacheFor("/" + strings.Trim(r, "/") + "/")
 	}
+	st.wg.Add(1)
+	go st.progressLoop(ctx)
 	if cfg.EtcdCompactInterval > 0 {
 		st.wg.Add(1)
 		go st.compactor(ctx, cfg.EtcdCompactInterval)

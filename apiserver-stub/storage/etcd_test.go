@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 
+	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"github.com/kunos-io/listwatch/internal/etcdrun"
 )
@@ -360,5 +362,41 @@ func TestEtcdUnavailableAndBack(t *testing.T) {
 	ev := recvEvent(t, w, 15*time.Second)
 	if ev.Type != watch.Modified || ev.Revision != r.Revision {
 		t.Fatalf("after etcd returned the watch got %s@%d, want MODIFIED@%d", ev.Type, ev.Revision, r.Revision)
+	}
+}
+
+// Bookmarks of an idle resource keep up with etcd's revision: writes to
+// another resource move the revision a bookmark carries.
+func TestEtcdBookmarksMoveWhileIdle(t *testing.T) {
+	ctx := context.Background()
+	st := newEtcdStore(t, storage.EtcdConfig{})
+	w, err := st.Watch(ctx, "/tasks/", storage.WatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	var last int64
+	for i := range 5 {
+		n := &kunosv1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%d", i)}}
+		r, err := st.Create(ctx, "/nodes/"+n.Name, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = r.Revision
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w.RequestProgress()
+		ev := recvEvent(t, w, 5*time.Second)
+		if ev.Type != watch.Bookmark {
+			t.Fatalf("got %s, want only bookmarks", ev.Type)
+		}
+		if ev.Revision >= last {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bookmark stuck at %d, etcd at %d", ev.Revision, last)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
