@@ -136,12 +136,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 		s.done <- err
 	}()
-	go func() {
-		<-ctx.Done()
+	// Stop when ctx ends; this goroutine ends with the server either way.
+	stopWith := context.AfterFunc(ctx, func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = s.Stop(stopCtx)
-	}()
+	})
+	s.closers = append([]func(){func() { stopWith() }}, s.closers...)
 	return s, nil
 }
 

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"github.com/kunos-io/listwatch/internal/etcdrun"
 )
@@ -83,13 +81,4 @@ func newEtcdStore(t testing.TB, cfg storage.EtcdConfig, endpoints ...string) *st
 		cli.Close()
 	})
 	return st
-}
-
-// etcdLeakIgnores are goroutines that an embedded etcd leaves behind after
-// Close, none of them ours.
-func etcdLeakIgnores() []goleak.Option {
-	return []goleak.Option{
-		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
-		goleak.IgnoreAnyFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
-	}
 }

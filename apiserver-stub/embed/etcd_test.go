@@ -1,0 +1,56 @@
+package embed_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/kunos-io/listwatch/apiserver-stub/embed"
+)
+
+// A server with a data dir keeps its objects, at the same resourceVersion,
+// across a stop and a new start on the same directory.
+func TestDataDirKeepsObjects(t *testing.T) {
+	dir := t.TempDir()
+	start := func() *embed.Server {
+		srv, err := embed.Start(context.Background(), embed.Options{Listen: "127.0.0.1:0", Etcd: embed.EtcdOptions{DataDir: dir}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	get := func(srv *embed.Server) (int, string) {
+		resp, err := http.Get(srv.URL + "/apis/kunos.io/v1/namespaces/default/tasks/keep")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	srv := start()
+	body := `{"apiVersion":"kunos.io/v1","kind":"Task","metadata":{"name":"keep"},"spec":{"command":["true"]}}`
+	resp, err := http.Post(srv.URL+"/apis/kunos.io/v1/namespaces/default/tasks", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %s", resp.Status)
+	}
+	code, before := get(srv)
+	if code != 200 {
+		t.Fatalf("get: %d %s", code, before)
+	}
+	if err := srv.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv = start()
+	defer srv.Stop(context.Background())
+	code, after := get(srv)
+	if code != 200 || after != before {
+		t.Fatalf("after restart: %d %s\nbefore: %s", code, after, before)
+	}
+}
