@@ -215,7 +215,11 @@ func (c *resourceCache) run(ctx context.Context) {
 			c.compact()
 			c.signal()
 		}
+		began := time.Now()
 		err := c.follow(ctx, m)
+		if time.Since(began) > 10*time.Second {
+			backoff = 100 * time.Millisecond // it had been working
+		}
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -223,13 +227,11 @@ func (c *resourceCache) run(ctx context.Context) {
 			log.Warn("watch cache: etcd compacted past the cache's revision; listing again", "revision", m.CurrentRevision())
 			c.mem.Store(nil)
 			m.Close()
-		case err != nil:
+		default:
 			log.Warn("watch cache: etcd watch failed, resuming", "revision", m.CurrentRevision(), "err", err)
 			if !sleep() {
 				return
 			}
-		default:
-			backoff = 100 * time.Millisecond
 		}
 	}
 }
@@ -312,7 +314,10 @@ func (c *resourceCache) follow(ctx context.Context, m *MemoryStore) error {
 		c.compact()
 		c.signal()
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.New("etcd closed the watch")
 }
 
 // ----------------------------------------------------------------- watch
