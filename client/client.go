@@ -17,10 +17,11 @@ import (
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 )
 
-// Client talks to one API server. It is safe for concurrent use; bind it to
-// a resource with For or Dynamic.
+// Client talks to one API server, or to several replicas of one (see
+// Config.Hosts). It is safe for concurrent use; bind it to a resource with
+// For or Dynamic.
 type Client struct {
-	base      *url.URL
+	eps       *endpoints
 	http      *http.Client // no overall timeout: watches stream for minutes
 	dialer    *websocket.Dialer
 	token     string
@@ -33,20 +34,21 @@ type Client struct {
 	log       *slog.Logger
 }
 
-// New returns a Client for cfg. It fails on an unparsable Host, unreadable
-// TLS files or an unknown WatchTransport; it does not contact the server.
+// New returns a Client for cfg. It fails on an unparsable Host or Hosts
+// entry, unreadable TLS files or an unknown WatchTransport; it does not
+// contact any server.
 func New(cfg *Config) (*Client, error) {
 	if cfg == nil {
 		return nil, errors.New("client: nil Config")
 	}
-	base, err := parseHost(cfg.Host)
+	bases, err := parseHosts(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.WatchTransport != TransportHTTP && cfg.WatchTransport != TransportWebSocket {
 		return nil, fmt.Errorf("client: unknown WatchTransport %v", cfg.WatchTransport)
 	}
-	tlsCfg, err := buildTLS(&cfg.TLS, base)
+	tlsCfg, err := buildTLS(&cfg.TLS, bases)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +59,7 @@ func New(cfg *Config) (*Client, error) {
 	tr.MaxIdleConnsPerHost = 25 // client-go's value: informers open many connections to one host
 
 	c := &Client{
-		base:      base,
+		eps:       newEndpoints(bases),
 		http:      &http.Client{Transport: tr},
 		token:     cfg.BearerToken,
 		userAgent: cfg.UserAgent,
@@ -96,30 +98,71 @@ func New(cfg *Config) (*Client, error) {
 	return c, nil
 }
 
-// Host returns the base URL the client talks to.
-func (c *Client) Host() string { return c.base.String() }
+// Host returns the base URL the client currently sends requests to: with
+// several servers, the one it sticks to (see Config.Hosts).
+func (c *Client) Host() string { return c.eps.current().host }
+
+// Hosts returns the base URLs of all the client's servers, in the order
+// they are tried.
+func (c *Client) Hosts() []string { return c.eps.hosts() }
+
+// parseHosts returns the URLs of cfg.Host then cfg.Hosts, duplicates
+// removed. At least one is required.
+func parseHosts(cfg *Config) ([]*url.URL, error) {
+	var out []*url.URL
+	seen := make(map[string]bool, 1+len(cfg.Hosts))
+	add := func(field, host string) error {
+		u, err := parseHost(field, host)
+		if err != nil {
+			return err
+		}
+		if k := u.String(); !seen[k] {
+			seen[k] = true
+			out = append(out, u)
+		}
+		return nil
+	}
+	if cfg.Host != "" {
+		if err := add("Config.Host", cfg.Host); err != nil {
+			return nil, err
+		}
+	}
+	for i, h := range cfg.Hosts {
+		if err := add(fmt.Sprintf("Config.Hosts[%d]", i), h); err != nil {
+			return nil, err
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("client: Config.Host is empty")
+	}
+	return out, nil
+}
 
 // parseHost accepts "https://h:p[/prefix]", "http://..." or a bare
-// "h:p", which is taken as https like client-go does.
-func parseHost(host string) (*url.URL, error) {
+// "h:p", which is taken as https like client-go does. field names the
+// Config field in errors.
+func parseHost(field, host string) (*url.URL, error) {
 	if host == "" {
-		return nil, errors.New("client: Config.Host is empty")
+		return nil, fmt.Errorf("client: %s is empty", field)
+	}
+	if strings.Count(host, "://") > 1 {
+		return nil, fmt.Errorf("client: %s %q holds more than one URL: list several servers in Config.Hosts", field, host)
 	}
 	if !strings.Contains(host, "://") {
 		host = "https://" + host
 	}
 	u, err := url.Parse(host)
 	if err != nil {
-		return nil, fmt.Errorf("client: parse Config.Host: %w", err)
+		return nil, fmt.Errorf("client: parse %s: %w", field, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("client: Config.Host %q: scheme must be http or https", host)
+		return nil, fmt.Errorf("client: %s %q: scheme must be http or https", field, host)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("client: Config.Host %q has no host", host)
+		return nil, fmt.Errorf("client: %s %q has no host", field, host)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("client: Config.Host %q must not have a query or fragment", host)
+		return nil, fmt.Errorf("client: %s %q must not have a query or fragment", field, host)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""

@@ -49,8 +49,35 @@ const (
 type Config struct {
 	// Host is the server's base URL, e.g. "https://127.0.0.1:6443" or
 	// "http://localhost:8080". A host without a scheme is taken as https,
-	// like client-go. A path prefix (e.g. behind a proxy) is kept.
+	// like client-go. A path prefix (e.g. behind a proxy) is kept. One URL:
+	// list several servers in Hosts.
 	Host string
+	// Hosts lists further URLs of the same API (replicas of one server
+	// over one store, whose resourceVersions they share), in the form of
+	// Host. The client uses Host and Hosts in that order, duplicates
+	// removed, so Host alone, Hosts alone or both work.
+	//
+	// The client sends every request to one server and stays with it while
+	// it answers. A transport error (refused, reset, EOF before a
+	// response, TLS handshake failure) or a 503 marks that server down for
+	// a cooldown (1s doubling to 30s) and the request moves to the next
+	// server at once where that is safe: always for get, list, watch and
+	// delete (a delete retried after its first attempt went through may
+	// report NotFound); for create, update and patch only when the request
+	// never left the client (no connection could be made), so a create is
+	// never sent twice. The server that answers becomes the one used until
+	// it fails in turn. A watch whose stream breaks marks its server down
+	// too, so the reflector's re-watch from its last resourceVersion goes
+	// to another replica and the informer resumes without a relist.
+	//
+	// A slice rather than a comma-separated Host because Host keeps the
+	// meaning it has in client-go and in kubeconfig files (one URL, which
+	// may itself contain a comma), and because code that copies Host
+	// elsewhere keeps working. Command-line tools may accept a comma-
+	// separated flag and split it into Hosts, as job-controller's --server
+	// does. Behind a load balancer, give its one URL: the client keeps no
+	// state about the servers behind it, only per connection.
+	Hosts []string
 	// BearerToken is sent as "Authorization: Bearer <token>" when set.
 	BearerToken string
 	// TLS configures server verification and client certificates.
@@ -98,7 +125,7 @@ type TLSConfig struct {
 	// Insecure skips verification of the server certificate.
 	Insecure bool
 	// ServerName overrides the name the server certificate is checked
-	// against (default: the host of Config.Host).
+	// against (default: the host of the URL each request goes to).
 	ServerName string
 }
 

@@ -27,6 +27,16 @@
 // 10 times, honouring the header and the context, and a GET whose
 // connection drops is retried after a second, both like client-go.
 //
+// Several replicas of one API server (one store, shared resourceVersions)
+// are given with Config.Hosts. The client sticks to one of them; on a
+// connection error or a 503 it moves to the next, retrying the request
+// there when that cannot do anything twice (reads, watches and deletes
+// always, writes only when they never left the client), and a watch whose
+// stream breaks sends the reflector's re-watch to another replica, so an
+// informer resumes from its last resourceVersion without a relist:
+//
+//	c, err := client.New(&client.Config{Hosts: []string{"https://api-0:6443", "https://api-1:6443"}})
+//
 // Objects returned by the client are owned by the caller; objects passed in
 // are not modified. Decoded objects keep their apiVersion and kind (client-go's
 // typed clients clear them).

@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -83,10 +85,10 @@ func (r *request) path(basePath string) string {
 	return b.String()
 }
 
-// url returns the full URL of r with scheme (http/https or ws/wss).
-func (c *Client) url(r *request, websocket bool) *url.URL {
-	u := *c.base
-	p := r.path(c.base.Path)
+// url returns the full URL of r on ep, with scheme (http/https or ws/wss).
+func (r *request) url(ep *endpoint, websocket bool) *url.URL {
+	u := *ep.base
+	p := r.path(ep.base.Path)
 	u.Path, _ = url.PathUnescape(p)
 	u.RawPath = p
 	if len(r.query) > 0 {
@@ -100,6 +102,13 @@ func (c *Client) url(r *request, websocket bool) *url.URL {
 		}
 	}
 	return &u
+}
+
+// idempotent reports whether r may be sent again after an attempt that
+// may have reached the server: reads, watches and deletes (whose retry
+// after a success answers NotFound, but never does anything twice).
+func (r *request) idempotent() bool {
+	return r.method == http.MethodGet || r.method == http.MethodHead || r.method == http.MethodDelete
 }
 
 // validate rejects names that cannot be a path segment. Kubernetes names
@@ -117,19 +126,77 @@ func (r *request) validate() error {
 }
 
 // send performs r, retrying 429 and 5xx responses that carry Retry-After
-// (up to maxRetries, honouring the header and ctx). It returns a response
-// with a 2xx status, whose body the caller must close, or an error: an API
-// error for any other status, a wrapped transport error otherwise.
+// (up to maxRetries, honouring the header and ctx) and moving to another
+// server on failures (see Config.Hosts). It returns a response with a 2xx
+// status, whose body the caller must close, or an error: an API error for
+// any other status, a wrapped transport error otherwise.
 func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
+	resp, _, err := c.sendTo(ctx, r)
+	return resp, err
+}
+
+// sendTo is send, also returning the endpoint that answered.
+func (c *Client) sendTo(ctx context.Context, r *request) (*http.Response, *endpoint, error) {
 	if err := r.validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	// Whether an attempt reached a connection matters only for a request
+	// that must not be sent twice and that has somewhere else to go.
+	traceConn := !r.idempotent() && len(c.eps.list) > 1
+	return c.exchange(ctx, r, func(ctx context.Context, ep *endpoint) (*http.Response, bool, error) {
+		var gotConn atomic.Bool
+		if traceConn {
+			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+				GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) },
+			})
+		}
+		req, err := c.newHTTPRequest(ctx, r, ep)
+		if err != nil {
+			return nil, false, err
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			// Without a connection, or when the last connection attempt
+			// failed to dial (net/http retries a non-idempotent request on
+			// a fresh connection only when nothing was written on the
+			// first), no byte of the request reached a server.
+			sent := !traceConn || (gotConn.Load() && !isDialError(err))
+			return nil, sent, err
+		}
+		return resp, true, nil
+	})
+}
+
+// attemptFunc performs one attempt of a request against ep. It returns the
+// response (any status; for a WebSocket the handshake's, 101 on success)
+// or a transport error, and whether the request may have reached the
+// server.
+type attemptFunc func(ctx context.Context, ep *endpoint) (resp *http.Response, sent bool, err error)
+
+// exchange runs attempts of r until one ends with a 1xx/2xx response,
+// which it returns with the endpoint that sent it, or with an error:
+//
+//   - a transport error or a 503 marks the endpoint down; the request
+//     moves at once to a server it has not tried yet, if it is idempotent
+//     or was never sent (a 503 counts as sent unless it carries
+//     Retry-After, the server's word that it did nothing);
+//   - otherwise, like client-go: 429 and 5xx with Retry-After are retried
+//     after the wait (up to maxRetries), and a GET whose connection
+//     dropped after a second; every other non-2xx is an API error.
+func (c *Client) exchange(ctx context.Context, r *request, try attemptFunc) (*http.Response, *endpoint, error) {
 	release := func() {}
 	defer func() { release() }() // a no-op once the body owns the timeout
+	var tried triedSet
+	// another records ep as tried and reports whether a server this
+	// request has not tried yet remains.
+	another := func(ep *endpoint) bool {
+		tried.add(ep.index)
+		return tried.len() < len(c.eps.list)
+	}
 	for attempt := 0; ; attempt++ {
 		if c.limiter != nil {
 			if err := c.limiter.Wait(ctx); err != nil {
-				return nil, fmt.Errorf("%s: rate limiter: %w", r.describe(), contextErr(ctx, err))
+				return nil, nil, fmt.Errorf("%s: rate limiter: %w", r.describe(), contextErr(ctx, err))
 			}
 		}
 		if attempt == 0 && c.timeout > 0 && r.verb != "watch" {
@@ -139,44 +206,62 @@ func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
 			ctx, cancel = context.WithTimeout(ctx, c.timeout)
 			release = cancel
 		}
-		req, err := c.newHTTPRequest(ctx, r)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", r.describe(), err)
-		}
+		ep := c.eps.pick(&tried)
 		start := time.Now()
-		resp, err := c.http.Do(req)
+		resp, sent, err := try(ctx, ep)
 		if err != nil {
 			c.observe(r, 0, start)
-			if r.method == http.MethodGet && attempt < maxRetries && ctx.Err() == nil && isProbableEOF(err) {
-				// A dropped connection on a read: retry like client-go,
-				// after its artificial one-second Retry-After.
-				c.log.DebugContext(ctx, "retrying request after connection error", "request", r.describe(),
-					"err", err, "attempt", attempt+1)
-				if sleepCtx(ctx, time.Second) == nil {
+			if ctx.Err() == nil {
+				c.eps.failed(ep)
+				if (r.idempotent() || !sent) && another(ep) {
+					c.log.DebugContext(ctx, "trying another server after connection error", "request", r.describe(),
+						"server", ep.host, "err", err, "attempt", attempt+1)
 					continue
 				}
+				if r.method == http.MethodGet && attempt < maxRetries && isProbableEOF(err) {
+					// A dropped connection on a read: retry like client-go,
+					// after its artificial one-second Retry-After.
+					c.log.DebugContext(ctx, "retrying request after connection error", "request", r.describe(),
+						"err", err, "attempt", attempt+1)
+					if sleepCtx(ctx, time.Second) == nil {
+						tried.reset()
+						continue
+					}
+				}
 			}
-			return nil, fmt.Errorf("%s: %w", r.describe(), contextErr(ctx, err))
+			return nil, nil, fmt.Errorf("%s: %w", r.describe(), contextErr(ctx, err))
 		}
 		c.observe(r, resp.StatusCode, start)
-		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		wait, retry := retryAfter(resp)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			c.eps.failed(ep)
+			if (r.idempotent() || retry) && another(ep) {
+				drain(resp.Body)
+				c.log.DebugContext(ctx, "trying another server after HTTP 503", "request", r.describe(),
+					"server", ep.host, "attempt", attempt+1)
+				continue
+			}
+		} else if c.eps.succeeded(ep) {
+			c.log.InfoContext(ctx, "client: now using another API server", "server", ep.host)
+		}
+		if resp.StatusCode < 300 {
 			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: release}
 			release = func() {}
-			return resp, nil
+			return resp, ep, nil
 		}
-		wait, retry := retryAfter(resp)
 		if retry && attempt < maxRetries {
 			drain(resp.Body)
 			c.log.DebugContext(ctx, "retrying request", "request", r.describe(), "code", resp.StatusCode,
 				"retryAfter", wait, "attempt", attempt+1)
 			if err := sleepCtx(ctx, wait); err != nil {
-				return nil, fmt.Errorf("%s: waiting %v to retry after HTTP %d: %w", r.describe(), wait, resp.StatusCode, err)
+				return nil, nil, fmt.Errorf("%s: waiting %v to retry after HTTP %d: %w", r.describe(), wait, resp.StatusCode, err)
 			}
+			tried.reset()
 			continue
 		}
 		err = responseError(r, resp.StatusCode, resp.Header, resp.Body)
 		resp.Body.Close()
-		return nil, err
+		return nil, nil, err
 	}
 }
 
@@ -192,12 +277,12 @@ func (b *cancelOnClose) Close() error {
 	return err
 }
 
-func (c *Client) newHTTPRequest(ctx context.Context, r *request) (*http.Request, error) {
+func (c *Client) newHTTPRequest(ctx context.Context, r *request, ep *endpoint) (*http.Request, error) {
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, c.url(r, false).String(), body)
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url(ep, false).String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -288,6 +373,13 @@ func isProbableEOF(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "connection reset by peer") || strings.Contains(msg, "http2: client connection lost") ||
 		strings.Contains(msg, "server sent GOAWAY and closed the connection")
+}
+
+// isDialError reports an error from making a connection (refused,
+// unreachable, no route, dial timeout): the request was not sent.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return (errors.As(err, &op) && op.Op == "dial") || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // contextErr prefers the context's error (Canceled, DeadlineExceeded) over

@@ -9,9 +9,9 @@ import (
 	"os"
 )
 
-// buildTLS turns TLSConfig into a *tls.Config. It returns nil (Go's
-// defaults) when nothing is configured.
-func buildTLS(t *TLSConfig, base *url.URL) (*tls.Config, error) {
+// buildTLS turns TLSConfig into a *tls.Config, shared by all of bases. It
+// returns nil (Go's defaults) when nothing is configured.
+func buildTLS(t *TLSConfig, bases []*url.URL) (*tls.Config, error) {
 	caData, err := dataOrFile(t.CAData, t.CAFile, "CA")
 	if err != nil {
 		return nil, err
@@ -27,8 +27,10 @@ func buildTLS(t *TLSConfig, base *url.URL) (*tls.Config, error) {
 	if len(caData) == 0 && len(certData) == 0 && len(keyData) == 0 && !t.Insecure && t.ServerName == "" {
 		return nil, nil
 	}
-	if base.Scheme == "http" {
-		return nil, fmt.Errorf("client: TLS settings given for plain-http host %q", base.Host)
+	for _, base := range bases {
+		if base.Scheme == "http" {
+			return nil, fmt.Errorf("client: TLS settings given for plain-http host %q", base.Host)
+		}
 	}
 	if t.Insecure && len(caData) > 0 {
 		// client-go rejects this combination too: it is almost always a

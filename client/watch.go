@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -20,6 +21,9 @@ type frameReader interface {
 	next(ev *rawEvent) error
 	// close tears down the connection; it unblocks a pending next.
 	close()
+	// broken reports that the stream failed without a clean end (not by
+	// close or the context): its server is presumed down.
+	broken()
 }
 
 // streamWatcher is a watch.Interface fed by one goroutine reading frames.
@@ -57,6 +61,15 @@ func (w *streamWatcher[T]) Stop() {
 	})
 }
 
+func (w *streamWatcher[T]) stopped() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // ResultChan returns the events; it is closed when the watch ends.
 func (w *streamWatcher[T]) ResultChan() <-chan watch.Event { return w.result }
 
@@ -82,7 +95,11 @@ func (w *streamWatcher[T]) run(ctx context.Context) {
 			var bad *malformedError
 			if !errors.As(err, &bad) {
 				// End of stream, Stop, ctx, or a broken connection: the
-				// caller re-watches from its last resourceVersion.
+				// caller re-watches from its last resourceVersion. After a
+				// broken connection, on another server if there is one.
+				if !errors.Is(err, io.EOF) && ctx.Err() == nil && !w.stopped() {
+					w.frames.broken()
+				}
 				w.log.Debug("watch ended", "watch", w.what, "err", err)
 				return
 			}

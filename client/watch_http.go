@@ -12,12 +12,13 @@ type httpFrames struct {
 	body   io.ReadCloser
 	fr     *framer
 	cancel context.CancelFunc
+	broke  func() // marks the server down; nil in tests
 }
 
 func (c *Client) openHTTPWatch(ctx context.Context, req *request) (*httpFrames, error) {
 	// The request lives until Stop (cancel) or ctx ends.
 	wctx, cancel := context.WithCancel(ctx)
-	resp, err := c.send(wctx, req)
+	resp, ep, err := c.sendTo(wctx, req)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -27,7 +28,9 @@ func (c *Client) openHTTPWatch(ctx context.Context, req *request) (*httpFrames, 
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s: %w", req.describe(), err)
 	}
-	return newHTTPFrames(resp.Body, cancel), nil
+	f := newHTTPFrames(resp.Body, cancel)
+	f.broke = func() { c.eps.failed(ep) }
+	return f, nil
 }
 
 func newHTTPFrames(body io.ReadCloser, cancel context.CancelFunc) *httpFrames {
@@ -45,4 +48,10 @@ func (f *httpFrames) next(ev *rawEvent) error {
 func (f *httpFrames) close() {
 	f.cancel()
 	f.body.Close()
+}
+
+func (f *httpFrames) broken() {
+	if f.broke != nil {
+		f.broke()
+	}
 }

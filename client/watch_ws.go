@@ -23,53 +23,41 @@ type wsFrames struct {
 	conn      *websocket.Conn
 	buf       bytes.Buffer
 	closeOnce sync.Once
+	broke     func() // marks the server down
 }
 
 // dialWebSocket performs the upgrade handshake for req, with the same rate
-// limiting, retries and error mapping as plain requests.
+// limiting, retries, failover and error mapping as plain requests.
 func (c *Client) dialWebSocket(ctx context.Context, req *request) (*wsFrames, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	u := c.url(req, true).String()
-	h := http.Header{}
-	h.Set("Accept", "application/json")
-	// kube-apiserver's WebSocket handler rejects a handshake without Origin.
-	h.Set("Origin", c.base.Scheme+"://"+c.base.Host)
-	c.setCommonHeaders(h)
-	for attempt := 0; ; attempt++ {
-		if c.limiter != nil {
-			if err := c.limiter.Wait(ctx); err != nil {
-				return nil, fmt.Errorf("%s: rate limiter: %w", req.describe(), contextErr(ctx, err))
-			}
-		}
-		start := time.Now()
-		conn, resp, err := c.dialer.DialContext(ctx, u, h)
+	var conn *websocket.Conn
+	resp, ep, err := c.exchange(ctx, req, func(ctx context.Context, ep *endpoint) (*http.Response, bool, error) {
+		h := http.Header{}
+		h.Set("Accept", "application/json")
+		// kube-apiserver's WebSocket handler rejects a handshake without Origin.
+		h.Set("Origin", ep.origin)
+		c.setCommonHeaders(h)
+		wc, resp, err := c.dialer.DialContext(ctx, req.url(ep, true).String(), h)
 		if err == nil {
-			c.observe(req, http.StatusSwitchingProtocols, start)
-			conn.SetReadLimit(maxWSMessage)
-			return &wsFrames{conn: conn}, nil
+			conn = wc
+			return resp, true, nil
 		}
-		if resp == nil {
-			c.observe(req, 0, start)
-			return nil, fmt.Errorf("%s: websocket: %w", req.describe(), contextErr(ctx, err))
+		if resp != nil {
+			return resp, true, nil // a refused handshake: its status decides
 		}
-		c.observe(req, resp.StatusCode, start)
-		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			resp.Body.Close()
-			return nil, fmt.Errorf("%s: server answered HTTP %d instead of upgrading to WebSocket", req.describe(), resp.StatusCode)
-		}
-		if wait, retry := retryAfter(resp); retry && attempt < maxRetries {
-			resp.Body.Close()
-			if err := sleepCtx(ctx, wait); err != nil {
-				return nil, fmt.Errorf("%s: waiting %v to retry after HTTP %d: %w", req.describe(), wait, resp.StatusCode, err)
-			}
-			continue
-		}
-		err = responseError(req, resp.StatusCode, resp.Header, resp.Body)
-		resp.Body.Close()
+		return nil, true, fmt.Errorf("websocket: %w", err)
+	})
+	if err != nil {
 		return nil, err
 	}
+	resp.Body.Close()
+	if conn == nil {
+		return nil, fmt.Errorf("%s: server answered HTTP %d instead of upgrading to WebSocket", req.describe(), resp.StatusCode)
+	}
+	conn.SetReadLimit(maxWSMessage)
+	return &wsFrames{conn: conn, broke: func() { c.eps.failed(ep) }}, nil
 }
 
 func (f *wsFrames) next(ev *rawEvent) error {
@@ -137,4 +125,10 @@ func snippet(b []byte) string {
 		s = s[:max] + "..."
 	}
 	return fmt.Sprintf("%q", strings.TrimSpace(s))
+}
+
+func (f *wsFrames) broken() {
+	if f.broke != nil {
+		f.broke()
+	}
 }
