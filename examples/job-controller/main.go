@@ -6,6 +6,7 @@
 //	go run ./examples/job-controller                  # embedded server, demo Job, keeps running
 //	go run ./examples/job-controller --exit-after-demo
 //	go run ./examples/job-controller --server http://127.0.0.1:8080 --demo=false
+//	go run ./examples/job-controller --server http://127.0.0.1:8080,http://127.0.0.1:8081  # replicas over one etcd
 package main
 
 import (
@@ -56,7 +57,8 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.server, "server", "", "URL of an external API server (default: start an embedded one)")
+	flag.StringVar(&o.server, "server", "", "URL of an external API server, or a comma-separated list of the URLs of replicas of one\n"+
+		"(one etcd behind them); the client sticks to one and fails over to the next (default: start an embedded one)")
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file of an external API server")
 	flag.StringVar(&o.kubeContext, "context", "", "kubeconfig context (default: current-context)")
 	flag.StringVar(&o.apiListen, "api-listen", "127.0.0.1:8080", "address of the embedded API server (a free port if taken)")
@@ -202,7 +204,11 @@ func clientConfig(ctx context.Context, o options, reg *prometheus.Registry, log 
 	case o.kubeconfig != "":
 		return client.LoadKubeconfig(o.kubeconfig, o.kubeContext)
 	case o.server != "":
-		return &client.Config{Host: o.server}, nil
+		hosts := serverList(o.server)
+		if len(hosts) == 0 {
+			return nil, fmt.Errorf("--server %q: no URL", o.server)
+		}
+		return &client.Config{Hosts: hosts}, nil
 	}
 	opts := embed.Options{Listen: o.apiListen, Registry: reg, Logger: log, BookmarkInterval: 10 * time.Second}
 	srv, err := embed.Start(ctx, opts)
@@ -217,6 +223,17 @@ func clientConfig(ctx context.Context, o options, reg *prometheus.Registry, log 
 	fmt.Printf("  try:    kubectl --server %s get jobs,tasks,nodes -A\n", srv.URL)
 	fmt.Printf("          kubectl --server %s create -f examples/job-controller/manifests/batch-job.yaml\n", srv.URL)
 	return &client.Config{Host: srv.URL}, nil
+}
+
+// serverList splits a --server value "URL1,URL2,..." into client.Config.Hosts.
+func serverList(s string) []string {
+	var hosts []string
+	for _, h := range strings.Split(s, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }
 
 func isAddrInUse(err error) bool {
