@@ -6,7 +6,14 @@
 #   4. server and controller as separate processes, the controller killed
 #      mid-Job and restarted: the Job completes with exactly spec.completions
 #      succeeded Tasks and no extra Task; /metrics scraped during the run, and
-#      a real Prometheus server scrapes it and answers PromQL queries.
+#      a real Prometheus server scrapes it and answers PromQL queries;
+#   5. a 3-member etcd cluster (separate processes) and two server replicas
+#      over it: the controller on replica A (with B as its fallback), kubectl
+#      watching through B; replica A killed mid-Job (the controller moves to
+#      B without a relist), then the etcd leader killed; the Job completes
+#      with exactly its completions; then one new replica over the same etcd
+#      serves every object at the same resourceVersion;
+#   6. --data-dir: objects survive kill -9 of the server.
 # Everything listens on 127.0.0.1 and every wait is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +22,7 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  declare -F etcd_cluster_stop >/dev/null && etcd_cluster_stop || true
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -46,17 +54,22 @@ log "building binaries"
 go build -o "$WORK/apiserver-stub" ./apiserver-stub
 go build -o "$WORK/job-controller" ./examples/job-controller
 
+# start_server [LOGNAME [FLAGS...]]: starts apiserver-stub, sets SERVER,
+# SERVER_PID and K (kubectl against it).
 start_server() {
-  "$WORK/apiserver-stub" --listen 127.0.0.1:0 --bookmark-interval 5s >"$WORK/server.log" 2>&1 &
-  PIDS+=($!)
-  WAIT=20 wait_for grep -q "serving on" "$WORK/server.log" || fail "apiserver-stub did not start"
-  SERVER=$(url_from "$WORK/server.log" "serving on")
+  local name=${1:-server}
+  shift || true
+  "$WORK/apiserver-stub" --listen 127.0.0.1:0 --bookmark-interval 5s "$@" >"$WORK/$name.log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=($SERVER_PID)
+  WAIT=30 wait_for grep -q "serving on" "$WORK/$name.log" || fail "apiserver-stub ($name) did not start"
+  SERVER=$(url_from "$WORK/$name.log" "serving on")
   K="kubectl --server $SERVER"
 }
 
-# ---------------------------------------------------------------- 1. kubectl
-log "1. kubectl against apiserver-stub"
-start_server
+# E2E_SECTIONS picks sections to run (default: all), e.g. E2E_SECTIONS="5 6".
+want() { [[ " ${E2E_SECTIONS:-1 2 3 4 5 6} " == *" $1 "* ]]; }
+
 cat >"$WORK/task.yaml" <<'YAML'
 apiVersion: kunos.io/v1
 kind: Task
@@ -66,6 +79,24 @@ metadata:
 spec:
   command: ["echo", "hello"]
 YAML
+cat >"$WORK/job.yaml" <<'YAML'
+apiVersion: kunos.io/v1
+kind: Job
+metadata:
+  name: restartable
+  namespace: e2e
+spec:
+  completions: 24
+  parallelism: 3
+  template:
+    spec:
+      command: ["sleep", "1"]
+YAML
+
+# ---------------------------------------------------------------- 1. kubectl
+if want 1; then
+log "1. kubectl against apiserver-stub"
+start_server
 $K create -f "$WORK/task.yaml" >/dev/null || fail "kubectl create -f"
 $K get task hello -n default -o json >"$WORK/hello.json" || fail "kubectl get -o json"
 grep -q '"resourceVersion"' "$WORK/hello.json" || fail "get -o json has no resourceVersion"
@@ -85,19 +116,26 @@ if $K get task hello -n default >/dev/null 2>&1; then fail "task still there aft
 kill $WATCH_PID 2>/dev/null || true
 log "   kubectl create -f, get -o json, get -w, label, annotate, selector, delete: ok"
 
+fi
 # ------------------------------------------------------- 2. client-go compat
+if want 2; then
 log "2. client-go v0.37 informers, pager and workqueue side by side with ours (hack/bench tests)"
 (cd hack/bench && go test -count=1 ./...) || fail "client-go side-by-side and compatibility tests"
 
+fi
 # -------------------------------------------------------------- 3. the demo
+if want 3; then
 log "3. go run ./examples/job-controller --exit-after-demo (embedded server)"
 timeout 240 "$WORK/job-controller" --exit-after-demo --api-listen 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
   >"$WORK/demo.log" 2>&1 || fail "demo did not complete (exit $?)"
 grep -q "demo Job complete" "$WORK/demo.log" || fail "demo did not report completion"
 log "   demo: $(grep -c 'job default/demo' "$WORK/demo.log") progress lines, completed"
 
+fi
 # ------------------------------------------- 4. kill and restart mid-Job
+if want 4; then
 log "4. separate processes: kill the controller mid-Job and restart it"
+[ -n "${SERVER:-}" ] || start_server
 MPORT=$(free_port) || fail "no free port"
 start_controller() {
   "$WORK/job-controller" --server "$SERVER" --demo=false --metrics-addr "127.0.0.1:$MPORT" >>"$WORK/controller.log" 2>&1 &
@@ -108,19 +146,6 @@ start_controller() {
 $K get tasks -n e2e -w --output-watch-events -o name >"$WORK/tasks-watch.out" 2>"$WORK/tasks-watch.log" &
 PIDS+=($!)
 start_controller
-cat >"$WORK/job.yaml" <<'YAML'
-apiVersion: kunos.io/v1
-kind: Job
-metadata:
-  name: restartable
-  namespace: e2e
-spec:
-  completions: 24
-  parallelism: 3
-  template:
-    spec:
-      command: ["sleep", "1"]
-YAML
 $K create -f "$WORK/job.yaml" >/dev/null || fail "create job"
 succeeded() { $K get job restartable -n e2e -o jsonpath='{.status.succeeded}' 2>/dev/null; }
 WAIT=60 wait_for sh -c "[ \"\$($K get job restartable -n e2e -o jsonpath='{.status.succeeded}')\" -ge 4 ] 2>/dev/null" \
@@ -186,4 +211,76 @@ WAIT=60 wait_for sh -c "curl -sf --get 'http://127.0.0.1:$PPORT/api/v1/query' --
 query 'count({__name__=~"reflector_.*"})' | grep -q '"value"' || fail "no reflector_ series in Prometheus"
 log "   prometheus: rate(workqueue_adds_total[15s]) > 0 and reflector_* series present"
 
+fi
+# ------------------------------------- 5. etcd cluster, two server replicas
+if want 5; then
+log "5. 3-member etcd cluster, two server replicas; kill replica A, then the etcd leader"
+source hack/lib/etcd.sh
+ETCD_BIN=$(etcd_build) || fail "building etcd"
+etcd_cluster_start 3 "$WORK/etcd" || fail "etcd cluster did not start"
+log "   etcd $(etcd_version): $ETCD_ENDPOINTS"
+ETCD_FLAGS=(--etcd-servers "$ETCD_ENDPOINTS" --etcd-prefix /e2e --compact-interval 30s)
+start_server replica-a "${ETCD_FLAGS[@]}"; A=$SERVER; A_PID=$SERVER_PID
+start_server replica-b "${ETCD_FLAGS[@]}"; B=$SERVER
+KA="kubectl --server $A"; KB="kubectl --server $B"
+# Every Task ever created, seen through replica B.
+$KB get tasks -n ha -w --output-watch-events -o name >"$WORK/ha-watch.out" 2>"$WORK/ha-watch.log" &
+PIDS+=($!)
+HPORT=$(free_port) || fail "no free port"
+"$WORK/job-controller" --server "$A,$B" --demo=false --metrics-addr "127.0.0.1:$HPORT" >>"$WORK/ha-controller.log" 2>&1 &
+PIDS+=($!)
+WAIT=30 wait_for curl -sf "http://127.0.0.1:$HPORT/readyz" || fail "controller on replica A never became ready"
+sed 's/name: restartable/name: ha/; s/namespace: e2e/namespace: ha/; s/completions: 24/completions: 30/' "$WORK/job.yaml" | $KA create -f - >/dev/null \
+  || fail "create job through replica A"
+ha_succeeded() { $KB get job ha -n ha -o jsonpath='{.status.succeeded}' 2>/dev/null; }
+WAIT=60 wait_for sh -c "[ \"\$($KB get job ha -n ha -o jsonpath='{.status.succeeded}')\" -ge 5 ] 2>/dev/null" \
+  || fail "job made no progress on replica A"
+relists() { curl -sf "http://127.0.0.1:$HPORT/metrics" | awk '/^reflector_relists_total/ {s+=$NF} END {printf "%d", s}'; }
+before=$(relists)
+kill -9 "$A_PID"
+log "   killed replica A at $(ha_succeeded) succeeded (controller relists so far: $before)"
+at=$(ha_succeeded)
+WAIT=60 wait_for sh -c "[ \"\$($KB get job ha -n ha -o jsonpath='{.status.succeeded}')\" -ge $((at + 5)) ] 2>/dev/null" \
+  || fail "job made no progress after replica A died (succeeded=$(ha_succeeded))"
+after=$(relists)
+[ "$after" -eq "$before" ] || fail "the controller relisted when it moved to replica B ($before -> $after)"
+log "   controller continued on replica B: $(ha_succeeded) succeeded, relists unchanged ($after)"
+leader=$(etcd_leader) || fail "no etcd leader"
+etcd_kill_member "$leader"
+log "   killed etcd leader etcd-$leader at $(ha_succeeded) succeeded"
+etcd_wait_leader >/dev/null || fail "etcd elected no new leader"
+WAIT=120 wait_for sh -c "$KB get job ha -n ha -o jsonpath='{.status.conditions[?(@.type==\"Complete\")].status}' | grep -qx True" \
+  || fail "job did not complete after the etcd leader was killed (succeeded=$(ha_succeeded))"
+total=$($KB get tasks -n ha -o name | wc -l)
+created=$(sort -u "$WORK/ha-watch.out" | grep -c . || true)
+[ "$(ha_succeeded)" -eq 30 ] || fail "job status.succeeded = $(ha_succeeded), want 30"
+[ "$total" -eq 30 ] || fail "Tasks in the namespace: $total, want 30"
+[ "$created" -eq 30 ] || fail "Tasks ever created (watched through replica B): $created, want 30"
+log "   job complete: 30 succeeded, 30 Tasks ever created, none extra"
+snapshot() { kubectl --server "$1" get jobs,tasks -A -o custom-columns=KIND:.kind,NS:.metadata.namespace,NAME:.metadata.name,RV:.metadata.resourceVersion --no-headers | sort; }
+snapshot "$B" >"$WORK/ha-before.txt"
+# Stop every server and controller process, bring the etcd member back,
+# and start one new replica over the same etcd.
+for p in "${PIDS[@]}"; do [ -n "$p" ] && [ "$p" != "$A_PID" ] && kill "$p" 2>/dev/null || true; done
+sleep 1
+etcd_restart_member "$leader" || fail "restarting etcd-$leader"
+start_server replica-c "${ETCD_FLAGS[@]}"
+snapshot "$SERVER" >"$WORK/ha-after.txt"
+diff -u "$WORK/ha-before.txt" "$WORK/ha-after.txt" >"$WORK/ha-diff.txt" || fail "a new replica serves different objects or resourceVersions: $(head -20 "$WORK/ha-diff.txt")"
+log "   new replica over the same etcd: all $(wc -l <"$WORK/ha-after.txt") Jobs and Tasks, same resourceVersions"
+etcd_cluster_stop
+
+fi
+# ------------------------------------------------------- 6. --data-dir
+if want 6; then
+log "6. --data-dir: objects survive kill -9"
+start_server durable --data-dir "$WORK/data"
+$K create -f "$WORK/task.yaml" >/dev/null || fail "create in --data-dir server"
+rv=$($K get task hello -n default -o jsonpath='{.metadata.resourceVersion}')
+kill -9 "$SERVER_PID"; sleep 0.5
+start_server durable2 --data-dir "$WORK/data"
+[ "$($K get task hello -n default -o jsonpath='{.metadata.resourceVersion}')" = "$rv" ] || fail "task lost or changed after kill -9"
+log "   task hello@$rv still there after kill -9 and restart"
+
+fi
 log "all end-to-end checks passed"

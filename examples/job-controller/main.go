@@ -45,6 +45,7 @@ var demoJobYAML []byte
 type options struct {
 	server, kubeconfig, kubeContext string
 	apiListen                       string
+	dataDir                         string
 	nodes                           int
 	nodeCapacity                    int
 	exec                            bool
@@ -62,6 +63,7 @@ func main() {
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file of an external API server")
 	flag.StringVar(&o.kubeContext, "context", "", "kubeconfig context (default: current-context)")
 	flag.StringVar(&o.apiListen, "api-listen", "127.0.0.1:8080", "address of the embedded API server (a free port if taken)")
+	flag.StringVar(&o.dataDir, "data-dir", "", "keep the embedded API server's objects in an etcd member with its data here (they survive restarts)")
 	flag.IntVar(&o.nodes, "nodes", 3, "number of node agents to run")
 	flag.IntVar(&o.nodeCapacity, "node-capacity", 2, "Tasks each node runs at once")
 	flag.BoolVar(&o.exec, "exec", false, "run spec.command for real (with its timeout, in a temporary directory) instead of simulating")
@@ -210,7 +212,8 @@ func clientConfig(ctx context.Context, o options, reg *prometheus.Registry, log 
 		}
 		return &client.Config{Hosts: hosts}, nil
 	}
-	opts := embed.Options{Listen: o.apiListen, Registry: reg, Logger: log, BookmarkInterval: 10 * time.Second}
+	opts := embed.Options{Listen: o.apiListen, Registry: reg, Logger: log, BookmarkInterval: 10 * time.Second,
+		Etcd: embed.EtcdOptions{DataDir: o.dataDir}}
 	srv, err := embed.Start(ctx, opts)
 	if err != nil && isAddrInUse(err) {
 		opts.Listen = "127.0.0.1:0"
