@@ -39,8 +39,10 @@ if [ "$pattern" = "." ]; then
   echo "== store: writes with watchers, heap per object"
   go test -run='^$' -bench='Write|HeapPerObject' -benchmem ./apiserver-stub/storage/ | grep '^Benchmark'
   echo
-  echo "== watch fan-out over loopback HTTP (events/s, p50/p99 delivery)"
-  go test -run='^$' -bench=WatchFanoutHTTP -benchtime=2000x ./test/e2e | grep '^Benchmark'
+  echo "== watch fan-out over loopback HTTP (writes/s, events/s, p50/p99 delivery), side by side:"
+  echo "   memory store; etcd with 1 and 2 replicas (etcd-watches: watchers open in etcd);"
+  echo "   an external server when LISTWATCH_FANOUT_URL is set (see test/e2e/fanout_targets_test.go)"
+  go test -run='^$' -bench=WatchFanout -benchtime=3000x ./test/e2e | grep -E '^(Benchmark|--- |    fanout_)'
   echo
   echo "== informer: a slow handler under Coalesce vs Unbounded"
   go test -count=1 -run 'SlowHandler' -v ./informer | grep 'slow_test.go' || true
