@@ -351,6 +351,14 @@ func (st *EtcdStore) Watch(ctx context.Context, prefix string, opts WatchOptions
 		}
 		return m.Watch(ctx, prefix, opts)
 	case opts.Revision == 0:
+		// From the most recent revision, consistently: nothing
+		// acknowledged before the watch started is delivered.
+		if opts.Revision, err = st.etcdRevision(ctx); err != nil {
+			return nil, err
+		}
+		if m, err = c.reach(ctx, opts.Revision); err != nil {
+			return nil, err
+		}
 		return m.Watch(ctx, prefix, opts)
 	}
 	if err := st.checkCompacted("", opts.Revision); err != nil {
