@@ -41,6 +41,15 @@ type Options struct {
 	StartTimeout time.Duration
 	// LogLevel of etcd's own log, to stderr (default "error").
 	LogLevel string
+	// TLS, when CertFile is set, serves clients over https with that
+	// certificate and, with CAFile, requires client certificates signed by
+	// that CA (etcd's --client-cert-auth).
+	TLS TLSFiles
+}
+
+// TLSFiles name PEM files.
+type TLSFiles struct {
+	CertFile, KeyFile, CAFile string
 }
 
 // Member is one running etcd member.
@@ -79,7 +88,11 @@ func Start(opts Options) (*Member, error) {
 			return nil, err
 		}
 	}
-	clientURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", opts.ClientPort)}
+	scheme := "http"
+	if opts.TLS.CertFile != "" {
+		scheme = "https"
+	}
+	clientURL := url.URL{Scheme: scheme, Host: fmt.Sprintf("127.0.0.1:%d", opts.ClientPort)}
 	peerURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", opts.PeerPort)}
 
 	cfg := embed.NewConfig()
@@ -95,6 +108,13 @@ func Start(opts Options) (*Member, error) {
 	}
 	if opts.ExistingCluster {
 		cfg.ClusterState = embed.ClusterStateFlagExisting
+	}
+	if opts.TLS.CertFile != "" {
+		cfg.ClientTLSInfo.CertFile, cfg.ClientTLSInfo.KeyFile = opts.TLS.CertFile, opts.TLS.KeyFile
+		if opts.TLS.CAFile != "" {
+			cfg.ClientTLSInfo.TrustedCAFile = opts.TLS.CAFile
+			cfg.ClientTLSInfo.ClientCertAuth = true
+		}
 	}
 	cfg.WatchProgressNotifyInterval = opts.ProgressNotifyInterval
 	cfg.LogLevel = opts.LogLevel
