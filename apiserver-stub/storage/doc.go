@@ -1,5 +1,9 @@
 // Package storage defines what the API server needs from a backend and holds
-// the in-memory MVCC implementation that the embedded server uses.
+// its two implementations: the in-memory MVCC store that the embedded server
+// uses by default, and an etcd backend (EtcdStore) with a watch cache per
+// resource in front of it, for durability and for several server processes
+// over one etcd. The watch caches are in-memory stores that mirror etcd
+// (ingest.go), so both backends share one watch fan-out.
 //
 // The contract follows etcd: one global revision, incremented by every write
 // and used as the object's resourceVersion; per-key history until compaction;

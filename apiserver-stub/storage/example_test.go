@@ -3,8 +3,10 @@ package storage_test
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+	"github.com/kunos-io/listwatch/internal/etcdrun"
 )
 
 // A watch with initial events sees the snapshot, the end bookmark, then
@@ -39,4 +41,42 @@ func Example() {
 	// MODIFIED 2 /tasks/default/build node="node-1"
 	// DELETED 3 /tasks/default/build node="node-1"
 	// items at revision 2: 1 now: 0 at revision 3
+}
+
+// Two EtcdStores over one etcd and prefix are two replicas of one store: a
+// write through one is watched through the other at the same revision.
+func ExampleNewEtcdStore() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "storage-example-")
+	defer os.RemoveAll(dir)
+	member, err := etcdrun.Start(etcdrun.Options{DataDir: dir, FastElection: true, LogLevel: "fatal"})
+	if err != nil {
+		panic(err)
+	}
+	defer member.Close()
+	cli, err := etcdrun.NewClient(etcdrun.ClientOptions{Endpoints: []string{member.ClientURL}})
+	if err != nil {
+		panic(err)
+	}
+	defer cli.Close()
+	replica := func() *storage.EtcdStore {
+		s, err := storage.NewEtcdStore(storage.EtcdConfig{
+			MemoryConfig: storage.MemoryConfig{Codec: testCodec{}},
+			Client:       cli, Prefix: "/registry",
+		})
+		if err != nil {
+			panic(err)
+		}
+		return s
+	}
+	a, b := replica(), replica()
+	defer a.Close()
+	defer b.Close()
+
+	w, _ := b.Watch(ctx, "/tasks/default/", storage.WatchOptions{})
+	defer w.Stop()
+	created, _ := a.Create(ctx, "/tasks/default/build", task("default", "build", "", nil))
+	ev := <-w.ResultChan()
+	fmt.Println(ev.Type, ev.Revision == created.Revision)
+	// Output: ADDED true
 }
