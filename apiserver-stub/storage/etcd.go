@@ -585,7 +585,8 @@ func (st *EtcdStore) WaitForRevision(ctx context.Context, prefix string, revisio
 	return err
 }
 
-// Count implements Interface, from the caches.
+// Count implements Interface, from the caches. Count("/") adds up the
+// resources whose caches have started (on first use, or EtcdConfig.Resources).
 func (st *EtcdStore) Count(prefix string) int {
 	if prefix == "/" || prefix == "" {
 		n := 0
