@@ -144,6 +144,7 @@ type recSink struct {
 	ops     chan op
 	mu      sync.Mutex
 	failAdd error
+	during  func() // called inside Add, Update and Delete, without the lock
 	objs    map[string]*kunosv1.Task
 }
 
@@ -170,6 +171,12 @@ func (s *recSink) Replace(items []*kunosv1.Task, rv string) error {
 }
 func (s *recSink) put(verb string, o *kunosv1.Task) error {
 	s.mu.Lock()
+	if s.during != nil {
+		during := s.during
+		s.mu.Unlock()
+		during() // e.g. time passing inside a slow handler
+		s.mu.Lock()
+	}
 	if verb == "add" && s.failAdd != nil {
 		s.mu.Unlock()
 		s.ops <- op{"add-failed", key(o), o.ResourceVersion}

@@ -363,6 +363,39 @@ func TestWatchdogRestartsSilentWatch(t *testing.T) {
 	}
 }
 
+// Time spent inside the sink is not silence of the watch: a handler call
+// that takes longer than the watchdog timeout (Block backpressure, a slow
+// index function) must not get a healthy watch restarted and counted.
+func TestWatchdogIgnoresTimeInSink(t *testing.T) {
+	h := start(t, func(o *reflector.Options[*kunosv1.Task]) {
+		o.WatchdogTimeout = 30 * time.Second
+	})
+	w := h.syncByWatchList("10", task("a", "4"))
+	h.sink.mu.Lock()
+	h.sink.during = func() { h.clock.Step(45 * time.Second) } // the sink blocks for 45s
+	h.sink.mu.Unlock()
+	w.send(t, watch.Added, task("b", "11"))
+	h.expectOp(op{"add", "ns/b", "11"})
+	h.sink.mu.Lock()
+	h.sink.during = nil
+	h.sink.mu.Unlock()
+	// Right after the slow call the stream is read again: not stalled.
+	w.send(t, watch.Bookmark, bookmark("12", false))
+	h.expectOp(op{"bookmark", "", "12"})
+	h.clock.Step(29 * time.Second)
+	select {
+	case tr := <-h.trans:
+		t.Fatalf("watchdog fired for time spent in the sink: %v", tr)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if n := h.metrics.relisted(reflector.RelistWatchdog); n != 0 {
+		t.Fatalf("watchdog relists %d, want 0", n)
+	}
+	// A real silence after that still fires.
+	h.clock.Step(2 * time.Second)
+	h.expectTrans("stream/stalled->watch")
+}
+
 func TestWatchListWithoutEndBookmarkFallsBackForGood(t *testing.T) {
 	h := start(t, func(o *reflector.Options[*kunosv1.Task]) { o.InitialEventsTimeout = 30 * time.Second })
 	h.expectTrans("sync/ok->watch-list")

@@ -156,7 +156,6 @@ func (r *Reflector[T]) consume(ctx context.Context, st *stream, init *initialSyn
 				return result{outcome: ended}
 			}
 			st.events++
-			last = clk.Now()
 			r.opts.Metrics.ObserveEvent(ev.Type)
 			if res, stop := r.handle(st, init, ev); stop {
 				if res.err != nil {
@@ -164,6 +163,10 @@ func (r *Reflector[T]) consume(ctx context.Context, st *stream, init *initialSyn
 				}
 				return res
 			}
+			// Silence is counted from when the stream was last read: time
+			// spent in the sink (a slow index function, a handler applying
+			// backpressure) says nothing about the watch.
+			last = clk.Now()
 		}
 	}
 }
