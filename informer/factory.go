@@ -66,6 +66,7 @@ type informerKey struct {
 type runner interface {
 	Run(ctx context.Context)
 	HasSynced() bool
+	Stale() bool
 }
 
 type factoryEntry struct {
@@ -305,21 +306,26 @@ func (f *Factory) WaitForCacheSync(ctx context.Context) bool {
 	return WaitForCacheSync(ctx, synced...)
 }
 
-// Synced reports whether every started informer has synced.
+// Synced reports whether every started informer has synced and none is
+// known to be stale.
 func (f *Factory) Synced() bool { return len(f.unsynced()) == 0 }
 
 func (f *Factory) unsynced() []string {
 	var names []string
 	for _, e := range f.started() {
-		if !e.inf.HasSynced() {
+		switch {
+		case !e.inf.HasSynced():
 			names = append(names, e.name)
+		case e.inf.Stale():
+			names = append(names, e.name+" (stale: resyncing)")
 		}
 	}
 	return names
 }
 
 // ReadyzHandler returns a readiness check: 200 "ok" once every started
-// informer has synced, else 503 listing those that have not.
+// informer has synced and none is known to be stale, else 503 listing
+// those that are not ready.
 func (f *Factory) ReadyzHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -38,6 +38,12 @@ type SharedIndexInformer[T cache.Object] interface {
 	// HasSynced reports whether the cache holds the initial list. See
 	// Registration.HasSynced for a handler's own view.
 	HasSynced() bool
+	// Stale reports that the cache is known to be out of date: the server
+	// was found behind its resourceVersion (restarted empty, lost data)
+	// and the consistent relist that repairs it has not completed.
+	// HasSynced stays true meanwhile, as in client-go; readiness checks
+	// should fail.
+	Stale() bool
 	// LastSyncResourceVersion returns the resourceVersion the cache is
 	// known to be up to date with ("" before the first sync).
 	LastSyncResourceVersion() string
@@ -136,6 +142,12 @@ func newInformer[T cache.Object](lw reflector.ListerWatcher[T], opts Options[T])
 func (s *informer[T]) Indexer() cache.Indexer[T] { return s.indexer }
 func (s *informer[T]) Lister() cache.Lister[T]   { return s.lister }
 func (s *informer[T]) HasSynced() bool           { return s.synced.Load() }
+
+// Stale implements SharedIndexInformer.
+func (s *informer[T]) Stale() bool {
+	r := s.refl.Load()
+	return r != nil && r.Stale()
+}
 
 func (s *informer[T]) LastSyncResourceVersion() string {
 	if r := s.refl.Load(); r != nil {

@@ -22,6 +22,7 @@ type Reflector[T cache.Object] struct {
 
 	running atomic.Bool
 	synced  atomic.Bool
+	stale   atomic.Bool
 	lastRV  atomic.Pointer[string]
 
 	// Owned by the Run goroutine.
@@ -51,6 +52,12 @@ func (r *Reflector[T]) Name() string { return r.opts.Name }
 
 // HasSynced reports whether the first full state was handed to the Sink.
 func (r *Reflector[T]) HasSynced() bool { return r.synced.Load() }
+
+// Stale reports that the cache is known to be out of date: the server was
+// found behind the cache's resourceVersion (it restarted empty or lost
+// data), and the consistent relist that repairs it has not completed yet.
+// Readiness checks should fail while it is true.
+func (r *Reflector[T]) Stale() bool { return r.stale.Load() }
 
 // LastSyncResourceVersion returns the resourceVersion the Sink is known to
 // be up to date with: that of the last sync, event or bookmark applied.

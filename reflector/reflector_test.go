@@ -147,8 +147,40 @@ func TestListExpiredPageFallsBackToFullList(t *testing.T) {
 	h.expectTrans("list/ok->watch")
 }
 
-func TestListExpiredOrTooLargeRetriesConsistent(t *testing.T) {
-	for name, failure := range map[string]error{"expired": gone(), "too-large": tooLarge()} {
+// A watch whose RV is ahead of the server (it restarted empty) makes the
+// cache known stale: a consistent relist at once, no backoff, Stale until
+// it completes.
+func TestWatchTooLargeResyncsAtOnceAndIsStale(t *testing.T) {
+	h := start(t, func(o *reflector.Options[*kunosv1.Task]) { o.WatchList = off() })
+	h.expectTrans("sync/ok->list")
+	h.expect("list").list([]*kunosv1.Task{task("a", "2")}, "10", "")
+	h.expectOp(op{"replace", "ns/a", "10"})
+	h.expectTrans("list/ok->watch")
+	if h.r.Stale() {
+		t.Fatal("stale after a good sync")
+	}
+	h.expect("watch").fail(tooLarge())
+	h.transitions("watch/too-large->sync", "sync/ok->list") // no wait
+	if !h.r.Stale() {
+		t.Fatal("not stale after the server was found behind the cache")
+	}
+	c := h.expect("list")
+	if c.opts.ResourceVersion != "" || c.opts.ResourceVersionMatch != "" {
+		t.Fatalf("resync options %+v, want a consistent list", c.opts)
+	}
+	c.list([]*kunosv1.Task{task("b", "3")}, "3", "")
+	h.expectOp(op{"replace", "ns/b", "3"})
+	h.expectTrans("list/ok->watch")
+	if h.r.Stale() {
+		t.Fatal("still stale after the consistent relist")
+	}
+	if h.metrics.relisted(reflector.RelistTooLarge) != 1 {
+		t.Fatalf("relists %v", h.metrics.relists)
+	}
+}
+
+func TestListExpiredRetriesConsistent(t *testing.T) {
+	for name, failure := range map[string]error{"expired": gone()} {
 		t.Run(name, func(t *testing.T) {
 			h := start(t, func(o *reflector.Options[*kunosv1.Task]) { o.WatchList = off() })
 			h.expectTrans("sync/ok->list")

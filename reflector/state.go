@@ -30,15 +30,17 @@ import (
 //	list       throttled    wait(Retry-After or backoff) → list
 //	list       failed,...   wait(backoff) → sync
 //	watch      ok           stream
-//	watch      expired,     wait(backoff) → sync (relist at the last RV)
-//	           tooLarge
+//	watch      expired      wait(backoff) → sync (relist at the last RV)
+//	watch      tooLarge     sync at once, consistent: the server is behind
+//	                        the cache (it restarted empty, or lost data), so
+//	                        the cache is stale; marked so until synced
 //	watch      throttled    wait(Retry-After or backoff) → watch
 //	watch      failed       wait(backoff) → watch (the cache is still whole)
 //	stream     ended        watch at once (clean end, e.g. timeoutSeconds)
 //	stream     short        wait(backoff) → watch (closed < 1s, no events)
 //	stream     stalled      watch at once (watchdog; the RV is still valid)
-//	stream     expired,     wait(backoff) → sync (relist at the last RV)
-//	           tooLarge
+//	stream     expired      wait(backoff) → sync (relist at the last RV)
+//	stream     tooLarge     sync at once, consistent, stale (as for watch)
 //	stream     throttled    wait(Retry-After or backoff) → watch
 //	stream     broken       wait(backoff) → sync (an event may be lost)
 //	wait       ok           the state it was told to go to
@@ -186,6 +188,18 @@ func (x *Reflector[T]) decide(s state, r result) state {
 		}
 		return wait(0, phaseSync)
 	}
+	// resync handles tooLarge on a watch: the server has not reached the
+	// cache's RV, so it lost what the cache holds. Waiting would only keep
+	// the cache stale: ask at once for the server's current state.
+	resync := func() state {
+		x.opts.Metrics.Relisted(RelistTooLarge)
+		x.rvUnavailable = true
+		if !x.stale.Swap(true) {
+			x.opts.Logger.Warn("reflector: the server is behind the cache's resourceVersion (restarted empty?); "+
+				"the cache is stale until a consistent relist", "resourceVersion", x.LastSyncResourceVersion(), "err", r.err)
+		}
+		return state{phase: phaseSync}
+	}
 	// retrySyncConsistent handles expired and tooLarge during a sync: the
 	// last RV is gone (or ahead of the server); ask for the current state.
 	retrySyncConsistent := func(same phase) state {
@@ -210,6 +224,7 @@ func (x *Reflector[T]) decide(s state, r result) state {
 		switch r.outcome {
 		case ok:
 			x.rvUnavailable = false
+			x.stale.Store(false)
 			return state{phase: phaseStream, stream: r.stream}
 		case expired, tooLarge:
 			return retrySyncConsistent(phaseWatchList)
@@ -226,6 +241,7 @@ func (x *Reflector[T]) decide(s state, r result) state {
 		switch r.outcome {
 		case ok:
 			x.rvUnavailable = false
+			x.stale.Store(false)
 			return state{phase: phaseWatch}
 		case expired, tooLarge:
 			return retrySyncConsistent(phaseList)
@@ -239,7 +255,9 @@ func (x *Reflector[T]) decide(s state, r result) state {
 		switch r.outcome {
 		case ok:
 			return state{phase: phaseStream, stream: r.stream}
-		case expired, tooLarge:
+		case tooLarge:
+			return resync()
+		case expired:
 			return relist(r.outcome)
 		case throttled:
 			return wait(r.delay, phaseWatch)
@@ -258,7 +276,9 @@ func (x *Reflector[T]) decide(s state, r result) state {
 			return wait(0, phaseWatch)
 		case throttled:
 			return wait(r.delay, phaseWatch)
-		default: // expired, tooLarge, broken, failed
+		case tooLarge:
+			return resync()
+		default: // expired, broken, failed
 			return relist(r.outcome)
 		}
 

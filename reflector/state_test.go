@@ -20,10 +20,10 @@ func TestTransitionTable(t *testing.T) {
 			unsupported: "list", failed: "list", broken: "list", short: "list", ended: "list", stalled: "list"},
 		phaseList: {ok: "watch", expired: "list", tooLarge: "list", throttled: "wait:list",
 			failed: "wait:sync", broken: "wait:sync", short: "wait:sync", ended: "wait:sync", stalled: "wait:sync", unsupported: "wait:sync"},
-		phaseWatch: {ok: "stream", expired: "wait:sync", tooLarge: "wait:sync", throttled: "wait:watch",
+		phaseWatch: {ok: "stream", expired: "wait:sync", tooLarge: "sync", throttled: "wait:watch",
 			failed: "wait:watch", broken: "wait:watch", short: "wait:watch", ended: "wait:watch", stalled: "wait:watch", unsupported: "wait:watch"},
 		phaseStream: {ended: "watch", stalled: "watch", short: "wait:watch", throttled: "wait:watch",
-			expired: "wait:sync", tooLarge: "wait:sync", broken: "wait:sync", failed: "wait:sync", unsupported: "wait:sync", ok: "wait:sync"},
+			expired: "wait:sync", tooLarge: "sync", broken: "wait:sync", failed: "wait:sync", unsupported: "wait:sync", ok: "wait:sync"},
 	}
 	for _, p := range phases {
 		for _, o := range outcomes {
