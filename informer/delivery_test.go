@@ -37,7 +37,7 @@ func holdHandler(t *testing.T, s *informer[*kunosv1.Task], r *recorder, rv int) 
 
 func TestCoalesceSemantics(t *testing.T) {
 	m := newCountingMetrics()
-	s := sinkInformer(t, Options[*kunosv1.Task]{Metrics: m})
+	s := sinkInformer(t, Options[*kunosv1.Task]{Metrics: m, Delivery: Delivery{Policy: Coalesce}})
 	r := newRecorder(t)
 	reg, err := s.AddEventHandler(r, WithName("h"))
 	must(t, err)
@@ -87,8 +87,39 @@ func TestCoalesceSemantics(t *testing.T) {
 	}
 }
 
-func TestCoalesceResyncOfPendingKeyIsDropped(t *testing.T) {
+// TestDefaultDeliveryLosesNothing: with the default policy, a handler far
+// behind still sees an object that was added and deleted inside its
+// backlog, and every intermediate state, in order.
+func TestDefaultDeliveryLosesNothing(t *testing.T) {
 	s := sinkInformer(t, Options[*kunosv1.Task]{})
+	r := newRecorder(t)
+	reg, err := s.AddEventHandler(r, WithName("h"))
+	must(t, err)
+	setWindow(reg, 0)
+	must(t, s.Replace([]*kunosv1.Task{task("a", 1)}, "1"))
+	eventually(t, "initial list delivered", reg.HasSynced)
+	holdHandler(t, s, r, 2)
+	must(t, s.Update(task("a", 3)))
+	must(t, s.Add(task("b", 4)))
+	must(t, s.Delete(task("b", 5)))
+	must(t, s.Update(task("a", 6)))
+	close(r.gate)
+	eventually(t, "handler converged", func() bool { return r.converged(s.indexer) })
+	r.check()
+	got := r.snapshot()[2:]
+	want := []event{
+		{kind: kindUpdate, key: "default/a", oldRV: 1, rv: 3},
+		{kind: kindAdd, key: "default/b", rv: 4},
+		{kind: kindDelete, key: "default/b", rv: 5},
+		{kind: kindUpdate, key: "default/a", oldRV: 3, rv: 6},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("delivered\n%v\nwant\n%v", got, want)
+	}
+}
+
+func TestCoalesceResyncOfPendingKeyIsDropped(t *testing.T) {
+	s := sinkInformer(t, Options[*kunosv1.Task]{Delivery: Delivery{Policy: Coalesce}})
 	r := newRecorder(t)
 	reg, err := s.AddEventHandler(r, WithResyncPeriod(time.Second))
 	must(t, err)
@@ -120,7 +151,7 @@ func TestCoalesceResyncOfPendingKeyIsDropped(t *testing.T) {
 // order within its window and merges only past it, keeping per-key order
 // across the two.
 func TestCoalesceWindow(t *testing.T) {
-	s := sinkInformer(t, Options[*kunosv1.Task]{Delivery: Delivery{BufferSize: 2}})
+	s := sinkInformer(t, Options[*kunosv1.Task]{Delivery: Delivery{Policy: Coalesce, BufferSize: 2}})
 	r := newRecorder(t)
 	reg, err := s.AddEventHandler(r)
 	must(t, err)

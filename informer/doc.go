@@ -42,17 +42,18 @@
 // never delays another; what happens when a handler falls behind is its
 // Delivery policy:
 //
-//   - Coalesce (default): in order while the handler keeps up (a window of
+//   - Unbounded (default): every notification, in order, through a buffer
+//     that grows as needed (client-go's behaviour) and shrinks once
+//     drained. Nothing is lost and the informer never waits.
+//   - Coalesce: in order while the handler keeps up (a window of
 //     BufferSize); past it, one pending entry per key: the handler sees
 //     each key's latest state in order, intermediate states may be
-//     skipped, deletes are always delivered, and an object added and
-//     deleted while both wait in that backlog is dropped entirely. Memory
-//     is bounded by the window plus the number of keys, and the informer
-//     never waits for the handler.
+//     skipped, and an object added and deleted while both wait in that
+//     backlog is dropped entirely, so a handler that counts adds or
+//     deletes must not use it. Memory is bounded by the window plus the
+//     number of keys, and the informer never waits for the handler.
 //   - Block: every notification, in order, through a buffer of BufferSize;
 //     when full, the informer waits (backpressure).
-//   - Unbounded: every notification, in order, through a buffer that grows
-//     as needed (client-go's behaviour) and shrinks once drained.
 //
 // Per key, every policy delivers states in resourceVersion order, and an
 // update's old object is the state that handler last saw. A panicking

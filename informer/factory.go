@@ -29,7 +29,7 @@ type MetricsProvider interface {
 type FactoryOptions struct {
 	// ResyncPeriod is every informer's ResyncPeriod (default 0: none).
 	ResyncPeriod time.Duration
-	// Delivery is every informer's default Delivery (default Coalesce).
+	// Delivery is every informer's default Delivery (default Unbounded).
 	Delivery Delivery
 	// Metrics, if set, provides every informer's and reflector's hooks.
 	Metrics MetricsProvider

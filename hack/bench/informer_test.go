@@ -1,8 +1,8 @@
 package bench
 
 // Side by side: events flowing from a watch through an informer to 1, 10
-// and 100 handlers, in our informer (Coalesce, the default, and Unbounded,
-// client-go's policy) and in client-go v0.37's SharedIndexInformer, fed by
+// and 100 handlers, in our informer (Unbounded, the default and client-go's policy, and Coalesce)
+// and in client-go v0.37's SharedIndexInformer, fed by
 // the same in-memory watch in one process run. Run:
 //
 //	cd hack/bench && go test -run='^$' -bench=InformerEvents -benchmem
