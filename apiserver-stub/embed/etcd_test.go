@@ -2,12 +2,17 @@ package embed_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
+	"github.com/kunos-io/listwatch/internal/etcdtest"
 )
 
 // A server with a data dir keeps its objects, at the same resourceVersion,
@@ -52,5 +57,37 @@ func TestDataDirKeepsObjects(t *testing.T) {
 	code, after := get(srv)
 	if code != 200 || after != before {
 		t.Fatalf("after restart: %d %s\nbefore: %s", code, after, before)
+	}
+}
+
+// With etcd gone, requests get a 503 Status that says so, and the server
+// itself stays up; etcd unreachable at start is an error, not a hang.
+func TestEtcdLostAnswers503(t *testing.T) {
+	m := etcdtest.Start(t)
+	srv, err := embed.Start(context.Background(), embed.Options{Listen: "127.0.0.1:0",
+		Etcd: embed.EtcdOptions{Servers: []string{m.ClientURL}, RequestTimeout: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(context.Background())
+	m.Close()
+	for _, path := range []string{"/apis/kunos.io/v1/namespaces/default/tasks", "/apis/kunos.io/v1/namespaces/default/tasks/x"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st metav1.Status
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusServiceUnavailable || st.Kind != "Status" ||
+			st.Reason != metav1.StatusReasonServiceUnavailable || !strings.Contains(st.Message, "storage is unavailable") {
+			t.Fatalf("GET %s with etcd gone: %d %+v (%v)", path, resp.StatusCode, st, err)
+		}
+	}
+
+	_, err = embed.Start(context.Background(), embed.Options{Listen: "127.0.0.1:0",
+		Etcd: embed.EtcdOptions{Servers: []string{m.ClientURL}, RequestTimeout: time.Second}})
+	if err == nil || !strings.Contains(err.Error(), m.ClientURL) {
+		t.Fatalf("start with etcd unreachable: %v, want an error naming %s", err, m.ClientURL)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -58,6 +59,7 @@ type Member struct {
 	ClientURL string
 	PeerURL   string
 	etcd      *embed.Etcd
+	closeOnce sync.Once
 }
 
 // Start starts a member and waits until it serves clients.
@@ -140,8 +142,9 @@ func Start(opts Options) (*Member, error) {
 	return &Member{Name: opts.Name, ClientURL: clientURL.String(), PeerURL: peerURL.String(), etcd: e}, nil
 }
 
-// Close stops the member (its data stays in its DataDir).
-func (m *Member) Close() { m.etcd.Close() }
+// Close stops the member (its data stays in its DataDir). It may be called
+// more than once.
+func (m *Member) Close() { m.closeOnce.Do(m.etcd.Close) }
 
 // Err reports a fatal error of the running member.
 func (m *Member) Err() <-chan error { return m.etcd.Err() }
