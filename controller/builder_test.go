@@ -85,6 +85,9 @@ func TestWiringErrors(t *testing.T) {
 	if _, err := controller.ListOwned(tasks, nilJob); err == nil {
 		t.Error("ListOwned: nil owner accepted")
 	}
+	if _, err := controller.ObserveOwned(nil, tasks); err == nil {
+		t.Error("ObserveOwned: nil Expectations accepted")
+	}
 
 	if err := controller.New[*kunosv1.Job](mgr, "x", controller.Options{}).For(jobs).Complete(nop); err != nil {
 		t.Fatal(err)
