@@ -15,7 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -297,28 +297,16 @@ func failedPrecondition(key string, precondition int64, resp *clientv3.TxnRespon
 // resourceVersion, and its selector attributes.
 type pendingWrite struct {
 	obj    runtime.Object
-	acc    metav1Object
+	acc    metav1.Object
 	data   []byte
 	labels labels.Set
 	fields fields.Set
 }
 
-type metav1Object interface{ SetResourceVersion(string) }
-
 func (st *EtcdStore) prepare(key string, obj runtime.Object) (*pendingWrite, error) {
-	if err := validKey(key); err != nil {
+	acc, lbls, flds, err := checkWrite(st.cfg.Codec, key, obj)
+	if err != nil {
 		return nil, err
-	}
-	if obj == nil {
-		return nil, invalid(key, "nil object")
-	}
-	acc, err := meta.Accessor(obj)
-	if err != nil {
-		return nil, invalid(key, err.Error())
-	}
-	lbls, flds, err := st.cfg.Codec.Attributes(obj)
-	if err != nil {
-		return nil, invalid(key, "attributes: "+err.Error())
 	}
 	acc.SetResourceVersion("")
 	data, err := st.cfg.Codec.Encode(obj)
@@ -390,22 +378,16 @@ func (st *EtcdStore) observe(rev int64) {
 
 // decode turns a stored value into a record at rev.
 func (st *EtcdStore) decode(key string, value []byte, rev int64) (*Record, error) {
-	obj, err := st.cfg.Codec.Decode(key, value)
+	var lbls labels.Set
+	var flds fields.Set
+	data, err := atRevision(st.cfg.Codec, key, value, rev, func(obj runtime.Object) (err error) {
+		if lbls, flds, err = st.cfg.Codec.Attributes(obj); err != nil {
+			return fmt.Errorf("attributes: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, &Error{Code: CodeCorrupt, Key: key, Msg: err.Error()}
-	}
-	acc, err := meta.Accessor(obj)
-	if err != nil {
-		return nil, &Error{Code: CodeCorrupt, Key: key, Msg: err.Error()}
-	}
-	acc.SetResourceVersion(strconv.FormatInt(rev, 10))
-	lbls, flds, err := st.cfg.Codec.Attributes(obj)
-	if err != nil {
-		return nil, &Error{Code: CodeCorrupt, Key: key, Msg: "attributes: " + err.Error()}
-	}
-	data, err := st.cfg.Codec.Encode(obj)
-	if err != nil {
-		return nil, &Error{Code: CodeCorrupt, Key: key, Msg: "encode: " + err.Error()}
 	}
 	return &Record{Key: key, Revision: rev, Data: data, Labels: lbls, Fields: flds}, nil
 }

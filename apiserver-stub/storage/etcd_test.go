@@ -18,21 +18,6 @@ import (
 	"github.com/kunos-io/listwatch/internal/etcdrun"
 )
 
-// recvEvent waits for the next event of w.
-func recvEvent(t *testing.T, w storage.Watcher, d time.Duration) storage.Event {
-	t.Helper()
-	select {
-	case ev, ok := <-w.ResultChan():
-		if !ok {
-			t.Fatal("watch channel closed")
-		}
-		return ev
-	case <-time.After(d):
-		t.Fatalf("no event within %s", d)
-	}
-	return storage.Event{}
-}
-
 func TestEtcdSmoke(t *testing.T) {
 	ctx := context.Background()
 	st := newEtcdStore(t, storage.EtcdConfig{})
@@ -51,7 +36,7 @@ func TestEtcdSmoke(t *testing.T) {
 		typ watch.EventType
 		rev int64
 	}{{watch.Modified, b.Revision}, {watch.Deleted, d.Revision}} {
-		ev := recvEvent(t, w, 5*time.Second)
+		ev := recv(t, w)
 		if ev.Type != want.typ || ev.Revision != want.rev {
 			t.Fatalf("got %s@%d, want %s@%d", ev.Type, ev.Revision, want.typ, want.rev)
 		}
@@ -93,7 +78,7 @@ func TestEtcdReplicasShareOneAPI(t *testing.T) {
 		revs = append(revs, mustUpdate(t, a, "ns", "x", fmt.Sprintf("n%d", i), nil).Revision)
 	}
 	for _, want := range revs {
-		ev := recvEvent(t, w, 5*time.Second)
+		ev := recv(t, w)
 		if ev.Type != watch.Modified || ev.Revision != want || rvOf(t, ev.Object) != strconv.FormatInt(want, 10) {
 			t.Fatalf("B saw %s@%d, want MODIFIED@%d", ev.Type, ev.Revision, want)
 		}
@@ -128,7 +113,7 @@ func TestEtcdWatchOlderThanCacheWindow(t *testing.T) {
 	}
 	defer w.Stop()
 	for _, wv := range want {
-		ev := recvEvent(t, w, 5*time.Second)
+		ev := recv(t, w)
 		if ev.Type != wv.Type || ev.Revision != wv.Revision {
 			t.Fatalf("got %s@%d, want %s@%d", ev.Type, ev.Revision, wv.Type, wv.Revision)
 		}
@@ -150,7 +135,7 @@ func TestEtcdWatchOlderThanCacheWindow(t *testing.T) {
 		default:
 			continue
 		}
-		ev := recvEvent(t, ws, 5*time.Second)
+		ev := recv(t, ws)
 		if ev.Type != typ || ev.Revision != wv.Revision || rvOf(t, ev.Object) != strconv.FormatInt(wv.Revision, 10) {
 			t.Fatalf("selector watch: got %s@%d, want %s@%d", ev.Type, ev.Revision, typ, wv.Revision)
 		}
@@ -286,7 +271,7 @@ func TestEtcdLeaderKilled(t *testing.T) {
 	last := acked[len(acked)-1]
 	i := 0
 	for i < len(acked) {
-		ev := recvEvent(t, w, 10*time.Second)
+		ev := recv(t, w)
 		if ev.Type != watch.Modified {
 			t.Fatalf("event %s@%d", ev.Type, ev.Revision)
 		}
@@ -359,7 +344,7 @@ func TestEtcdUnavailableAndBack(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	ev := recvEvent(t, w, 15*time.Second)
+	ev := recv(t, w)
 	if ev.Type != watch.Modified || ev.Revision != r.Revision {
 		t.Fatalf("after etcd returned the watch got %s@%d, want MODIFIED@%d", ev.Type, ev.Revision, r.Revision)
 	}
@@ -387,7 +372,7 @@ func TestEtcdBookmarksMoveWhileIdle(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		w.RequestProgress()
-		ev := recvEvent(t, w, 5*time.Second)
+		ev := recv(t, w)
 		if ev.Type != watch.Bookmark {
 			t.Fatalf("got %s, want only bookmarks", ev.Type)
 		}

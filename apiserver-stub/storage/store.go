@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 )
@@ -177,20 +180,10 @@ func (s *MemoryStore) put(ctx context.Context, key string, obj runtime.Object, u
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := validKey(key); err != nil {
-		return nil, err
-	}
-	if obj == nil {
-		return nil, invalid(key, "nil object")
-	}
-	acc, err := meta.Accessor(obj)
-	if err != nil {
-		return nil, invalid(key, err.Error())
-	}
 	// Attributes do not depend on the revision: compute them outside the lock.
-	lbls, flds, err := s.cfg.Codec.Attributes(obj)
+	acc, lbls, flds, err := checkWrite(s.cfg.Codec, key, obj)
 	if err != nil {
-		return nil, invalid(key, "attributes: "+err.Error())
+		return nil, err
 	}
 
 	s.mu.Lock()
@@ -264,20 +257,36 @@ func (s *MemoryStore) Delete(ctx context.Context, key string, preconditionRevisi
 
 // reencode returns r's state with its resourceVersion set to rev.
 func (s *MemoryStore) reencode(r *Record, rev int64) (*Record, error) {
-	obj, err := s.cfg.Codec.Decode(r.Key, r.Data)
+	data, err := atRevision(s.cfg.Codec, r.Key, r.Data, rev, nil)
 	if err != nil {
-		return nil, invalid(r.Key, "decode stored object: "+err.Error())
+		return nil, invalid(r.Key, "re-encode stored object: "+err.Error())
+	}
+	return &Record{Key: r.Key, Revision: rev, Data: data, Labels: r.Labels, Fields: r.Fields}, nil
+}
+
+// atRevision decodes data stored under key and encodes it again with its
+// resourceVersion set to rev. With with set, it is called on the decoded
+// object first (to read its attributes).
+func atRevision(codec Codec, key string, data []byte, rev int64, with func(runtime.Object) error) ([]byte, error) {
+	obj, err := codec.Decode(key, data)
+	if err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
 	}
 	acc, err := meta.Accessor(obj)
 	if err != nil {
-		return nil, invalid(r.Key, err.Error())
+		return nil, err
 	}
 	acc.SetResourceVersion(strconv.FormatInt(rev, 10))
-	data, err := s.cfg.Codec.Encode(obj)
-	if err != nil {
-		return nil, invalid(r.Key, "encode: "+err.Error())
+	if with != nil {
+		if err := with(obj); err != nil {
+			return nil, err
+		}
 	}
-	return &Record{Key: r.Key, Revision: rev, Data: data, Labels: r.Labels, Fields: r.Fields}, nil
+	out, err := codec.Encode(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	return out, nil
 }
 
 // commitLocked makes e the write of revision s.rev+1: history, log, live
@@ -429,6 +438,26 @@ func (s *MemoryStore) Stats() Stats {
 		Keys: s.index.n, Objects: s.live["/"], Events: s.events.len(),
 		Synced: s.watch.synced.len(), Unsynced: len(s.watch.unsynced), Victims: len(s.watch.victims),
 	}
+}
+
+// checkWrite validates a write of obj at key and returns what every
+// backend needs of it: its metadata and its selector attributes.
+func checkWrite(codec Codec, key string, obj runtime.Object) (metav1.Object, labels.Set, fields.Set, error) {
+	if err := validKey(key); err != nil {
+		return nil, nil, nil, err
+	}
+	if obj == nil {
+		return nil, nil, nil, invalid(key, "nil object")
+	}
+	acc, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, nil, nil, invalid(key, err.Error())
+	}
+	lbls, flds, err := codec.Attributes(obj)
+	if err != nil {
+		return nil, nil, nil, invalid(key, "attributes: "+err.Error())
+	}
+	return acc, lbls, flds, nil
 }
 
 func validKey(key string) error {
