@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
+	"github.com/kunos-io/listwatch/internal/etcdrun"
 	"github.com/kunos-io/listwatch/internal/etcdtest"
 )
 
@@ -89,5 +91,33 @@ func TestEtcdLostAnswers503(t *testing.T) {
 		Etcd: embed.EtcdOptions{Servers: []string{m.ClientURL}, RequestTimeout: time.Second}})
 	if err == nil || !strings.Contains(err.Error(), m.ClientURL) {
 		t.Fatalf("start with etcd unreachable: %v, want an error naming %s", err, m.ClientURL)
+	}
+}
+
+// The etcd TLS options (--etcd-cafile, --etcd-certfile, --etcd-keyfile)
+// reach an etcd that requires client certificates.
+func TestEtcdTLS(t *testing.T) {
+	dir := t.TempDir()
+	certs := etcdtest.WriteCerts(t, dir)
+	m, err := etcdrun.Start(etcdrun.Options{DataDir: filepath.Join(dir, "data"), FastElection: true, LogLevel: "fatal",
+		TLS: etcdrun.TLSFiles{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, CAFile: certs.CA}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	srv, err := embed.Start(context.Background(), embed.Options{Listen: "127.0.0.1:0", Etcd: embed.EtcdOptions{
+		Servers: []string{m.ClientURL}, CAFile: certs.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(context.Background())
+	body := `{"apiVersion":"kunos.io/v1","kind":"Task","metadata":{"name":"tls"},"spec":{"command":["true"]}}`
+	resp, err := http.Post(srv.URL+"/apis/kunos.io/v1/namespaces/default/tasks", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create over etcd TLS: %s", resp.Status)
 	}
 }
