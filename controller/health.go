@@ -31,7 +31,7 @@ func (m *Manager) Handler() http.Handler {
 }
 
 // Ready reports whether Start is running and every cache the manager and
-// its controllers use has synced.
+// its controllers use has synced and is not known to be stale.
 func (m *Manager) Ready() bool { return len(m.notReady()) == 0 }
 
 // notReady returns why the manager is not ready, one reason a line.
@@ -53,7 +53,7 @@ func (m *Manager) notReady() []string {
 	m.mu.Unlock()
 	for _, c := range ctrls {
 		if !c.synced() {
-			why = append(why, "controller "+c.name+": informers not synced")
+			why = append(why, "controller "+c.name+": informers not synced or stale")
 		}
 	}
 	return why

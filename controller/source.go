@@ -39,7 +39,8 @@ type source interface {
 	prepare(owner *ownerMapper) (source, error)
 	// register adds a handler called name that passes each Request to add.
 	register(name string, add func(Request)) (*registration, error)
-	// synced is the informer's HasSynced.
+	// synced reports that the informer has synced and is not known to be
+	// stale (the server was found behind its cache).
 	synced() bool
 }
 
@@ -133,7 +134,7 @@ func (s *typedSource[O]) prepare(owner *ownerMapper) (source, error) {
 	return &p, nil
 }
 
-func (s *typedSource[O]) synced() bool { return s.inf.HasSynced() }
+func (s *typedSource[O]) synced() bool { return s.inf.HasSynced() && !s.inf.Stale() }
 
 func (s *typedSource[O]) register(name string, add func(Request)) (*registration, error) {
 	h := informer.HandlerFuncs[O]{
