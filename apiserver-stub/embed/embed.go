@@ -90,6 +90,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
+		opts.Registry.MustRegister(server.StandardCollectors()...)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

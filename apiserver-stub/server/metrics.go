@@ -9,6 +9,7 @@ import (
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -72,8 +73,13 @@ func newMetrics(reg prometheus.Registerer, store storage.Interface) (*metrics, h
 	if cs, ok := store.(cacheStater); ok {
 		collectors = append(collectors, cacheCollector{cs})
 	}
-	private := prometheus.NewRegistry()
 	if reg == nil {
+		// A registry of our own: with the standard Go and process
+		// collectors (go_goroutines, process_open_fds, ...), so that leaks
+		// can be watched from outside. A registry passed in gets them from
+		// its owner (embed and stubtest add them to the ones they make).
+		private := prometheus.NewRegistry()
+		collectors = append(collectors, StandardCollectors()...)
 		reg = private
 	}
 	for _, c := range collectors {
@@ -88,6 +94,16 @@ func newMetrics(reg prometheus.Registerer, store storage.Interface) (*metrics, h
 		h = promhttp.HandlerFor(prometheus.DefaultGatherer, promhttp.HandlerOpts{})
 	}
 	return m, h, nil
+}
+
+// StandardCollectors returns new Go runtime and process collectors
+// (go_goroutines, go_memstats_*, process_open_fds, process_resident_memory_bytes,
+// ...), for a registry that serves the server's metrics.
+func StandardCollectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	}
 }
 
 // observe records a finished request; a zero start skips the duration

@@ -43,7 +43,8 @@ type Config struct {
 	// default slog.Default().
 	Logger *slog.Logger
 	// Registry receives the server metrics. Optional: without it the metrics
-	// are still served on /metrics from a private registry.
+	// are still served on /metrics from a private registry, with the
+	// standard Go and process collectors.
 	Registry prometheus.Registerer
 }
 

@@ -78,6 +78,7 @@ func Start(tb testing.TB, opts ...Option) *Server {
 		o(&cfg)
 	}
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(server.StandardCollectors()...)
 	hooks, err := server.StorageHooks(reg)
 	if err != nil {
 		tb.Fatalf("stubtest: %v", err)
