@@ -48,12 +48,12 @@ type writeRequest struct {
 // decodeWrite reads, decodes and checks the body of a create or update: the
 // query options, the size limit, the media type, the kind and fields, and
 // the namespace against the path. It changes nothing stored.
-func (s *Server) decodeWrite(r *http.Request, ri *requestInfo) (writeRequest, error) {
+func (s *Server) decodeWrite(w http.ResponseWriter, r *http.Request, ri *requestInfo) (writeRequest, error) {
 	wo, err := parseWriteOptions(r)
 	if err != nil {
 		return writeRequest{}, err
 	}
-	body, err := readBody(r, s.maxBody)
+	body, err := s.readBody(w, r)
 	if err != nil {
 		return writeRequest{}, err
 	}
@@ -80,7 +80,7 @@ func (s *Server) decodeWrite(r *http.Request, ri *requestInfo) (writeRequest, er
 // resourceVersion, fills the name from generateName and, as for custom
 // resources with a status subresource, drops .status.
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
-	wr, err := s.decodeWrite(r, ri)
+	wr, err := s.decodeWrite(w, r, ri)
 	if err != nil {
 		return writeError(w, err)
 	}

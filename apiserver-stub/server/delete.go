@@ -23,7 +23,7 @@ import (
 // returned; otherwise it is removed and, as for custom resources, the
 // answer is a Success Status.
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
-	opts, dryRun, err := s.parseDeleteOptions(r)
+	opts, dryRun, err := s.parseDeleteOptions(w, r)
 	if err != nil {
 		return writeError(w, err)
 	}
@@ -47,7 +47,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, ri *reques
 // matches the label and field selectors is deleted (or, with finalizers,
 // marked) one by one, and the answer lists them, as for custom resources.
 func (s *Server) handleDeleteCollection(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
-	opts, dryRun, err := s.parseDeleteOptions(r)
+	opts, dryRun, err := s.parseDeleteOptions(w, r)
 	if err != nil {
 		return writeError(w, err)
 	}
@@ -84,12 +84,12 @@ func (s *Server) handleDeleteCollection(w http.ResponseWriter, r *http.Request, 
 }
 
 // parseDeleteOptions reads the optional DeleteOptions body and dryRun.
-func (s *Server) parseDeleteOptions(r *http.Request) (*metav1.DeleteOptions, bool, error) {
+func (s *Server) parseDeleteOptions(w http.ResponseWriter, r *http.Request) (*metav1.DeleteOptions, bool, error) {
 	wo, err := parseWriteOptions(r)
 	if err != nil {
 		return nil, false, err
 	}
-	body, err := readBody(r, s.maxBody)
+	body, err := s.readBody(w, r)
 	if err != nil {
 		return nil, false, err
 	}

@@ -21,7 +21,9 @@ type metrics struct {
 	watchers    *prometheus.GaugeVec     // resource
 	watchEvents *prometheus.CounterVec   // resource, type
 	slowWrites  *prometheus.CounterVec   // resource
-	expired     *prometheus.CounterVec   // verb
+	// writeTimeouts counts watches cut because their client did not read.
+	writeTimeouts *prometheus.CounterVec // resource
+	expired       *prometheus.CounterVec // verb
 }
 
 func newMetrics(reg prometheus.Registerer, store storage.Interface) (*metrics, http.Handler, error) {
@@ -47,12 +49,16 @@ func newMetrics(reg prometheus.Registerer, store storage.Interface) (*metrics, h
 			Name: "apiserver_watch_slow_writes_total",
 			Help: "Watch events whose write to the client blocked for more than one second (slow or stalled clients).",
 		}, []string{"resource"}),
+		writeTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apiserver_watch_write_timeouts_total",
+			Help: "Watches cut because their client did not take an event within the watch write timeout.",
+		}, []string{"resource"}),
 		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "apiserver_expired_responses_total",
 			Help: "410 Expired answers (lists, continue tokens and watches older than the compacted revision), by verb.",
 		}, []string{"verb"}),
 	}
-	collectors := []prometheus.Collector{m.requests, m.duration, m.watchers, m.watchEvents, m.slowWrites, m.expired,
+	collectors := []prometheus.Collector{m.requests, m.duration, m.watchers, m.watchEvents, m.slowWrites, m.writeTimeouts, m.expired,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "apiserver_storage_current_revision",
 			Help: "The newest revision (resourceVersion) of the store.",

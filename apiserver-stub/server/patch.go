@@ -42,7 +42,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 	default:
 		return writeError(w, unsupportedMediaType(ct, "application/json-patch+json, application/merge-patch+json"))
 	}
-	patch, err := readBody(r, s.maxBody)
+	patch, err := s.readBody(w, r)
 	if err != nil {
 		return writeError(w, err)
 	}

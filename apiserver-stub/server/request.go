@@ -120,7 +120,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	ri, err := parseResourcePath(strings.TrimPrefix(r.URL.Path, "/apis/"+groupVersion+"/"))
 	if err != nil {
 		code := writeError(w, err)
-		s.metrics.observe(verbOf(r, nil), "", code, start)
+		s.metrics.observe(verbOf(r, nil), "", answeredCode(w, code), start)
 		return
 	}
 	verb := verbOf(r, ri)
@@ -149,6 +149,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	default:
 		code = writeError(w, apierrors.NewMethodNotSupported(ri.gr(), methodAction(r, ri)))
 	}
+	code = answeredCode(w, code)
 	s.metrics.observe(verb, ri.res.GVR.Resource, code, start)
 	s.log.Debug("request", "verb", verb, "url", r.URL.String(), "code", code, "duration", time.Since(start))
 }

@@ -20,6 +20,12 @@ import (
 const (
 	DefaultBookmarkInterval = time.Minute
 	DefaultMaxBodyBytes     = 3 << 20
+	// DefaultRequestTimeout is kube-apiserver's --request-timeout: a
+	// request that is not a watch is answered 504 Timeout after it.
+	DefaultRequestTimeout = 60 * time.Second
+	// DefaultWatchWriteTimeout bounds how long one watch event may wait
+	// for a client that does not read before its connection is cut.
+	DefaultWatchWriteTimeout = 60 * time.Second
 	// defaultMinRequestTimeout is kube-apiserver's --min-request-timeout: a
 	// watch without timeoutSeconds lasts between one and two of these.
 	defaultMinRequestTimeout = 1800 * time.Second
@@ -46,6 +52,20 @@ type Config struct {
 	// are still served on /metrics from a private registry, with the
 	// standard Go and process collectors.
 	Registry prometheus.Registerer
+	// RequestTimeout bounds every request but watches, as kube-apiserver's
+	// --request-timeout does: past it the answer is 504 Timeout (or, if the
+	// answer had begun, the connection is cut). A request's ?timeout= may
+	// lower it. Default 60s.
+	RequestTimeout time.Duration
+	// BodyReadTimeout bounds the time a request body may take to arrive (a
+	// body that trickles, or stops short of its Content-Length): past it
+	// the answer is 504 Timeout and the connection is closed. Default
+	// RequestTimeout.
+	BodyReadTimeout time.Duration
+	// WatchWriteTimeout bounds how long one watch event may wait for a
+	// client that does not read: past it the watch's connection is cut and
+	// its goroutine ends. Default 60s.
+	WatchWriteTimeout time.Duration
 }
 
 // Server serves the kunos.io/v1 API over a storage.Interface with the
@@ -58,6 +78,10 @@ type Server struct {
 	maxListLimit int64
 	metrics      *metrics
 	metricsH     http.Handler
+
+	reqTimeout        time.Duration
+	bodyTimeout       time.Duration
+	watchWriteTimeout time.Duration
 
 	bookmarkInterval atomic.Int64 // time.Duration
 
@@ -79,8 +103,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("server: Config.Store is required")
 	}
-	if cfg.BookmarkInterval < 0 || cfg.MaxBodyBytes < 0 || cfg.MaxListLimit < 0 {
-		return nil, errors.New("server: negative BookmarkInterval, MaxBodyBytes or MaxListLimit")
+	if cfg.BookmarkInterval < 0 || cfg.MaxBodyBytes < 0 || cfg.MaxListLimit < 0 ||
+		cfg.RequestTimeout < 0 || cfg.BodyReadTimeout < 0 || cfg.WatchWriteTimeout < 0 {
+		return nil, errors.New("server: negative BookmarkInterval, MaxBodyBytes, MaxListLimit or timeout")
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.BodyReadTimeout == 0 {
+		cfg.BodyReadTimeout = cfg.RequestTimeout
+	}
+	if cfg.WatchWriteTimeout == 0 {
+		cfg.WatchWriteTimeout = DefaultWatchWriteTimeout
 	}
 	if cfg.BookmarkInterval == 0 {
 		cfg.BookmarkInterval = DefaultBookmarkInterval
@@ -98,6 +132,10 @@ func New(cfg Config) (*Server, error) {
 		maxBody:      cfg.MaxBodyBytes,
 		maxListLimit: cfg.MaxListLimit,
 		watches:      make(map[*watchConn]struct{}),
+
+		reqTimeout:        cfg.RequestTimeout,
+		bodyTimeout:       cfg.BodyReadTimeout,
+		watchWriteTimeout: cfg.WatchWriteTimeout,
 	}
 	open, settings := make(chan struct{}), make(chan struct{})
 	close(open)
@@ -112,9 +150,30 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP routes a request: health, version, discovery, metrics, OpenAPI
-// and the kunos.io/v1 resources.
+// ServeHTTP serves a request. Watches run until their own end; every other
+// request is bounded by the request timeout (see serveWithTimeout).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.isLongRunning(r) {
+		s.serve(w, r)
+		return
+	}
+	s.serveWithTimeout(w, r)
+}
+
+// isLongRunning reports a watch, which kube-apiserver exempts from its
+// request timeout (its LongRunningRequestCheck: verb watch).
+func (s *Server) isLongRunning(r *http.Request) bool {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/apis/"+groupVersion+"/")
+	if !ok {
+		return false
+	}
+	ri, err := parseResourcePath(rest)
+	return err == nil && verbOf(r, ri) == "WATCH"
+}
+
+// serve routes a request: health, version, discovery, metrics, OpenAPI
+// and the kunos.io/v1 resources.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		// Like kube-apiserver's panic filter: a 500 Status, never a dead
 		// process. Aborted handlers keep their meaning for net/http.

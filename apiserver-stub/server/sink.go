@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // frameSink is where a watch writes its events: a chunked HTTP body or a
@@ -22,30 +24,64 @@ type frameSink interface {
 // chunkedSink streams events as the body of a chunked HTTP response, one
 // JSON object per line. Headers are flushed at once: client-go's Watch only
 // returns when they arrive.
+//
+// Every write has a deadline: a client that does not take an event within
+// the write timeout (it stopped reading, or its connection is dead without
+// a reset) has its connection cut, so that it holds neither the connection
+// nor this goroutine. The deadline is pushed forward before writes, at
+// most every quarter of the timeout, so that a write always has at least
+// three quarters of it.
 type chunkedSink struct {
-	w  http.ResponseWriter
-	rc *http.ResponseController
+	w         http.ResponseWriter
+	rc        *http.ResponseController
+	timeout   time.Duration
+	refreshAt time.Time
+	failed    bool // a write failed: the client is gone or was cut
 }
 
-func newChunkedSink(w http.ResponseWriter) *chunkedSink {
+func newChunkedSink(w http.ResponseWriter, writeTimeout time.Duration) *chunkedSink {
+	s := &chunkedSink{w: w, rc: http.NewResponseController(w), timeout: writeTimeout}
+	s.deadline()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache, private")
 	w.WriteHeader(http.StatusOK)
-	s := &chunkedSink{w: w, rc: http.NewResponseController(w)}
 	_ = s.flush()
 	return s
 }
 
+func (s *chunkedSink) deadline() {
+	if now := time.Now(); now.After(s.refreshAt) {
+		_ = s.rc.SetWriteDeadline(now.Add(s.timeout))
+		s.refreshAt = now.Add(s.timeout / 4)
+	}
+}
+
 func (s *chunkedSink) write(frame []byte) error {
+	s.deadline()
 	_, err := s.w.Write(frame)
+	s.failed = s.failed || err != nil
 	return err
 }
 
-func (s *chunkedSink) flush() error { return s.rc.Flush() }
+func (s *chunkedSink) flush() error {
+	s.deadline()
+	err := s.rc.Flush()
+	s.failed = s.failed || err != nil
+	return err
+}
 
-// close does nothing: returning from the handler ends the chunked body
-// with its terminating chunk, a clean end of stream.
-func (s *chunkedSink) close() {}
+// close leaves the terminating chunk, which net/http writes when the
+// handler returns, a fresh deadline: a clean end of stream for a client
+// that reads. After a failed write there is nobody to end cleanly for,
+// and nothing more may wait.
+func (s *chunkedSink) close() {
+	if s.failed {
+		_ = s.rc.SetWriteDeadline(time.Now())
+		return
+	}
+	s.refreshAt = time.Time{}
+	s.deadline()
+}
 
 // isWebSocket reports a WebSocket upgrade request (Upgrade: websocket and
 // Connection: upgrade, case-insensitive).
@@ -55,17 +91,44 @@ func isWebSocket(r *http.Request) bool {
 }
 
 // upgrader accepts any Origin: watch clients are programs, not browsers, and
-// sending an Origin is not required of them.
+// sending an Origin is not required of them. It negotiates no subprotocol
+// (kube-apiserver has none for watches): one the client offers is not
+// chosen, and the client decides whether it can go on without. A failed
+// handshake is answered with a Status, like every other error.
 var upgrader = websocket.Upgrader{
-	ReadBufferSize:  1024,
-	WriteBufferSize: 16 << 10,
-	CheckOrigin:     func(*http.Request) bool { return true },
+	HandshakeTimeout: 10 * time.Second,
+	ReadBufferSize:   1024,
+	WriteBufferSize:  16 << 10,
+	CheckOrigin:      func(*http.Request) bool { return true },
+	Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+		writeError(w, upgradeError(status, reason))
+	},
 }
 
-// wsSink sends one text message per event. A reader goroutine discards
-// what the client sends and cancels the watch when the client closes.
+// upgradeError is the Status of a failed WebSocket handshake: gorilla's
+// code (400 for a malformed handshake, 405 for a method other than GET)
+// with its explanation.
+func upgradeError(status int, reason error) error {
+	st := metav1.Status{Status: metav1.StatusFailure, Code: int32(status), Message: "WebSocket upgrade failed: " + reason.Error()}
+	switch status {
+	case http.StatusBadRequest:
+		st.Reason = metav1.StatusReasonBadRequest
+	case http.StatusForbidden:
+		st.Reason = metav1.StatusReasonForbidden
+	case http.StatusMethodNotAllowed:
+		st.Reason = metav1.StatusReasonMethodNotAllowed
+	default:
+		st.Reason = metav1.StatusReasonInternalError
+	}
+	return &apierrors.StatusError{ErrStatus: st}
+}
+
+// wsSink sends one text message per event, each within the write timeout
+// (see chunkedSink). A reader goroutine discards what the client sends and
+// cancels the watch when the client closes.
 type wsSink struct {
 	conn       *websocket.Conn
+	timeout    time.Duration
 	readerDone chan struct{}
 	once       sync.Once
 }
@@ -73,13 +136,21 @@ type wsSink struct {
 // wsReadLimit bounds a client message; watch clients send nothing.
 const wsReadLimit = 4 << 10
 
-func upgradeWebSocket(w http.ResponseWriter, r *http.Request, cancel context.CancelFunc) (*wsSink, error) {
-	conn, err := upgrader.Upgrade(w, r, nil)
+// upgradeWebSocket upgrades the connection, or answers a Status and
+// returns its code.
+func upgradeWebSocket(w http.ResponseWriter, r *http.Request, cancel context.CancelFunc, writeTimeout time.Duration) (*wsSink, int) {
+	u := upgrader
+	code := http.StatusBadRequest
+	u.Error = func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+		code = status
+		upgrader.Error(w, r, status, reason)
+	}
+	conn, err := u.Upgrade(w, r, nil)
 	if err != nil {
-		return nil, err
+		return nil, code
 	}
 	conn.SetReadLimit(wsReadLimit)
-	s := &wsSink{conn: conn, readerDone: make(chan struct{})}
+	s := &wsSink{conn: conn, timeout: writeTimeout, readerDone: make(chan struct{})}
 	go func() {
 		defer close(s.readerDone)
 		defer cancel()
@@ -93,10 +164,11 @@ func upgradeWebSocket(w http.ResponseWriter, r *http.Request, cancel context.Can
 			}
 		}
 	}()
-	return s, nil
+	return s, http.StatusSwitchingProtocols
 }
 
 func (s *wsSink) write(frame []byte) error {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
 	return s.conn.WriteMessage(websocket.TextMessage, frame)
 }
 

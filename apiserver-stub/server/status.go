@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,6 +92,11 @@ func tooLargeRV(requested, current int64) error {
 func storageError(err error, gr schema.GroupResource, name, tooOld string) error {
 	var se *storage.Error
 	if !errors.As(err, &se) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			// The request ran out of time (or its client left) in the
+			// backend, as kube-apiserver's finisher reports it.
+			return apierrors.NewTimeoutError(fmt.Sprintf("request did not complete within requested timeout - %v", err), 0)
+		}
 		return apierrors.NewInternalError(err)
 	}
 	switch se.Code {

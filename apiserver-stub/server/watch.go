@@ -74,14 +74,13 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, ri *request
 
 	var sink frameSink
 	if isWebSocket(r) {
-		ws, err := upgradeWebSocket(w, r, cancel)
-		if err != nil {
-			// The upgrader has already answered the client.
-			return http.StatusBadRequest
+		ws, code := upgradeWebSocket(w, r, cancel, s.watchWriteTimeout)
+		if ws == nil {
+			return code // answered with a Status
 		}
 		sink = ws
 	} else {
-		sink = newChunkedSink(w)
+		sink = newChunkedSink(w, s.watchWriteTimeout)
 	}
 	defer sink.close()
 	res := ri.res.GVR.Resource
@@ -195,6 +194,7 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 			start := time.Now()
 			if frame != nil {
 				if err := sink.write(frame); err != nil {
+					s.writeFailed(res, err)
 					return
 				}
 				dirty = true
@@ -203,6 +203,7 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 			// Flush when nothing more is queued: one flush per burst.
 			if dirty && (len(events) == 0 || last) {
 				if err := sink.flush(); err != nil {
+					s.writeFailed(res, err)
 					return
 				}
 				dirty = false
@@ -237,6 +238,15 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// writeFailed notes a watch whose write failed: the client left, or it did
+// not take the event within the write timeout and its connection is cut.
+func (s *Server) writeFailed(resource string, err error) {
+	if isDeadline(err) {
+		s.metrics.writeTimeouts.WithLabelValues(resource).Inc()
+		s.log.Debug("watch cut: the client did not read within the write timeout", "resource", resource, "timeout", s.watchWriteTimeout)
 	}
 }
 

@@ -19,12 +19,15 @@ import (
 type Option func(*config)
 
 type config struct {
-	history          int
-	bookmarkInterval time.Duration
-	maxBodyBytes     int64
-	maxListLimit     int64
-	maxWatchers      int
-	logger           *slog.Logger
+	history           int
+	bookmarkInterval  time.Duration
+	maxBodyBytes      int64
+	maxListLimit      int64
+	maxWatchers       int
+	requestTimeout    time.Duration
+	bodyReadTimeout   time.Duration
+	watchWriteTimeout time.Duration
+	logger            *slog.Logger
 }
 
 // WithHistory keeps n events for watch replay (the store's HistoryLimit);
@@ -49,6 +52,23 @@ func WithMaxListLimit(n int64) Option { return func(c *config) { c.maxListLimit 
 // WithMaxWatchers caps open watches; past it a watch is 429 TooManyRequests
 // (default: no cap).
 func WithMaxWatchers(n int) Option { return func(c *config) { c.maxWatchers = n } }
+
+// WithRequestTimeout sets the server's request timeout: a request that is
+// not a watch is answered 504 Timeout after it (default 60s, as
+// kube-apiserver's --request-timeout).
+func WithRequestTimeout(d time.Duration) Option { return func(c *config) { c.requestTimeout = d } }
+
+// WithBodyReadTimeout bounds the time a request body may take to arrive;
+// past it the answer is 504 Timeout and the connection is closed (default:
+// the request timeout).
+func WithBodyReadTimeout(d time.Duration) Option { return func(c *config) { c.bodyReadTimeout = d } }
+
+// WithWatchWriteTimeout bounds how long one watch event may wait for a
+// client that does not read before the watch's connection is cut (default
+// 60s).
+func WithWatchWriteTimeout(d time.Duration) Option {
+	return func(c *config) { c.watchWriteTimeout = d }
+}
 
 // Server is a running test API server.
 type Server struct {
@@ -91,12 +111,15 @@ func Start(tb testing.TB, opts ...Option) *Server {
 		MaxWatchers:  cfg.maxWatchers,
 	})
 	api, err := server.New(server.Config{
-		Store:            store,
-		BookmarkInterval: cfg.bookmarkInterval,
-		MaxBodyBytes:     cfg.maxBodyBytes,
-		MaxListLimit:     cfg.maxListLimit,
-		Logger:           cfg.logger,
-		Registry:         reg,
+		Store:             store,
+		BookmarkInterval:  cfg.bookmarkInterval,
+		MaxBodyBytes:      cfg.maxBodyBytes,
+		MaxListLimit:      cfg.maxListLimit,
+		Logger:            cfg.logger,
+		Registry:          reg,
+		RequestTimeout:    cfg.requestTimeout,
+		BodyReadTimeout:   cfg.bodyReadTimeout,
+		WatchWriteTimeout: cfg.watchWriteTimeout,
 	})
 	if err != nil {
 		store.Close()
