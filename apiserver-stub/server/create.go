@@ -14,8 +14,10 @@ import (
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 )
 
-// maxConflictRetries bounds the read-modify-write loop of PATCH and DELETE.
-const maxConflictRetries = 8
+// maxGenerateNameAttempts bounds the names tried for one create with
+// generateName, as kube-apiserver's maxNameGenerationCreateAttempts
+// (registry/generic/registry/store.go).
+const maxGenerateNameAttempts = 8
 
 // writeOptions are the query parameters common to writes.
 type writeOptions struct {
@@ -119,7 +121,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, ri *reques
 		}
 		rec, err := s.store.Create(r.Context(), ri.key(acc.GetName()), obj)
 		if err != nil {
-			if generated && storage.IsAlreadyExists(err) && attempt < maxConflictRetries {
+			if generated && storage.IsAlreadyExists(err) && attempt+1 < maxGenerateNameAttempts {
 				continue
 			}
 			return writeError(w, storageError(err, ri.gr(), acc.GetName(), msgListTooOld))

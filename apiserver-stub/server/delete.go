@@ -108,11 +108,16 @@ func (s *Server) parseDeleteOptions(w http.ResponseWriter, r *http.Request) (*me
 	return opts, wo.dryRun, nil
 }
 
-// deleteObject deletes one object, retrying on a concurrent write. It
-// returns the state to report (the last state, or the object marked for
-// deletion when finalizers keep it), its uid and whether it is gone.
+// deleteObject deletes one object, retrying on a concurrent write until it
+// applies (preconditions are checked again on each try), within the
+// request's timeout. It returns the state to report (the last state, or
+// the object marked for deletion when finalizers keep it), its uid and
+// whether it is gone.
 func (s *Server) deleteObject(ctx context.Context, ri *requestInfo, name string, opts *metav1.DeleteOptions, dryRun bool) ([]byte, types.UID, bool, error) {
-	for attempt := 0; ; attempt++ {
+	for {
+		if ctx.Err() != nil {
+			return nil, "", false, ctxError(ctx)
+		}
 		cur, err := s.store.Get(ctx, ri.key(name), 0)
 		if err != nil {
 			return nil, "", false, storageError(err, ri.gr(), name, msgListTooOld)
@@ -142,7 +147,7 @@ func (s *Server) deleteObject(ctx context.Context, ri *requestInfo, name string,
 			acc.SetDeletionGracePeriodSeconds(&zero)
 			rec, err := s.store.Update(ctx, cur.Key, cur.Revision, obj)
 			if err != nil {
-				if storage.IsConflict(err) && attempt < maxConflictRetries {
+				if storage.IsConflict(err) {
 					continue
 				}
 				return nil, "", false, storageError(err, ri.gr(), name, msgListTooOld)
@@ -154,7 +159,7 @@ func (s *Server) deleteObject(ctx context.Context, ri *requestInfo, name string,
 		}
 		rec, err := s.store.Delete(ctx, cur.Key, cur.Revision)
 		if err != nil {
-			if storage.IsConflict(err) && attempt < maxConflictRetries {
+			if storage.IsConflict(err) {
 				continue
 			}
 			return nil, "", false, storageError(err, ri.gr(), name, msgListTooOld)

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -22,8 +23,10 @@ const (
 )
 
 // handlePatch serves PATCH with JSON merge patch or JSON patch on an object
-// or its /status, as a read-modify-write that retries on a concurrent write
-// unless the patch itself pins metadata.resourceVersion.
+// or its /status, as a read-modify-write. A patch that pins
+// metadata.resourceVersion applies to that version only (409 otherwise);
+// one that does not retries on a concurrent write until it applies, as
+// kube-apiserver's GuaranteedUpdate does, within the request's timeout.
 func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
 	wo, err := parseWriteOptions(r)
 	if err != nil {
@@ -54,8 +57,12 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 	} else if !json.Valid(patch) || bytes.TrimSpace(patch)[0] != '{' {
 		return writeError(w, apierrors.NewBadRequest("the merge patch is not a valid JSON object"))
 	}
-	for attempt := 0; ; attempt++ {
-		cur, err := s.store.Get(r.Context(), ri.key(ri.name), 0)
+	ctx := r.Context()
+	for {
+		if ctx.Err() != nil {
+			return writeError(w, ctxError(ctx))
+		}
+		cur, err := s.store.Get(ctx, ri.key(ri.name), 0)
 		if err != nil {
 			return writeError(w, storageError(err, ri.gr(), ri.name, msgListTooOld))
 		}
@@ -74,10 +81,11 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 		if rvs := acc.GetResourceVersion(); rvs != "" && rvs != strconv.FormatInt(cur.Revision, 10) {
 			return writeError(w, apierrors.NewConflict(ri.gr(), ri.name, fmt.Errorf("%s", msgModified)))
 		}
-		rec, code, err := s.commitUpdate(r.Context(), ri, cur, obj, wo.dryRun)
+		rec, code, err := s.commitUpdate(ctx, ri, cur, obj, wo.dryRun)
 		if err != nil {
-			if apierrors.IsConflict(err) && attempt < maxConflictRetries {
-				continue
+			var rc *retryableConflict
+			if errors.As(err, &rc) {
+				continue // read again and reapply; a pinned version fails above
 			}
 			return writeError(w, err)
 		}

@@ -171,6 +171,12 @@ func answeredCode(w http.ResponseWriter, code int) int {
 	return code
 }
 
+// ctxError is the API error for a request whose context ended, as
+// kube-apiserver's finisher reports it.
+func ctxError(ctx context.Context) error {
+	return apierrors.NewTimeoutError(fmt.Sprintf("request did not complete within requested timeout - %s", ctx.Err()), 0)
+}
+
 // readBody reads the request body, at most the server's MaxBodyBytes (413
 // beyond), within the body read timeout and the request's deadline (504
 // after). On any failure the connection is closed after the answer: what

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -46,11 +47,28 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, ri *reques
 	addWarnings(w, warnings)
 	rec, code, err := s.commitUpdate(r.Context(), ri, cur, obj, wo.dryRun)
 	if err != nil {
+		// A write between our read and ours: the request's
+		// resourceVersion is stale now, 409 like any stale one.
+		var rc *retryableConflict
+		if errors.As(err, &rc) {
+			err = rc.err
+		}
 		return writeError(w, err)
 	}
 	writeRaw(w, code, rec)
 	return code
 }
+
+// retryableConflict is a write that lost against a concurrent one: the
+// object changed between its read and its write. An unconditional write
+// (no resourceVersion from the client) retries on it, as kube-apiserver's
+// GuaranteedUpdate does (storage/etcd3/store.go: it loops until the
+// write applies, bounded only by the request's context).
+type retryableConflict struct{ err error }
+
+func (e *retryableConflict) Error() string { return e.err.Error() }
+
+func (e *retryableConflict) Unwrap() error { return e.err }
 
 // commitUpdate turns the requested new state of the object stored as cur
 // into the state to store (main resource: status kept, generation bumped on
@@ -105,13 +123,26 @@ func (s *Server) commitUpdate(ctx context.Context, ri *requestInfo, cur *storage
 	if oldAcc.GetDeletionTimestamp() != nil && len(acc.GetFinalizers()) == 0 {
 		rec, err := s.store.Delete(ctx, cur.Key, cur.Revision)
 		if err != nil {
-			return nil, 0, storageError(err, ri.gr(), ri.name, msgListTooOld)
+			return nil, 0, writeConflict(ctx, err, ri)
 		}
 		return rec.Data, http.StatusOK, nil
 	}
 	rec, err := s.store.Update(ctx, cur.Key, cur.Revision, obj)
 	if err != nil {
-		return nil, 0, storageError(err, ri.gr(), ri.name, msgListTooOld)
+		return nil, 0, writeConflict(ctx, err, ri)
 	}
 	return rec.Data, http.StatusOK, nil
+}
+
+// writeConflict maps the error of a conditional write: a lost race is a
+// retryableConflict, a request out of time a 504, anything else as usual.
+func writeConflict(ctx context.Context, err error, ri *requestInfo) error {
+	if ctx.Err() != nil {
+		return ctxError(ctx)
+	}
+	apiErr := storageError(err, ri.gr(), ri.name, msgListTooOld)
+	if storage.IsConflict(err) {
+		return &retryableConflict{apiErr}
+	}
+	return apiErr
 }
