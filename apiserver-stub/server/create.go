@@ -1,8 +1,9 @@
 package server
 
 import (
-	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
@@ -19,26 +20,6 @@ import (
 // (registry/generic/registry/store.go).
 const maxGenerateNameAttempts = 8
 
-// writeOptions are the query parameters common to writes.
-type writeOptions struct {
-	dryRun bool
-	fv     fieldValidation
-}
-
-func parseWriteOptions(r *http.Request) (writeOptions, error) {
-	q := r.URL.Query()
-	var wo writeOptions
-	for _, v := range q["dryRun"] {
-		if v != "All" {
-			return wo, apierrors.NewBadRequest(fmt.Sprintf("dryRun: unsupported value %q: supported values: \"All\"", v))
-		}
-		wo.dryRun = true
-	}
-	fv, err := parseFieldValidation(q.Get("fieldValidation"))
-	wo.fv = fv
-	return wo, err
-}
-
 // writeRequest is a decoded create or update body with its options.
 type writeRequest struct {
 	opts     writeOptions
@@ -47,11 +28,16 @@ type writeRequest struct {
 	warnings []string
 }
 
-// decodeWrite reads, decodes and checks the body of a create or update: the
-// query options, the size limit, the media type, the kind and fields, and
-// the namespace against the path. It changes nothing stored.
-func (s *Server) decodeWrite(w http.ResponseWriter, r *http.Request, ri *requestInfo) (writeRequest, error) {
-	wo, err := parseWriteOptions(r)
+// decodeWrite reads, decodes and checks a create or update, in
+// kube-apiserver's order: the Accept header (406), the Content-Type (415),
+// the body (413, 400, 504), the query options (400, 422), the kind and
+// fields (400), the namespace against the path (400). It changes nothing
+// stored.
+func (s *Server) decodeWrite(w http.ResponseWriter, r *http.Request, ri *requestInfo, parseOpts func(url.Values) (writeOptions, error)) (writeRequest, error) {
+	if _, _, err := negotiateOutput(r, false); err != nil {
+		return writeRequest{}, err
+	}
+	mt, err := bodyMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		return writeRequest{}, err
 	}
@@ -59,7 +45,11 @@ func (s *Server) decodeWrite(w http.ResponseWriter, r *http.Request, ri *request
 	if err != nil {
 		return writeRequest{}, err
 	}
-	data, err := bodyJSON(r.Header.Get("Content-Type"), body)
+	wo, err := parseOpts(r.URL.Query())
+	if err != nil {
+		return writeRequest{}, err
+	}
+	data, err := bodyJSON(mt, body)
 	if err != nil {
 		return writeRequest{}, err
 	}
@@ -77,16 +67,34 @@ func (s *Server) decodeWrite(w http.ResponseWriter, r *http.Request, ri *request
 	return writeRequest{opts: wo, obj: obj, acc: acc, warnings: warnings}, nil
 }
 
+// errRVOnCreate is kube-apiserver's answer to a create whose body sets
+// metadata.resourceVersion: its storage refuses it
+// (storage.ErrResourceVersionSetOnCreate from etcd3/store.go Create), and
+// as that is not an API error it reaches the client as a 500 with no
+// reason (responsewriters.ErrorToAPIStatus).
+var errRVOnCreate = &apierrors.StatusError{ErrStatus: metav1.Status{
+	Status:  metav1.StatusFailure,
+	Code:    http.StatusInternalServerError,
+	Reason:  metav1.StatusReasonUnknown,
+	Message: "resourceVersion should not be set on objects to be created",
+}}
+
 // handleCreate serves POST on a collection: 201 with the stored object.
 // The server sets uid, creationTimestamp, generation 1 and the
 // resourceVersion, fills the name from generateName and, as for custom
 // resources with a status subresource, drops .status.
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
-	wr, err := s.decodeWrite(w, r, ri)
+	wr, err := s.decodeWrite(w, r, ri, parseCreateOptions)
 	if err != nil {
 		return writeError(w, err)
 	}
 	wo, obj, acc, warnings := wr.opts, wr.obj, wr.acc, wr.warnings
+	// kube-apiserver's versioner reads the resourceVersion as an unsigned
+	// integer: one that does not parse, and "0", are ignored (and cleared).
+	rvSet := false
+	if v, err := strconv.ParseUint(acc.GetResourceVersion(), 10, 64); err == nil && v != 0 {
+		rvSet = true
+	}
 	generated := acc.GetName() == "" && acc.GetGenerateName() != ""
 	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	acc.SetUID(newUIDType())
@@ -105,6 +113,11 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, ri *reques
 		}
 		if err := validateNew(ri.res, obj); err != nil {
 			return writeError(w, err)
+		}
+		if rvSet && !wo.dryRun {
+			// Validation first, then storage, as in kube-apiserver; a dry
+			// run never reaches its storage's check.
+			return writeError(w, errRVOnCreate)
 		}
 		addWarningsOnce(w, &warnings)
 		if wo.dryRun {

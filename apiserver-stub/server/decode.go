@@ -24,29 +24,30 @@ func tooLarge(limit int64) error {
 	return apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d bytes", limit))
 }
 
-// bodyJSON returns the request body as JSON according to its Content-Type:
-// application/json (also the default when the header is absent) or
-// application/yaml. Anything else is 415.
-func bodyJSON(contentType string, body []byte) ([]byte, error) {
-	mt := "application/json"
-	if strings.TrimSpace(contentType) != "" {
-		var err error
-		mt, _, err = mime.ParseMediaType(contentType)
-		if err != nil {
-			return nil, unsupportedMediaType(contentType, "application/json, application/yaml")
-		}
+// bodyMediaType checks the Content-Type of an object body:
+// application/json (also when the header is absent) or application/yaml.
+// Anything else is 415, before the body is read.
+func bodyMediaType(contentType string) (string, error) {
+	if strings.TrimSpace(contentType) == "" {
+		return "application/json", nil
 	}
-	switch mt {
-	case "application/json":
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil || (mt != "application/json" && mt != "application/yaml") {
+		return "", unsupportedMediaType(contentType, "application/json, application/yaml")
+	}
+	return mt, nil
+}
+
+// bodyJSON returns a body of media type mt (from bodyMediaType) as JSON.
+func bodyJSON(mt string, body []byte) ([]byte, error) {
+	if mt != "application/yaml" {
 		return body, nil
-	case "application/yaml":
-		j, err := yaml.YAMLToJSON(body)
-		if err != nil {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request is not valid YAML: %v", err))
-		}
-		return j, nil
 	}
-	return nil, unsupportedMediaType(contentType, "application/json, application/yaml")
+	j, err := yaml.YAMLToJSON(body)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request is not valid YAML: %v", err))
+	}
+	return j, nil
 }
 
 func unsupportedMediaType(got, accepted string) error {
@@ -63,16 +64,16 @@ const (
 	fieldValidationStrict
 )
 
-func parseFieldValidation(v string) (fieldValidation, error) {
+// parseFieldValidation reads a fieldValidation value that
+// ValidateCreateOptions (or its update and patch siblings) accepted.
+func parseFieldValidation(v string) fieldValidation {
 	switch v {
-	case "", "Warn":
-		return fieldValidationWarn, nil
 	case "Ignore":
-		return fieldValidationIgnore, nil
+		return fieldValidationIgnore
 	case "Strict":
-		return fieldValidationStrict, nil
+		return fieldValidationStrict
 	}
-	return 0, apierrors.NewBadRequest(fmt.Sprintf("fieldValidation: unsupported value %q: supported values: \"Ignore\", \"Warn\", \"Strict\"", v))
+	return fieldValidationWarn
 }
 
 // decodeObject parses JSON into a new object of res's kind. apiVersion and

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -17,17 +15,21 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// handleDelete serves DELETE of an object. Preconditions (uid,
-// resourceVersion) from DeleteOptions are honoured (409 on mismatch). An
-// object with finalizers only gets its deletionTimestamp set and is
-// returned; otherwise it is removed and, as for custom resources, the
-// answer is a Success Status.
+// handleDelete serves DELETE of an object. Its DeleteOptions (body or
+// query) are all read and validated first: on any error nothing is
+// deleted. Preconditions (uid, resourceVersion) are honoured (409 on
+// mismatch). An object with finalizers only gets its deletionTimestamp set
+// and is returned; otherwise it is removed and, as for custom resources,
+// the answer is a Success Status.
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
-	opts, dryRun, err := s.parseDeleteOptions(w, r)
+	if _, _, err := negotiateOutput(r, false); err != nil {
+		return writeError(w, err)
+	}
+	opts, err := s.parseDeleteOptions(w, r)
 	if err != nil {
 		return writeError(w, err)
 	}
-	data, uid, removed, err := s.deleteObject(r.Context(), ri, ri.name, opts, dryRun)
+	data, uid, removed, err := s.deleteObject(r.Context(), ri, ri.name, opts, len(opts.DryRun) > 0)
 	if err != nil {
 		return writeError(w, err)
 	}
@@ -47,14 +49,18 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, ri *reques
 // matches the label and field selectors is deleted (or, with finalizers,
 // marked) one by one, and the answer lists them, as for custom resources.
 func (s *Server) handleDeleteCollection(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
-	opts, dryRun, err := s.parseDeleteOptions(w, r)
-	if err != nil {
+	if _, _, err := negotiateOutput(r, true); err != nil {
 		return writeError(w, err)
 	}
 	lopts, err := parseListOptions(r.URL.Query(), ri.res, false)
 	if err != nil {
 		return writeError(w, err)
 	}
+	opts, err := s.parseDeleteOptions(w, r)
+	if err != nil {
+		return writeError(w, err)
+	}
+	dryRun := len(opts.DryRun) > 0
 	lo := storage.ListOptions{}
 	if lopts.LabelSelector != nil && !lopts.LabelSelector.Empty() {
 		lo.Predicate.Label = lopts.LabelSelector
@@ -81,31 +87,6 @@ func (s *Server) handleDeleteCollection(w http.ResponseWriter, r *http.Request, 
 	lm := metav1.ListMeta{ResourceVersion: strconv.FormatInt(s.store.CurrentRevision(), 10)}
 	writeRaw(w, http.StatusOK, listBody(ri, lm, items))
 	return http.StatusOK
-}
-
-// parseDeleteOptions reads the optional DeleteOptions body and dryRun.
-func (s *Server) parseDeleteOptions(w http.ResponseWriter, r *http.Request) (*metav1.DeleteOptions, bool, error) {
-	wo, err := parseWriteOptions(r)
-	if err != nil {
-		return nil, false, err
-	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return nil, false, err
-	}
-	opts := &metav1.DeleteOptions{}
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := json.Unmarshal(body, opts); err != nil {
-			return nil, false, apierrors.NewBadRequest(fmt.Sprintf("invalid DeleteOptions: %v", err))
-		}
-	}
-	for _, v := range opts.DryRun {
-		if v != "All" {
-			return nil, false, apierrors.NewBadRequest(fmt.Sprintf("dryRun: unsupported value %q", v))
-		}
-		wo.dryRun = true
-	}
-	return opts, wo.dryRun, nil
 }
 
 // deleteObject deletes one object, retrying on a concurrent write until it

@@ -12,6 +12,8 @@ import (
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Patch media types.
@@ -28,8 +30,7 @@ const (
 // one that does not retries on a concurrent write until it applies, as
 // kube-apiserver's GuaranteedUpdate does, within the request's timeout.
 func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
-	wo, err := parseWriteOptions(r)
-	if err != nil {
+	if _, _, err := negotiateOutput(r, false); err != nil {
 		return writeError(w, err)
 	}
 	ct := r.Header.Get("Content-Type")
@@ -46,6 +47,10 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 		return writeError(w, unsupportedMediaType(ct, "application/json-patch+json, application/merge-patch+json"))
 	}
 	patch, err := s.readBody(w, r)
+	if err != nil {
+		return writeError(w, err)
+	}
+	wo, err := parsePatchOptions(r.URL.Query(), mt)
 	if err != nil {
 		return writeError(w, err)
 	}
@@ -78,6 +83,9 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 			return writeError(w, err)
 		}
 		acc, _ := meta.Accessor(obj)
+		if err := checkPatchedName(ri, acc); err != nil {
+			return writeError(w, err)
+		}
 		if rvs := acc.GetResourceVersion(); rvs != "" && rvs != strconv.FormatInt(cur.Revision, 10) {
 			return writeError(w, apierrors.NewConflict(ri.gr(), ri.name, fmt.Errorf("%s", msgModified)))
 		}
@@ -93,6 +101,32 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 		writeRaw(w, code, rec)
 		return code
 	}
+}
+
+// checkPatchedName refuses a patch that renames the object or moves it to
+// another namespace: 400, as kube-apiserver's checkName
+// (endpoints/handlers/rest.go). An emptied namespace is the path's.
+func checkPatchedName(ri *requestInfo, acc metav1.Object) error {
+	if acc.GetName() != ri.name {
+		return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", acc.GetName(), ri.name))
+	}
+	if ri.res.Namespaced && acc.GetNamespace() != "" && acc.GetNamespace() != ri.namespace {
+		return apierrors.NewBadRequest(fmt.Sprintf("the namespace of the object (%s) does not match the namespace on the request (%s)", acc.GetNamespace(), ri.namespace))
+	}
+	return checkNamespace(ri, acc)
+}
+
+// patchTypeOf is the PatchType of a patch media type.
+func patchTypeOf(mt string) types.PatchType {
+	switch mt {
+	case jsonPatchType:
+		return types.JSONPatchType
+	case strategicPatchType:
+		return types.StrategicMergePatchType
+	case applyPatchType:
+		return types.ApplyYAMLPatchType
+	}
+	return types.MergePatchType
 }
 
 // maxJSONPatchOperations is kube-apiserver's cap on the operations of one

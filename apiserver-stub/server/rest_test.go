@@ -13,8 +13,15 @@ import (
 func TestCreateGetListUpdateDelete(t *testing.T) {
 	srv := stubtest.Start(t)
 
+	// A create that sets resourceVersion: refused as kube-apiserver's
+	// storage refuses it, a 500 with no reason, and nothing stored.
+	st := wantStatus(t, post(t, srv, tasksNS, `{"metadata":{"name":"a","resourceVersion":"77"}}`), 500, metav1.StatusReasonUnknown)
+	if st.Message != "resourceVersion should not be set on objects to be created" || srv.Store().CurrentRevision() != 0 {
+		t.Fatalf("create with resourceVersion: %q, store at %d", st.Message, srv.Store().CurrentRevision())
+	}
+
 	// Create: 201 with server-set metadata; status is dropped as for CRs.
-	r := post(t, srv, tasksNS, `{"apiVersion":"kunos.io/v1","kind":"Task","metadata":{"name":"a","labels":{"app":"x"},"resourceVersion":"77","uid":"bogus"},"spec":{"image":"i"},"status":{"phase":"Running"}}`)
+	r := post(t, srv, tasksNS, `{"apiVersion":"kunos.io/v1","kind":"Task","metadata":{"name":"a","labels":{"app":"x"},"uid":"bogus"},"spec":{"image":"i"},"status":{"phase":"Running"}}`)
 	if r.code != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.code, r.body)
 	}
@@ -32,7 +39,7 @@ func TestCreateGetListUpdateDelete(t *testing.T) {
 	}
 
 	// Create again: 409 AlreadyExists.
-	st := wantStatus(t, post(t, srv, tasksNS, taskJSON("a", nil)), 409, metav1.StatusReasonAlreadyExists)
+	st = wantStatus(t, post(t, srv, tasksNS, taskJSON("a", nil)), 409, metav1.StatusReasonAlreadyExists)
 	if st.Details == nil || st.Details.Name != "a" || st.Details.Kind != "tasks" || st.Details.Group != "kunos.io" {
 		t.Fatalf("details %+v", st.Details)
 	}
@@ -202,9 +209,10 @@ func TestPatch(t *testing.T) {
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", jsonp, `{"op":"add"}`), 400, metav1.StatusReasonBadRequest)
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `[1]`), 400, metav1.StatusReasonBadRequest)
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{`), 400, metav1.StatusReasonBadRequest)
-	// Changing kind, name or the type of a field.
+	// Changing kind, name (400, as kube-apiserver's checkName) or the type
+	// of a field.
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"kind":"Job"}`), 400, metav1.StatusReasonBadRequest)
-	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"metadata":{"name":"q"}}`), 422, metav1.StatusReasonInvalid)
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"metadata":{"name":"q"}}`), 400, metav1.StatusReasonBadRequest)
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"spec":{"image":5}}`), 400, metav1.StatusReasonBadRequest)
 	// Unsupported patch types: 415.
 	st := wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", "application/strategic-merge-patch+json", `{}`), 415, metav1.StatusReasonUnsupportedMediaType)
@@ -244,8 +252,8 @@ func TestBadInputNeverWrites(t *testing.T) {
 		{"namespace mismatch", "POST", tasksNS, "application/json", `{"metadata":{"name":"x","namespace":"other"}}`, 400, metav1.StatusReasonBadRequest},
 		{"too large", "POST", tasksNS, "application/json", big, 413, metav1.StatusReasonRequestEntityTooLarge},
 		{"unknown field strict", "POST", tasksNS + "?fieldValidation=Strict", "application/json", `{"metadata":{"name":"x"},"spec":{"nope":1}}`, 400, metav1.StatusReasonBadRequest},
-		{"bad fieldValidation", "POST", tasksNS + "?fieldValidation=Loud", "application/json", `{"metadata":{"name":"x"}}`, 400, metav1.StatusReasonBadRequest},
-		{"bad dryRun", "POST", tasksNS + "?dryRun=Some", "application/json", `{"metadata":{"name":"x"}}`, 400, metav1.StatusReasonBadRequest},
+		{"bad fieldValidation", "POST", tasksNS + "?fieldValidation=Loud", "application/json", `{"metadata":{"name":"x"}}`, 422, metav1.StatusReasonInvalid},
+		{"bad dryRun", "POST", tasksNS + "?dryRun=Some", "application/json", `{"metadata":{"name":"x"}}`, 422, metav1.StatusReasonInvalid},
 		{"bad content type", "POST", tasksNS, "text/plain", `{"metadata":{"name":"x"}}`, 415, metav1.StatusReasonUnsupportedMediaType},
 		{"unknown resource", "POST", "/apis/kunos.io/v1/namespaces/default/pods", "application/json", `{}`, 404, metav1.StatusReasonNotFound},
 		{"unknown subresource", "PUT", tasksNS + "/keep/scale", "application/json", `{}`, 404, metav1.StatusReasonNotFound},

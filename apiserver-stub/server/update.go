@@ -19,7 +19,7 @@ import (
 // metadata.resourceVersion (422 without it) equal to the stored one (409
 // otherwise); custom resources never create on update (404).
 func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
-	wr, err := s.decodeWrite(w, r, ri)
+	wr, err := s.decodeWrite(w, r, ri, parseUpdateOptions)
 	if err != nil {
 		return writeError(w, err)
 	}
