@@ -21,7 +21,8 @@
 //     event with 410 Expired when N is compacted.
 //   - Discovery (/api, /apis, /apis/kunos.io/v1), /version, /healthz,
 //     /readyz, /livez, an OpenAPI v3 index that lets kubectl validate
-//     server-side, Table output for kubectl get, and /metrics.
+//     server-side, Table output for kubectl get, and /metrics (with the
+//     Go and process collectors when the server makes its own registry).
 //
 // Write semantics are those of custom resources with a status
 // subresource: create sets uid, creationTimestamp, generation 1 and drops
@@ -30,6 +31,18 @@
 // .spec changes; /status changes .status only; update requires
 // metadata.resourceVersion; an update that changes nothing writes nothing;
 // delete of an object with finalizers only sets deletionTimestamp.
+//
+// Hostile input is refused as kube-apiserver refuses it, before anything is
+// written (hostile_test.go holds the table): the options of every write
+// and delete are decoded and validated first (400, 422), so a DELETE with
+// an invalid propagationPolicy or gracePeriodSeconds keeps the object; a
+// create that sets metadata.resourceVersion gets the 500 kube-apiserver's
+// storage answers; writes without a resourceVersion (patches, deletes)
+// retry a lost race until they apply; a failed WebSocket upgrade answers a
+// Status; ?watch= and other booleans read as kube-apiserver reads them.
+// Every request but a watch is bounded by Config.RequestTimeout (504
+// Timeout, ?timeout= lowers it) and its body by Config.BodyReadTimeout; a
+// watch whose client does not read is cut after Config.WatchWriteTimeout.
 //
 // Objects are encoded once, by the store (via Codec); lists and watch
 // events copy those bytes and never re-encode them. Fault injection for

@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -202,7 +201,6 @@ func methodAction(r *http.Request, ri *requestInfo) string {
 	return strings.ToLower(r.Method)
 }
 
-func isWatch(r *http.Request) bool {
-	b, err := strconv.ParseBool(r.URL.Query().Get("watch"))
-	return err == nil && b
-}
+// isWatch reports ?watch= as kube-apiserver reads it (requestinfo.go and
+// the meta.k8s.io parameter conversion): present and not "0" or "false".
+func isWatch(r *http.Request) bool { return queryBool(r.URL.Query(), "watch") }
