@@ -57,7 +57,7 @@ func TestRequestTimeout(t *testing.T) {
 	t.Cleanup(mem.Close)
 	hung := &hungStore{Interface: mem, key: "/tasks/d/hung", release: make(chan struct{})}
 	t.Cleanup(hung.unhang) // before the store closes: the handler then ends
-	s, err := New(Config{Store: hung, RequestTimeout: 300 * time.Millisecond})
+	s, err := New(Config{Store: hung, RequestTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,10 +75,10 @@ func TestRequestTimeout(t *testing.T) {
 		st.Message != "Timeout: request did not complete within the allotted timeout" {
 		t.Fatalf("hung read: %d %+v", code, st)
 	}
-	if d < 300*time.Millisecond || d > 5*time.Second {
-		t.Fatalf("answered after %v, want the request timeout (300ms)", d)
+	if d < time.Second || d > 10*time.Second {
+		t.Fatalf("answered after %v, want the request timeout (1s)", d)
 	}
-	if code, _, d := getStatus(t, base+"hung?timeout=50ms"); code != 504 || d > 250*time.Millisecond {
+	if code, _, d := getStatus(t, base+"hung?timeout=50ms"); code != 504 || d >= time.Second {
 		t.Fatalf("?timeout=50ms: %d after %v", code, d)
 	}
 	if code, _, _ := getStatus(t, base+"ok?timeout=1h"); code != 200 {
@@ -116,7 +116,7 @@ func TestRequestTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond)
 	task := &kunosv1.Task{ObjectMeta: metav1.ObjectMeta{Name: "late", Namespace: "d"}}
 	if _, err := mem.Create(context.Background(), "/tasks/d/late", task); err != nil {
 		t.Fatal(err)
