@@ -33,6 +33,9 @@ func optionsInvalid(kind string, errs field.ErrorList) error {
 }
 
 func decodeQuery(q url.Values, into runtime.Object) error {
+	if len(q) == 0 {
+		return nil // the zero options, without the codec's reflection
+	}
 	if err := metainternalversionscheme.ParameterCodec.DecodeParameters(q, metav1.SchemeGroupVersion, into); err != nil {
 		return apierrors.NewBadRequest(err.Error())
 	}

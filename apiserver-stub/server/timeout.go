@@ -60,7 +60,11 @@ const writeGrace = 5 * time.Second
 
 // serveWithTimeout serves a request that is not a watch within its timeout.
 func (s *Server) serveWithTimeout(w http.ResponseWriter, r *http.Request) {
-	timeout, err := s.requestTimeout(r.URL.Query())
+	var q url.Values
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
+	timeout, err := s.requestTimeout(q)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -74,24 +78,45 @@ func (s *Server) serveWithTimeout(w http.ResponseWriter, r *http.Request) {
 	done := make(chan any, 1)
 	r = r.WithContext(ctx)
 	go func() {
-		defer func() { done <- recover() }()
+		defer func() {
+			p := recover()
+			tw.finish()
+			done <- p
+		}()
 		s.serve(tw, r)
 	}()
-	// The deadline, not the context: net/http also cancels the context when
-	// a read fails (the body read timeout) or the client leaves, and the
-	// handler still answers then.
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
 	select {
 	case p := <-done:
 		if p != nil {
 			panic(p) // http.ErrAbortHandler: serve turns other panics into a 500
 		}
-	case <-timer.C:
-		if !tw.timeout(apierrors.NewTimeoutError("request did not complete within the allotted timeout", 0)) {
-			// The answer had begun: the only honest end is a cut.
-			panic(http.ErrAbortHandler)
+		return
+	case <-ctx.Done():
+	}
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// net/http also cancels the context when a read fails (the body
+		// read timeout) or the client leaves; the handler still answers
+		// then, and only the deadline cuts it short.
+		timer := time.NewTimer(time.Until(deadline))
+		defer timer.Stop()
+		select {
+		case p := <-done:
+			if p != nil {
+				panic(p)
+			}
+			return
+		case <-timer.C:
 		}
+	}
+	switch tw.timeout(apierrors.NewTimeoutError("request did not complete within the allotted timeout", 0)) {
+	case handlerFinished:
+		// It finished right at the deadline: its answer stands.
+		if p := <-done; p != nil {
+			panic(p)
+		}
+	case answerBegun:
+		// The only honest end is a cut.
+		panic(http.ErrAbortHandler)
 	}
 }
 
@@ -105,7 +130,15 @@ type timeoutWriter struct {
 	mu          sync.Mutex
 	wroteHeader bool
 	timedOut    bool
+	finished    bool
 }
+
+// What timeout found.
+const (
+	answeredTimeout = iota // the handler had not answered: the 504 is sent
+	answerBegun            // it had begun its answer: the connection must be cut
+	handlerFinished        // it had answered in full
+)
 
 func (tw *timeoutWriter) Header() http.Header { return tw.header }
 
@@ -144,16 +177,27 @@ func (tw *timeoutWriter) Write(p []byte) (int, error) {
 func (tw *timeoutWriter) Unwrap() http.ResponseWriter { return tw.w }
 
 // timeout ends the handler's say: it answers err unless the handler had
-// begun its answer, and reports whether it did.
-func (tw *timeoutWriter) timeout(err error) bool {
+// begun or finished its answer, and reports which.
+func (tw *timeoutWriter) timeout(err error) int {
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
-	tw.timedOut = true
-	if tw.wroteHeader {
-		return false
+	switch {
+	case tw.finished:
+		return handlerFinished
+	case tw.wroteHeader:
+		tw.timedOut = true
+		return answerBegun
 	}
+	tw.timedOut = true
 	writeError(tw.w, err)
-	return true
+	return answeredTimeout
+}
+
+// finish marks the handler done: nothing it wrote may be cut any more.
+func (tw *timeoutWriter) finish() {
+	tw.mu.Lock()
+	tw.finished = true
+	tw.mu.Unlock()
 }
 
 func (tw *timeoutWriter) isTimedOut() bool {
