@@ -1,7 +1,7 @@
 // Command job-controller is the listwatch demo: it starts an API server of its
-// own (or uses yours), runs a Job controller, a scheduler and node agents
-// built from informers, listers and rate-limited workqueues, submits a demo
-// Job, shows its progress and serves Prometheus metrics.
+// own (or uses yours), runs a Job controller, a scheduler and node agents,
+// reconcilers on the controller runtime (package controller), submits a
+// demo Job, shows its progress and serves Prometheus metrics.
 //
 //	go run ./examples/job-controller                  # embedded server, demo Job, keeps running
 //	go run ./examples/job-controller --exit-after-demo
@@ -21,16 +21,15 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
 	"github.com/kunos-io/listwatch/client"
+	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/examples/job-controller/controllers"
 	"github.com/kunos-io/listwatch/informer"
-	"github.com/kunos-io/listwatch/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -88,57 +87,37 @@ func run(ctx context.Context, o options) error {
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
+	if o.exitAfterDemo && !o.demo {
+		return errors.New("--exit-after-demo needs --demo")
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(reg)
-
 	cfg, err := clientConfig(ctx, o, reg, log)
 	if err != nil {
 		return err
 	}
-	cfg.Metrics = m.Client()
-	c, err := client.New(cfg)
-	if err != nil {
-		return err
-	}
-
-	// One factory shares one informer per resource among all the loops.
-	factory := informer.NewFactory(c, informer.FactoryOptions{Metrics: m, Logger: log})
-	jobs := informer.ForResource[*kunosv1.Job](factory, kunosv1.JobsResource, "")
-	tasks := informer.ForResource[*kunosv1.Task](factory, kunosv1.TasksResource, "")
-	nodes := informer.ForResource[*kunosv1.Node](factory, kunosv1.NodesResource, "")
-
-	jc, err := controllers.NewJobController(c, jobs, tasks, controllers.JobControllerOptions{
-		Workers: o.workers, MetricsProvider: m.WorkqueueProvider(), Logger: log,
+	mgr, err := controller.NewManager(cfg, controller.ManagerOptions{
+		Registerer: reg, Logger: log,
+		LeaderElection: leaderElection(o),
+		// Running Tasks get this long to finish when the process stops;
+		// the rest stay Running and the next agent of their node reruns them.
+		GracefulShutdownTimeout: 2 * time.Second,
 	})
 	if err != nil {
 		return err
 	}
-	sched, err := controllers.NewScheduler(c, tasks, nodes, m.WorkqueueProvider(), log)
-	if err != nil {
+	copts := controllers.Options{JobWorkers: o.workers, Nodes: o.nodes, NodeCapacity: int32(o.nodeCapacity), Exec: o.exec}
+	if err := controllers.Add(mgr, copts); err != nil {
 		return err
-	}
-	var agents []*controllers.NodeAgent
-	for i := 1; i <= o.nodes; i++ {
-		name := fmt.Sprintf("node-%d", i)
-		// Each agent watches only its own Tasks, like a kubelet.
-		own := informer.ForResource[*kunosv1.Task](factory, kunosv1.TasksResource, "",
-			informer.WithFieldSelector("spec.nodeName="+name))
-		a, err := controllers.NewNodeAgent(c, own, controllers.NodeAgentOptions{
-			Name: name, Capacity: int32(o.nodeCapacity), Exec: o.exec, MetricsProvider: m.WorkqueueProvider(), Logger: log,
-		})
-		if err != nil {
-			return err
-		}
-		agents = append(agents, a)
 	}
 
 	prog := newProgress(os.Stdout)
 	demoDone := make(chan error, 1)
+	jobs := informer.ForResource[*kunosv1.Job](mgr.Factory(), kunosv1.JobsResource, "")
 	if _, err := jobs.AddEventHandler(informer.HandlerFuncs[*kunosv1.Job]{
 		AddFunc:    func(j *kunosv1.Job, _ bool) { prog.observe(j); checkDemo(j, demoDone) },
 		UpdateFunc: func(_, j *kunosv1.Job) { prog.observe(j); checkDemo(j, demoDone) },
@@ -147,44 +126,43 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	metricsURL, err := serveMetrics(ctx, o.metricsAddr, reg, factory, log)
+	metricsURL, err := serveMetrics(ctx, o.metricsAddr, mgr.Handler(), log)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("metrics:  %s/metrics  (health: /healthz, readiness: /readyz)\n", metricsURL)
-
-	var wg sync.WaitGroup
-	factory.Start(ctx)
-	for _, loop := range []func(context.Context){jc.Run, sched.Run} {
-		wg.Add(1)
-		go func() { defer wg.Done(); loop(ctx) }()
+	if err := controllers.RegisterNodes(ctx, mgr.Client(), copts); err != nil {
+		return err
 	}
-	for _, a := range agents {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := a.Run(ctx); err != nil && ctx.Err() == nil {
-				log.Error("node agent stopped", "err", err)
-			}
-		}()
-	}
-	defer func() {
-		cancel()
-		wg.Wait()
-		factory.Shutdown()
-	}()
+	var mgrErr error
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); mgrErr = mgr.Start(ctx) }()
+	err = followDemo(ctx, o, mgr.Client(), demoDone, stopped)
+	cancel()
+	<-stopped
+	return errors.Join(err, mgrErr)
+}
 
+// leaderElection returns what decides when this process runs the
+// controllers and the node agents: nil, always. This is the seam for
+// --leader-elect: return a Lease-based controller.Elector here and two
+// replicas of this process can run against one server; the Manager keeps
+// the caches warm and starts everything else only while it leads.
+func leaderElection(options) controller.Elector { return nil }
+
+// followDemo submits the demo Job if asked and, with --exit-after-demo,
+// waits for it to finish; else it waits for ctx or the manager to stop.
+func followDemo(ctx context.Context, o options, c *client.Client, demoDone <-chan error, stopped <-chan struct{}) error {
 	if o.demo {
 		if err := submitDemo(ctx, c); err != nil {
 			return err
 		}
 	}
-	if !o.exitAfterDemo {
-		<-ctx.Done()
-		return nil
-	}
-	if !o.demo {
-		return errors.New("--exit-after-demo needs --demo")
+	var timeout <-chan time.Time
+	if o.exitAfterDemo {
+		timeout = time.After(o.demoTimeout)
+	} else {
+		demoDone = nil
 	}
 	select {
 	case err := <-demoDone:
@@ -192,11 +170,15 @@ func run(ctx context.Context, o options) error {
 			fmt.Println("demo Job complete")
 		}
 		return err
-	case <-time.After(o.demoTimeout):
+	case <-timeout:
 		return fmt.Errorf("demo Job did not finish within %s", o.demoTimeout)
+	case <-stopped: // ctx ended, or a controller could not start: mgr.Start says which
 	case <-ctx.Done():
+	}
+	if o.exitAfterDemo {
 		return ctx.Err()
 	}
+	return nil
 }
 
 // clientConfig returns the config of an external server, or starts the
@@ -243,8 +225,9 @@ func isAddrInUse(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "address already in use")
 }
 
-// serveMetrics serves /metrics, /healthz and /readyz and returns the URL.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, factory *informer.Factory, log *slog.Logger) (string, error) {
+// serveMetrics serves the manager's /metrics, /healthz and /readyz and
+// returns the URL.
+func serveMetrics(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if isAddrInUse(err) {
 		// 9090 is also Prometheus' default port: take a free one and say so.
@@ -254,11 +237,7 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, fa
 	if err != nil {
 		return "", fmt.Errorf("metrics listener: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", metrics.Handler(reg))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.Handle("/readyz", factory.ReadyzHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server", "err", err)

@@ -3,6 +3,8 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -10,68 +12,64 @@ import (
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/stubtest"
 	"github.com/kunos-io/listwatch/client"
+	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/examples/job-controller/controllers"
-	"github.com/kunos-io/listwatch/informer"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 )
 
-// cluster runs the three control loops against a server, like the
-// job-controller binary does, until stop is called.
+// cluster runs the example's controllers on a Manager against a server, as
+// the job-controller binary does, until stop is called.
 type cluster struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	mgr      *controller.Manager
+	cancel   context.CancelFunc
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
-func startCluster(t *testing.T, url string, nodes int) *cluster {
+func startCluster(t *testing.T, url string, nodes int, opts ...func(*controller.ManagerOptions)) *cluster {
 	t.Helper()
-	c, err := client.New(&client.Config{Host: url})
+	mopts := controller.ManagerOptions{
+		Logger:                  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		GracefulShutdownTimeout: time.Second,
+	}
+	for _, o := range opts {
+		o(&mopts)
+	}
+	mgr, err := controller.NewManager(&client.Config{Host: url}, mopts)
 	if err != nil {
+		t.Fatal(err)
+	}
+	copts := controllers.Options{JobWorkers: 2, Nodes: nodes, NodeCapacity: 2, HeartbeatInterval: 500 * time.Millisecond}
+	if err := controllers.Add(mgr, copts); err != nil {
+		t.Fatal(err)
+	}
+	if err := controllers.RegisterNodes(context.Background(), mgr.Client(), copts); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cl := &cluster{cancel: cancel}
-	f := informer.NewFactory(c, informer.FactoryOptions{})
-	jobs := informer.ForResource[*kunosv1.Job](f, kunosv1.JobsResource, "")
-	tasks := informer.ForResource[*kunosv1.Task](f, kunosv1.TasksResource, "")
-	nodeInf := informer.ForResource[*kunosv1.Node](f, kunosv1.NodesResource, "")
-	jc, err := controllers.NewJobController(c, jobs, tasks, controllers.JobControllerOptions{Workers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sched, err := controllers.NewScheduler(c, tasks, nodeInf, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loops := []func(context.Context){jc.Run, sched.Run}
-	for i := 1; i <= nodes; i++ {
-		name := fmt.Sprintf("node-%d", i)
-		own := informer.ForResource[*kunosv1.Task](f, kunosv1.TasksResource, "", informer.WithFieldSelector("spec.nodeName="+name))
-		a, err := controllers.NewNodeAgent(c, own, controllers.NodeAgentOptions{Name: name, Capacity: 2, HeartbeatInterval: 500 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
+	cl := &cluster{mgr: mgr, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(cl.done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
 		}
-		loops = append(loops, func(ctx context.Context) { _ = a.Run(ctx) })
-	}
-	f.Start(ctx)
-	for _, loop := range loops {
-		cl.wg.Add(1)
-		go func() { defer cl.wg.Done(); loop(ctx) }()
-	}
-	t.Cleanup(func() { cl.stop(); f.Shutdown() })
+	}()
+	t.Cleanup(cl.stop)
 	return cl
 }
 
-func (cl *cluster) stop() { cl.cancel(); cl.wg.Wait() }
+func (cl *cluster) stop() { cl.stopOnce.Do(func() { cl.cancel(); <-cl.done }) }
 
 // taskLog records every Task event of a namespace from a raw watch, in
 // resourceVersion order, and checks invariants as events arrive.
 type taskLog struct {
-	mu        sync.Mutex
-	created   map[string]bool
-	phase     map[string]kunosv1.TaskPhase
-	maxActive int
+	mu         sync.Mutex
+	created    map[string]bool
+	tasks      map[string]*kunosv1.Task
+	maxActive  int // not yet Succeeded or Failed, bound or not
+	maxPerNode int // bound to one Node and not done
 }
 
 func watchTasks(t *testing.T, c *client.Client, ns string) *taskLog {
@@ -86,7 +84,7 @@ func watchTasks(t *testing.T, c *client.Client, ns string) *taskLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &taskLog{created: map[string]bool{}, phase: map[string]kunosv1.TaskPhase{}}
+	l := &taskLog{created: map[string]bool{}, tasks: map[string]*kunosv1.Task{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -99,16 +97,20 @@ func watchTasks(t *testing.T, c *client.Client, ns string) *taskLog {
 			switch ev.Type {
 			case watch.Added:
 				l.created[task.Name] = true
-				l.phase[task.Name] = task.Status.Phase
+				l.tasks[task.Name] = task
 			case watch.Modified:
-				l.phase[task.Name] = task.Status.Phase
+				l.tasks[task.Name] = task
 			case watch.Deleted:
-				delete(l.phase, task.Name)
+				delete(l.tasks, task.Name)
 			}
-			active := 0
-			for _, p := range l.phase {
-				if p != kunosv1.TaskSucceeded && p != kunosv1.TaskFailed {
+			active, perNode := 0, map[string]int{}
+			for _, t := range l.tasks {
+				if t.Status.Phase != kunosv1.TaskSucceeded && t.Status.Phase != kunosv1.TaskFailed {
 					active++
+					if t.Spec.NodeName != "" {
+						perNode[t.Spec.NodeName]++
+						l.maxPerNode = max(l.maxPerNode, perNode[t.Spec.NodeName])
+					}
 				}
 			}
 			l.maxActive = max(l.maxActive, active)
@@ -119,10 +121,10 @@ func watchTasks(t *testing.T, c *client.Client, ns string) *taskLog {
 	return l
 }
 
-func (l *taskLog) counts() (created, maxActive int) {
+func (l *taskLog) counts() (created, maxActive, maxPerNode int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.created), l.maxActive
+	return len(l.created), l.maxActive, l.maxPerNode
 }
 
 func newJob(ns, name string, completions, parallelism, backoff int32, command ...string) *kunosv1.Job {
@@ -138,19 +140,25 @@ func newJob(ns, name string, completions, parallelism, backoff int32, command ..
 	}
 }
 
+// eventually polls cond every 20 ms for up to 45 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(45 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
 func waitJob(t *testing.T, jobs *client.Resource[*kunosv1.Job], name string, cond func(*kunosv1.Job) bool, what string) *kunosv1.Job {
 	t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	for {
-		j, err := jobs.Get(context.Background(), name, metav1.GetOptions{})
-		if err == nil && cond(j) {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s: timed out waiting for %s (last: %+v, err %v)", name, what, j.Status, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var j *kunosv1.Job
+	eventually(t, "Job "+name+": "+what, func() bool {
+		var err error
+		j, err = jobs.Get(context.Background(), name, metav1.GetOptions{})
+		return err == nil && cond(j)
+	})
+	return j
 }
 
 func complete(j *kunosv1.Job) bool {
@@ -175,7 +183,7 @@ func TestJobRunsToExactCompletionsWithinParallelism(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := waitJob(t, jobs, "exact", complete, "Complete")
-	created, maxActive := log.counts()
+	created, maxActive, _ := log.counts()
 	if j.Status.Succeeded != 12 || j.Status.Active != 0 || created != 12 {
 		t.Fatalf("succeeded=%d active=%d created=%d, want 12, 0, 12", j.Status.Succeeded, j.Status.Active, created)
 	}
@@ -198,7 +206,7 @@ func TestJobFailsAfterBackoffLimit(t *testing.T) {
 	j := waitJob(t, jobs, "doomed", func(j *kunosv1.Job) bool {
 		return meta.IsStatusConditionTrue(j.Status.Conditions, kunosv1.JobFailed)
 	}, "Failed")
-	created, _ := log.counts()
+	created, _, _ := log.counts()
 	// backoffLimit 2: the third failure fails the Job; with parallelism 1
 	// no fourth Task is ever started.
 	if j.Status.Failed != 3 || created != 3 || j.Status.Succeeded != 0 {
@@ -206,30 +214,39 @@ func TestJobFailsAfterBackoffLimit(t *testing.T) {
 	}
 }
 
+// TestDeletingJobDeletesItsTasks deletes a Job whose Tasks run for a
+// minute: its Tasks are deleted, and their agents stop running them.
 func TestDeletingJobDeletesItsTasks(t *testing.T) {
 	srv, c := setup(t)
 	startCluster(t, srv.URL, 2)
 	ctx := context.Background()
 	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("t3")
 	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("t3")
+	nodes := client.For[*kunosv1.Node](c, kunosv1.NodesResource)
 	if _, err := jobs.Create(ctx, newJob("t3", "long", 10, 3, 6, "sleep", "60"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitJob(t, jobs, "long", func(j *kunosv1.Job) bool { return j.Status.Active == 3 }, "3 active")
+	running := func() int32 {
+		items, _, err := nodes.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int32
+		for _, node := range items {
+			n += node.Status.RunningTasks
+		}
+		return n
+	}
+	eventually(t, "the agents running 3 Tasks", func() bool { return running() == 3 })
 	if err := jobs.Delete(ctx, "long", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	eventually(t, "no Task left", func() bool {
 		items, _, err := tasks.List(ctx, metav1.ListOptions{})
-		if err == nil && len(items) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d Tasks left after their Job was deleted", len(items))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil && len(items) == 0
+	})
+	eventually(t, "the agents running no Task", func() bool { return running() == 0 })
 }
 
 // TestStatusConflictsAreRetried keeps changing the Job's metadata while the
@@ -245,7 +262,10 @@ func TestStatusConflictsAreRetried(t *testing.T) {
 	if _, err := jobs.Create(ctx, newJob("t4", "contended", 10, 4, 6, "sleep", "0.05"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
 		for i := 0; ctx.Err() == nil; i++ {
 			j, err := jobs.Get(ctx, "contended", metav1.GetOptions{})
 			if err == nil {
@@ -255,16 +275,16 @@ func TestStatusConflictsAreRetried(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-	}()
+	})
 	j := waitJob(t, jobs, "contended", complete, "Complete")
-	if created, _ := log.counts(); j.Status.Succeeded != 10 || created != 10 {
+	if created, _, _ := log.counts(); j.Status.Succeeded != 10 || created != 10 {
 		t.Fatalf("succeeded=%d created=%d, want 10, 10", j.Status.Succeeded, created)
 	}
 }
 
-// TestRestartCreatesNoDuplicates stops every loop mid-Job and starts fresh
-// ones (new caches, new queues, new agents): the Job completes with exactly
-// its completions and no Task beyond them.
+// TestRestartCreatesNoDuplicates stops the whole manager mid-Job and starts
+// a fresh one (new caches, queues, expectations and agents): the Job
+// completes with exactly its completions and no Task beyond them.
 func TestRestartCreatesNoDuplicates(t *testing.T) {
 	srv, c := setup(t)
 	log := watchTasks(t, c, "t5")
@@ -277,7 +297,7 @@ func TestRestartCreatesNoDuplicates(t *testing.T) {
 	first.stop()
 	startCluster(t, srv.URL, 3)
 	j := waitJob(t, jobs, "restart", complete, "Complete")
-	if created, maxActive := log.counts(); j.Status.Succeeded != 15 || created != 15 || maxActive > 4 {
+	if created, maxActive, _ := log.counts(); j.Status.Succeeded != 15 || created != 15 || maxActive > 4 {
 		t.Fatalf("succeeded=%d created=%d maxActive=%d, want 15, 15, <=4", j.Status.Succeeded, created, maxActive)
 	}
 }

@@ -2,265 +2,148 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
-	"sync"
+	"maps"
+	"net/http"
 	"time"
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/cache"
 	"github.com/kunos-io/listwatch/client"
+	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/informer"
-	"github.com/kunos-io/listwatch/workqueue"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
-// Labels the Job controller puts on the Tasks it creates.
 const (
+	// JobNameLabel is the label the Job controller puts on its Tasks.
 	JobNameLabel = "kunos.io/job-name"
-	// ByJobIndex indexes Tasks by the "namespace/name" of their owning Job.
+	// ByJobIndex indexes Tasks by the "namespace/name" of their controlling
+	// Job, whatever its UID: it finds the Tasks of a deleted Job, and those
+	// an earlier Job of the same name left behind.
 	ByJobIndex = "byJob"
 )
 
-// TaskByJob is the index function behind ByJobIndex: a Task's controlling
-// Job, from its owner references.
+// TaskByJob is the index function behind ByJobIndex.
 func TaskByJob(t *kunosv1.Task) ([]string, error) {
-	if ref := metav1.GetControllerOf(t); ref != nil && ref.Kind == "Job" && ref.APIVersion == kunosv1.SchemeGroupVersion.String() {
+	if ref := metav1.GetControllerOfNoCopy(t); ref != nil && ref.Kind == "Job" && ref.APIVersion == kunosv1.SchemeGroupVersion.String() {
 		return []string{t.Namespace + "/" + ref.Name}, nil
 	}
 	return nil, nil
 }
 
-// JobController reconciles Jobs into Tasks.
-type JobController struct {
-	jobs  *client.Resource[*kunosv1.Job]
-	tasks *client.Resource[*kunosv1.Task]
+// expectationsRecheck is how soon a Job whose Task creations the cache does
+// not show yet is looked at again. An informer event usually brings it back
+// sooner, but ObserveOwned counts on its own handler, which may run after the
+// one that enqueued the Job: then no later event is certain to come.
+const expectationsRecheck = 100 * time.Millisecond
 
-	jobInformer  informer.SharedIndexInformer[*kunosv1.Job]
-	taskInformer informer.SharedIndexInformer[*kunosv1.Task]
+// createRetry bounds the retries of a Task creation whose outcome is unknown
+// (a 5xx, a timeout, a connection lost after the request left): about 10 s,
+// enough for a server replica to fail over or etcd to elect a leader.
+var createRetry = wait.Backoff{Steps: 8, Duration: 50 * time.Millisecond, Factor: 2, Jitter: 0.1}
 
-	queue        workqueue.TypedRateLimitingInterface[string]
-	expectations *Expectations
-	written      writtenJobs
-	workers      int
-	log          *slog.Logger
+// jobReconciler keeps at most spec.parallelism Tasks of a Job active, stops
+// at spec.completions succeeded or at more than spec.backoffLimit failed,
+// writes the Job's status and deletes the Tasks of a deleted Job.
+type jobReconciler struct {
+	jobs       informer.SharedIndexInformer[*kunosv1.Job]
+	tasks      informer.SharedIndexInformer[*kunosv1.Task]
+	jobClient  *client.Resource[*kunosv1.Job]
+	taskClient *client.Resource[*kunosv1.Task]
+	// exp holds the Task creations issued and not yet in the cache: while
+	// any is outstanding the Job's Tasks are not counted, else they would
+	// be created twice.
+	exp *controller.Expectations
 }
 
-// writtenJobs remembers, per Job key, the Job our last status write
-// returned and the resourceVersion it replaced. While the cache still holds
-// exactly that replaced version, the cache has not seen our write, and the
-// remembered Job is the fresher base: starting from it avoids a certain 409.
-// Versions are only compared for equality: resourceVersions are opaque.
-type writtenJobs struct {
-	mu   sync.Mutex
-	jobs map[string]writtenJob
-}
-
-type writtenJob struct {
-	replaced string
-	job      *kunosv1.Job
-}
-
-func (w *writtenJobs) record(key, replaced string, job *kunosv1.Job) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.jobs == nil {
-		w.jobs = map[string]writtenJob{}
-	}
-	w.jobs[key] = writtenJob{replaced: replaced, job: job}
-}
-
-// freshest returns our own last written Job if the cached one is the
-// version that write replaced, else the cached Job.
-func (w *writtenJobs) freshest(key string, cached *kunosv1.Job) *kunosv1.Job {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if x, ok := w.jobs[key]; ok {
-		if x.job.UID == cached.UID && x.replaced == cached.ResourceVersion {
-			return x.job
-		}
-		delete(w.jobs, key)
-	}
-	return cached
-}
-
-func (w *writtenJobs) forget(key string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.jobs, key)
-}
-
-// JobControllerOptions configure a JobController.
-type JobControllerOptions struct {
-	Workers         int // default 2
-	MetricsProvider workqueue.MetricsProvider
-	Logger          *slog.Logger
-}
-
-// NewJobController wires a JobController to its informers. The Task informer
-// gets the ByJobIndex index; call before the informers start.
-func NewJobController(c *client.Client, jobs informer.SharedIndexInformer[*kunosv1.Job], tasks informer.SharedIndexInformer[*kunosv1.Task], opts JobControllerOptions) (*JobController, error) {
-	if opts.Workers <= 0 {
-		opts.Workers = 2
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	jc := &JobController{
-		jobs:         client.For[*kunosv1.Job](c, kunosv1.JobsResource),
-		tasks:        client.For[*kunosv1.Task](c, kunosv1.TasksResource),
-		jobInformer:  jobs,
-		taskInformer: tasks,
-		queue:        newQueue("job", opts.MetricsProvider),
-		expectations: NewExpectations(),
-		workers:      opts.Workers,
-		log:          opts.Logger.With("controller", "job"),
-	}
+// AddJobController adds the Job controller, named "job" (its workqueue and
+// metrics too), to mgr, reconciling with workers workers. It adds ByJobIndex
+// to tasks: call it before mgr starts.
+func AddJobController(mgr *controller.Manager, jobs informer.SharedIndexInformer[*kunosv1.Job], tasks informer.SharedIndexInformer[*kunosv1.Task], workers int) error {
 	if err := tasks.Indexer().AddIndexers(cache.Indexers[*kunosv1.Task]{ByJobIndex: TaskByJob}); err != nil {
-		return nil, fmt.Errorf("job controller: add task index: %w", err)
+		return fmt.Errorf("job controller: %w", err)
 	}
-	if _, err := jobs.AddEventHandler(informer.HandlerFuncs[*kunosv1.Job]{
-		AddFunc:    func(j *kunosv1.Job, _ bool) { jc.enqueue(j) },
-		UpdateFunc: func(_, j *kunosv1.Job) { jc.enqueue(j) },
-		DeleteFunc: func(j *kunosv1.Job, _ bool) { jc.enqueue(j) },
-	}, informer.WithName("job-controller")); err != nil {
-		return nil, err
+	r := &jobReconciler{
+		jobs: jobs, tasks: tasks,
+		jobClient:  client.For[*kunosv1.Job](mgr.Client(), kunosv1.JobsResource),
+		taskClient: client.For[*kunosv1.Task](mgr.Client(), kunosv1.TasksResource),
+		exp:        controller.NewExpectations(controller.ExpectationsOptions{Name: "job-expectations"}),
 	}
-	if _, err := tasks.AddEventHandler(informer.HandlerFuncs[*kunosv1.Task]{
-		AddFunc: func(t *kunosv1.Task, _ bool) {
-			if key := jobKeyOf(t); key != "" {
-				jc.expectations.CreationObserved(key)
-				jc.queue.Add(key)
-			}
-		},
-		UpdateFunc: func(_, t *kunosv1.Task) {
-			if key := jobKeyOf(t); key != "" {
-				jc.queue.Add(key)
-			}
-		},
-		DeleteFunc: func(t *kunosv1.Task, _ bool) {
-			if key := jobKeyOf(t); key != "" {
-				jc.expectations.DeletionObserved(key)
-				jc.queue.Add(key)
-			}
-		},
-	}, informer.WithName("job-controller")); err != nil {
-		return nil, err
-	}
-	return jc, nil
-}
-
-func jobKeyOf(t *kunosv1.Task) string {
-	keys, _ := TaskByJob(t)
-	if len(keys) == 0 {
-		return ""
-	}
-	return keys[0]
-}
-
-func (jc *JobController) enqueue(j *kunosv1.Job) {
-	key, err := cache.MetaNamespaceKeyFunc(j)
-	if err != nil {
-		jc.log.Error("cannot key job", "err", err)
-		return
-	}
-	jc.queue.Add(key)
-}
-
-// Run waits for the caches, then reconciles until ctx ends.
-func (jc *JobController) Run(ctx context.Context) {
-	if !informer.WaitForCacheSync(ctx, jc.jobInformer.HasSynced, jc.taskInformer.HasSynced) {
-		return
-	}
-	jc.log.Info("started", "workers", jc.workers)
-	runWorkers(ctx, "job", jc.queue, jc.workers, jc.sync, jc.log)
-}
-
-func (jc *JobController) sync(ctx context.Context, key string) error {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return nil // malformed key: nothing to retry
-	}
-	job, err := jc.jobInformer.Lister().Namespace(ns).Get(name)
-	if apierrors.IsNotFound(err) {
-		jc.expectations.Forget(key)
-		jc.written.forget(key)
-		return jc.deleteTasks(ctx, key, "")
-	}
-	if err != nil {
+	if _, err := controller.ObserveOwned(r.exp, tasks); err != nil {
 		return err
 	}
-	job = jc.written.freshest(key, job)
-	// Our own creations or deletions have not reached the cache yet: the
-	// Task counts below would be stale. The informer event that satisfies
-	// the expectation enqueues the Job again.
-	if !jc.expectations.Satisfied(key) {
-		return nil
-	}
-	owned, err := jc.ownedTasks(ctx, key, job)
+	return controller.New[*kunosv1.Job](mgr, "job", controller.Options{MaxConcurrentReconciles: workers}).
+		For(jobs).
+		Owns(controller.Owned(tasks)).
+		Complete(r)
+}
+
+func (r *jobReconciler) Reconcile(ctx context.Context, req controller.Request) (controller.Result, error) {
+	named, err := r.tasks.Indexer().ByIndex(ByJobIndex, req.String())
 	if err != nil {
-		return err
+		return controller.Result{}, err
 	}
-	status := countTasks(owned)
-	newStatus := job.Status.DeepCopy()
-	newStatus.Active, newStatus.Succeeded, newStatus.Failed = status.active, status.succeeded, status.failed
+	job, err := r.jobs.Lister().Namespace(req.Namespace).Get(req.Name)
+	if err != nil { // gone (a cache fails only with NotFound): the server has no garbage collector
+		r.exp.Delete(req)
+		return controller.Result{}, r.deleteTasks(ctx, named)
+	}
+	if !r.exp.Satisfied(req) {
+		return controller.Result{RequeueAfter: expectationsRecheck}, nil
+	}
+	var owned, leftover []*kunosv1.Task
+	for _, t := range named {
+		if metav1.GetControllerOfNoCopy(t).UID == job.UID {
+			owned = append(owned, t)
+		} else {
+			leftover = append(leftover, t) // an earlier Job's of the same name
+		}
+	}
+	if err := r.deleteTasks(ctx, leftover); err != nil {
+		return controller.Result{}, err
+	}
+
+	c := countTasks(owned)
+	status := job.Status.DeepCopy()
+	status.Active, status.Succeeded, status.Failed = c.active, c.succeeded, c.failed
 	now := metav1.Now()
-	if newStatus.StartTime == nil {
-		newStatus.StartTime = &now
+	if status.StartTime == nil {
+		status.StartTime = &now
 	}
-
+	var createErr error
 	if !jobFinished(job) {
 		switch {
-		case status.failed > job.Spec.BackoffLimitOrDefault():
-			setCondition(newStatus, kunosv1.JobFailed, "BackoffLimitExceeded",
-				fmt.Sprintf("%d Tasks failed, more than the backoff limit of %d", status.failed, job.Spec.BackoffLimitOrDefault()), now)
-			newStatus.CompletionTime = &now
-			if err := jc.deleteActive(ctx, key, status.activeTasks); err != nil {
-				return err
+		case c.failed > job.Spec.BackoffLimitOrDefault():
+			if err := r.deleteTasks(ctx, c.activeTasks); err != nil {
+				return controller.Result{}, err // not marked Failed yet, so the next run deletes again
 			}
-		case status.succeeded >= job.Spec.CompletionsOrDefault():
-			setCondition(newStatus, kunosv1.JobComplete, "CompletionsReached",
-				fmt.Sprintf("%d of %d Tasks succeeded", status.succeeded, job.Spec.CompletionsOrDefault()), now)
-			newStatus.CompletionTime = &now
+			setCondition(status, kunosv1.JobFailed, "BackoffLimitExceeded",
+				fmt.Sprintf("%d Tasks failed, more than the backoff limit of %d", c.failed, job.Spec.BackoffLimitOrDefault()), now)
+			status.CompletionTime = &now
+		case c.succeeded >= job.Spec.CompletionsOrDefault():
+			setCondition(status, kunosv1.JobComplete, "CompletionsReached",
+				fmt.Sprintf("%d of %d Tasks succeeded", c.succeeded, job.Spec.CompletionsOrDefault()), now)
+			status.CompletionTime = &now
 		default:
 			// succeeded + active never exceeds completions, so every active
 			// Task may succeed without overshooting.
-			want := min(job.Spec.ParallelismOrDefault(), job.Spec.CompletionsOrDefault()-status.succeeded)
-			if missing := want - status.active; missing > 0 {
-				created, err := jc.createTasks(ctx, key, job, int(missing))
-				newStatus.Active += int32(created)
-				if err != nil {
-					_ = jc.updateStatus(ctx, job, newStatus)
-					return err
-				}
+			want := min(job.Spec.ParallelismOrDefault(), job.Spec.CompletionsOrDefault()-c.succeeded)
+			if missing := int(want - c.active); missing > 0 {
+				var created int
+				created, createErr = r.createTasks(ctx, req, job, missing)
+				status.Active += int32(created)
 			}
 		}
 	}
-	return jc.updateStatus(ctx, job, newStatus)
-}
-
-// ownedTasks returns the Tasks of job from the cache, deleting those that
-// name the Job but belong to an earlier Job of the same name.
-func (jc *JobController) ownedTasks(ctx context.Context, key string, job *kunosv1.Job) ([]*kunosv1.Task, error) {
-	tasks, err := jc.taskInformer.Indexer().ByIndex(ByJobIndex, key)
-	if err != nil {
-		return nil, err
-	}
-	owned := tasks[:0:0]
-	for _, t := range tasks {
-		if ref := metav1.GetControllerOf(t); ref != nil && ref.UID == job.UID {
-			owned = append(owned, t)
-		}
-	}
-	if len(owned) != len(tasks) {
-		if err := jc.deleteTasks(ctx, key, job.UID); err != nil {
-			return nil, err
-		}
-	}
-	return owned, nil
+	// The status counts what was created even when a creation failed.
+	return controller.Result{}, errors.Join(createErr, r.writeStatus(ctx, job, status))
 }
 
 type taskCounts struct {
@@ -297,36 +180,67 @@ func setCondition(s *kunosv1.JobStatus, typ, reason, msg string, now metav1.Time
 	})
 }
 
-// createTasks creates n Tasks for job and returns how many were created.
-// Expectations are raised first, so a concurrent sync that runs before the
-// informer sees the new Tasks waits instead of creating more.
-func (jc *JobController) createTasks(ctx context.Context, key string, job *kunosv1.Job, n int) (int, error) {
-	jc.expectations.ExpectCreations(key, n)
-	created := 0
-	for i := 0; i < n; i++ {
-		t := newTaskFor(job)
-		if _, err := jc.tasks.Namespace(job.Namespace).Create(ctx, t, metav1.CreateOptions{}); err != nil {
-			// The creations not issued will never be observed.
-			for j := i; j < n; j++ {
-				jc.expectations.CreationObserved(key)
+// createTasks creates n Tasks for job and returns how many it created. The
+// expectations are set first, so that no run counts the Job's Tasks before
+// the cache shows these.
+func (r *jobReconciler) createTasks(ctx context.Context, req controller.Request, job *kunosv1.Job, n int) (int, error) {
+	r.exp.ExpectCreations(req, n)
+	for i := range n {
+		if err := r.createOnce(ctx, newTaskFor(job)); err != nil {
+			r.exp.CreationFailed(req, err) // counted down only if the server certainly refused it
+			for range n - i - 1 {
+				r.exp.CreationObserved(req) // never issued
 			}
-			return created, fmt.Errorf("create task for job %s: %w", key, err)
+			return i, fmt.Errorf("create a Task for Job %s: %w", req, err)
 		}
-		created++
 	}
-	jc.log.Debug("created tasks", "job", key, "count", created)
-	return created, nil
+	return n, nil
+}
+
+// createOnce creates t, named on this side rather than by generateName, so
+// that a creation whose outcome is unknown can be tried again under the
+// same name: AlreadyExists then means an earlier attempt created it. It
+// returns nil once t certainly exists, the server's refusal, or the last
+// unknown outcome when createRetry runs out.
+func (r *jobReconciler) createOnce(ctx context.Context, t *kunosv1.Task) error {
+	tasks := r.taskClient.Namespace(t.Namespace)
+	backoff := createRetry
+	for attempt := 1; ; attempt++ {
+		_, err := tasks.Create(ctx, t, metav1.CreateOptions{})
+		if err == nil || (attempt > 1 && apierrors.IsAlreadyExists(err)) {
+			return nil
+		}
+		if refused(err) || attempt >= backoff.Steps {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff.Step()):
+		}
+	}
+}
+
+// refused reports whether err is the server's refusal of a request, which
+// therefore changed nothing: a 4xx other than 408 Request Timeout.
+func refused(err error) bool {
+	var st apierrors.APIStatus
+	if !errors.As(err, &st) {
+		return false
+	}
+	code := st.Status().Code
+	return code >= 400 && code < 500 && code != http.StatusRequestTimeout
 }
 
 func newTaskFor(job *kunosv1.Job) *kunosv1.Task {
-	labels := map[string]string{}
-	for k, v := range job.Spec.Template.Labels {
-		labels[k] = v
+	labels := maps.Clone(job.Spec.Template.Labels)
+	if labels == nil {
+		labels = map[string]string{}
 	}
 	labels[JobNameLabel] = job.Name
 	return &kunosv1.Task{
 		ObjectMeta: metav1.ObjectMeta{
-			GenerateName:    job.Name + "-",
+			Name:            job.Name + "-" + utilrand.String(5),
 			Namespace:       job.Namespace,
 			Labels:          labels,
 			Annotations:     job.Spec.Template.Annotations,
@@ -336,79 +250,35 @@ func newTaskFor(job *kunosv1.Job) *kunosv1.Task {
 	}
 }
 
-// deleteTasks deletes the Tasks indexed under key, except those owned by keepUID.
-func (jc *JobController) deleteTasks(ctx context.Context, key string, keepUID types.UID) error {
-	tasks, err := jc.taskInformer.Indexer().ByIndex(ByJobIndex, key)
-	if err != nil {
-		return err
-	}
-	var doomed []*kunosv1.Task
+func (r *jobReconciler) deleteTasks(ctx context.Context, tasks []*kunosv1.Task) error {
 	for _, t := range tasks {
-		if ref := metav1.GetControllerOf(t); ref != nil && (keepUID == "" || ref.UID != keepUID) {
-			doomed = append(doomed, t)
-		}
-	}
-	return jc.deleteActive(ctx, key, doomed)
-}
-
-func (jc *JobController) deleteActive(ctx context.Context, key string, tasks []*kunosv1.Task) error {
-	for _, t := range tasks {
-		err := jc.tasks.Namespace(t.Namespace).Delete(ctx, t.Name, metav1.DeleteOptions{})
+		err := r.taskClient.Namespace(t.Namespace).Delete(ctx, t.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete task %s/%s of job %s: %w", t.Namespace, t.Name, key, err)
+			return fmt.Errorf("delete Task %s/%s: %w", t.Namespace, t.Name, err)
 		}
-	}
-	if len(tasks) > 0 {
-		jc.log.Debug("deleted tasks", "job", key, "count", len(tasks))
 	}
 	return nil
 }
 
-// updateStatus writes status if it changed, retrying conflicts against the
-// server's latest copy (the cache may lag behind our own last write).
-func (jc *JobController) updateStatus(ctx context.Context, job *kunosv1.Job, status *kunosv1.JobStatus) error {
-	if statusEqual(&job.Status, status) {
+// writeStatus writes status if it changed. The cache may lag behind the
+// server (our own last write, or anyone's): after a Conflict it starts
+// again from the server's copy.
+func (r *jobReconciler) writeStatus(ctx context.Context, job *kunosv1.Job, status *kunosv1.JobStatus) error {
+	if equality.Semantic.DeepEqual(&job.Status, status) {
 		return nil
 	}
-	jobs := jc.jobs.Namespace(job.Namespace)
-	key := job.Namespace + "/" + job.Name
-	current := job.DeepCopy()
-	for attempt := 0; ; attempt++ {
-		current.Status = *status
-		updated, err := jobs.UpdateStatus(ctx, current, metav1.UpdateOptions{})
-		if err == nil {
-			jc.written.record(key, current.ResourceVersion, updated)
-			return nil
+	jobs := r.jobClient.Namespace(job.Namespace)
+	next := job.DeepCopy()
+	return controller.RetryOnConflict(ctx, controller.DefaultRetry, func(ctx context.Context) error {
+		next.Status = *status
+		_, err := jobs.UpdateStatus(ctx, next, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			latest, gerr := jobs.Get(ctx, job.Name, metav1.GetOptions{})
+			if gerr != nil || latest.UID != job.UID {
+				return gerr // gone or replaced: the next run sees it
+			}
+			next = latest
 		}
-		if !apierrors.IsConflict(err) || attempt == 4 {
-			return fmt.Errorf("update status of job %s/%s: %w", job.Namespace, job.Name, err)
-		}
-		latest, gerr := jobs.Get(ctx, job.Name, metav1.GetOptions{})
-		if gerr != nil {
-			return fmt.Errorf("get job %s/%s after conflict: %w", job.Namespace, job.Name, gerr)
-		}
-		if latest.UID != job.UID {
-			return nil // replaced by a new Job of the same name
-		}
-		current = latest.DeepCopy()
-		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
-	}
-}
-
-func statusEqual(a, b *kunosv1.JobStatus) bool {
-	if a.Active != b.Active || a.Succeeded != b.Succeeded || a.Failed != b.Failed {
-		return false
-	}
-	if (a.StartTime == nil) != (b.StartTime == nil) || (a.CompletionTime == nil) != (b.CompletionTime == nil) {
-		return false
-	}
-	if len(a.Conditions) != len(b.Conditions) {
-		return false
-	}
-	for i := range a.Conditions {
-		if a.Conditions[i].Type != b.Conditions[i].Type || a.Conditions[i].Status != b.Conditions[i].Status {
-			return false
-		}
-	}
-	return true
+		return err
+	})
 }

@@ -4,292 +4,213 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
-	"github.com/kunos-io/listwatch/cache"
 	"github.com/kunos-io/listwatch/client"
+	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/informer"
 	"github.com/kunos-io/listwatch/workqueue"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
-// NodeAgentOptions configure a NodeAgent.
+// NodeAgentOptions configure a node agent.
 type NodeAgentOptions struct {
-	Name     string
-	Capacity int32 // default 2
+	Name string
+	// Capacity is how many Tasks the agent runs at once, and the capacity
+	// it declares on its Node (default 2).
+	Capacity int32
 	// Exec runs spec.command for real, in a temporary directory; otherwise
 	// the run is simulated (see Simulate).
 	Exec              bool
 	HeartbeatInterval time.Duration // default 2s
-	MetricsProvider   workqueue.MetricsProvider
-	Logger            *slog.Logger
 }
 
-// NodeAgent is the kubelet of the example: it registers its Node, heartbeats,
-// and runs the Tasks bound to it.
-type NodeAgent struct {
-	opts     NodeAgentOptions
-	nodes    *client.Resource[*kunosv1.Node]
-	tasks    *client.Resource[*kunosv1.Task]
-	informer informer.SharedIndexInformer[*kunosv1.Task]
-	queue    workqueue.TypedRateLimitingInterface[string]
-	log      *slog.Logger
+// nodeAgent is the kubelet of the example.
+type nodeAgent struct {
+	NodeAgentOptions
+	nodes      informer.SharedIndexInformer[*kunosv1.Node]
+	tasks      informer.SharedIndexInformer[*kunosv1.Task]
+	nodeClient *client.Resource[*kunosv1.Node]
+	taskClient *client.Resource[*kunosv1.Task]
+	running    atomic.Int32
 
-	mu      sync.Mutex
-	running map[string]bool // task keys this process is running
-	wg      sync.WaitGroup
+	mu   sync.Mutex
+	runs map[types.UID]context.CancelFunc // stops the run of a Task, when it is deleted
 }
 
-// NewNodeAgent builds an agent. tasks must be an informer over the Tasks
-// bound to this node only (fieldSelector spec.nodeName=<name>): the agent
-// never caches the rest of the cluster.
-func NewNodeAgent(c *client.Client, tasks informer.SharedIndexInformer[*kunosv1.Task], opts NodeAgentOptions) (*NodeAgent, error) {
-	if opts.Capacity <= 0 {
-		opts.Capacity = 2
+// AddNodeAgent adds a node agent to mgr as two controllers: "agent-<name>-node"
+// registers the Node, re-creates it whenever it is deleted or missing (the
+// server restarted empty, say), keeps its capacity and heartbeats;
+// "agent-<name>" runs the Tasks bound to it, Capacity at once, each in a
+// Reconcile of its own. nodes may hold every Node; tasks must hold the
+// Tasks bound to this node only (fieldSelector spec.nodeName=<name>): an
+// agent never caches the rest of the cluster.
+func AddNodeAgent(mgr *controller.Manager, nodes informer.SharedIndexInformer[*kunosv1.Node], tasks informer.SharedIndexInformer[*kunosv1.Task], o NodeAgentOptions) error {
+	if o.Capacity <= 0 {
+		o.Capacity = 2
 	}
-	if opts.HeartbeatInterval <= 0 {
-		opts.HeartbeatInterval = 2 * time.Second
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = 2 * time.Second
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	a := &NodeAgent{
-		opts:     opts,
-		nodes:    client.For[*kunosv1.Node](c, kunosv1.NodesResource),
-		tasks:    client.For[*kunosv1.Task](c, kunosv1.TasksResource),
-		informer: tasks,
-		queue:    newQueue("agent-"+opts.Name, opts.MetricsProvider),
-		log:      opts.Logger.With("node", opts.Name),
-		running:  map[string]bool{},
-	}
-	enqueue := func(t *kunosv1.Task) {
-		if key, err := cache.MetaNamespaceKeyFunc(t); err == nil {
-			a.queue.Add(key)
-		}
+	a := &nodeAgent{
+		NodeAgentOptions: o, nodes: nodes, tasks: tasks,
+		nodeClient: client.For[*kunosv1.Node](mgr.Client(), kunosv1.NodesResource),
+		taskClient: client.For[*kunosv1.Task](mgr.Client(), kunosv1.TasksResource),
+		runs:       map[types.UID]context.CancelFunc{},
 	}
 	if _, err := tasks.AddEventHandler(informer.HandlerFuncs[*kunosv1.Task]{
-		AddFunc:    func(t *kunosv1.Task, _ bool) { enqueue(t) },
-		UpdateFunc: func(_, t *kunosv1.Task) { enqueue(t) },
-	}, informer.WithName("agent")); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
-// Run registers the Node, then heartbeats and runs Tasks until ctx ends.
-// Tasks still running when ctx ends are abandoned in phase Running; the next
-// agent of the same name restarts them.
-func (a *NodeAgent) Run(ctx context.Context) error {
-	if err := a.register(ctx); err != nil {
+		DeleteFunc: func(t *kunosv1.Task, _ bool) { a.stop(t.UID) },
+	}, informer.WithName("agent-"+o.Name+"-deletions")); err != nil {
 		return err
 	}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		a.heartbeatLoop(ctx)
-	}()
-	if informer.WaitForCacheSync(ctx, a.informer.HasSynced) {
-		runWorkers(ctx, "agent-"+a.opts.Name, a.queue, 1, a.sync, a.log)
-	}
-	a.wg.Wait()
-	return nil
-}
-
-func (a *NodeAgent) register(ctx context.Context) error {
-	node := &kunosv1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: a.opts.Name},
-		Spec:       kunosv1.NodeSpec{Capacity: a.opts.Capacity},
-	}
-	_, err := a.nodes.Create(ctx, node, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		err = a.modifyNode(ctx, func(n *kunosv1.Node) bool {
-			if n.Spec.Capacity == a.opts.Capacity {
-				return false
-			}
-			n.Spec.Capacity = a.opts.Capacity
-			return true
-		}, false)
-	}
-	if err != nil {
-		return fmt.Errorf("register node %s: %w", a.opts.Name, err)
-	}
-	return a.heartbeat(ctx)
-}
-
-func (a *NodeAgent) heartbeatLoop(ctx context.Context) {
-	t := time.NewTicker(a.opts.HeartbeatInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := a.heartbeat(ctx); err != nil && ctx.Err() == nil {
-				a.log.Warn("heartbeat failed", "err", err)
-			}
-		}
-	}
-}
-
-func (a *NodeAgent) heartbeat(ctx context.Context) error {
-	a.mu.Lock()
-	running := int32(len(a.running))
-	a.mu.Unlock()
-	return a.modifyNode(ctx, func(n *kunosv1.Node) bool {
-		now := metav1.Now()
-		n.Status.HeartbeatTime = &now
-		n.Status.RunningTasks = running
-		meta.SetStatusCondition(&n.Status.Conditions, metav1.Condition{
-			Type: kunosv1.NodeReady, Status: metav1.ConditionTrue, Reason: "AgentHeartbeat",
-			Message: "node agent is heartbeating", LastTransitionTime: now,
-		})
-		return true
-	}, true)
-}
-
-// modifyNode applies change to the server's latest Node and writes it back,
-// retrying on conflict.
-func (a *NodeAgent) modifyNode(ctx context.Context, change func(*kunosv1.Node) bool, status bool) error {
-	for attempt := 0; ; attempt++ {
-		n, err := a.nodes.Get(ctx, a.opts.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		n = n.DeepCopy()
-		if !change(n) {
-			return nil
-		}
-		if status {
-			_, err = a.nodes.UpdateStatus(ctx, n, metav1.UpdateOptions{})
-		} else {
-			_, err = a.nodes.Update(ctx, n, metav1.UpdateOptions{})
-		}
-		if err == nil || !apierrors.IsConflict(err) || attempt == 4 {
-			return err
-		}
-	}
-}
-
-func (a *NodeAgent) sync(ctx context.Context, key string) error {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return nil
-	}
-	task, err := a.informer.Lister().Namespace(ns).Get(name)
-	if apierrors.IsNotFound(err) || (err == nil && (taskDone(task) || task.Spec.NodeName != a.opts.Name)) {
-		return nil
-	}
+	mine := func(e controller.Event[*kunosv1.Node]) bool { return e.Object.Name == o.Name }
+	err := controller.New[*kunosv1.Node](mgr, "agent-"+o.Name+"-node", controller.Options{
+		// A failed heartbeat is retried no later than the next one was due.
+		RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[controller.Request](5*time.Millisecond, o.HeartbeatInterval),
+	}).
+		For(nodes, mine, controller.GenerationChanged). // created, deleted, or its spec changed; heartbeats come from RequeueAfter
+		Complete(controller.ReconcilerFunc(a.reconcileNode))
 	if err != nil {
 		return err
 	}
-	a.mu.Lock()
-	if a.running[key] {
-		a.mu.Unlock()
-		return nil
-	}
-	a.running[key] = true
-	a.mu.Unlock()
-	// A Task found Running here but not in a.running was started by an
-	// earlier agent process that died: it is restarted from the beginning.
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		defer func() {
-			a.mu.Lock()
-			delete(a.running, key)
-			a.mu.Unlock()
-		}()
-		a.runTask(ctx, task)
-	}()
-	return nil
+	return controller.New[*kunosv1.Task](mgr, "agent-"+o.Name, controller.Options{MaxConcurrentReconciles: int(o.Capacity)}).
+		For(tasks).
+		Complete(controller.ReconcilerFunc(a.reconcileTask))
 }
 
-func (a *NodeAgent) runTask(ctx context.Context, task *kunosv1.Task) {
-	start := metav1.Now()
-	applied, err := a.setTaskStatus(ctx, task, func(s *kunosv1.TaskStatus) bool {
-		if s.Phase == kunosv1.TaskSucceeded || s.Phase == kunosv1.TaskFailed {
-			return false // our cache was stale: it already finished
+// reconcileNode registers the Node if it is missing, sets its capacity, and
+// heartbeats every HeartbeatInterval.
+func (a *nodeAgent) reconcileNode(ctx context.Context, req controller.Request) (controller.Result, error) {
+	node, err := a.nodes.Lister().Get(a.Name)
+	if err != nil { // not in the cache: deleted (the server may have restarted empty)
+		// The Node's event brings it back here, for the heartbeat.
+		return controller.Result{}, registerNode(ctx, a.nodeClient, a.Name, a.Capacity)
+	}
+	if node.Spec.Capacity != a.Capacity {
+		patch := fmt.Appendf(nil, `{"spec":{"capacity":%d}}`, a.Capacity)
+		if _, err := a.nodeClient.Patch(ctx, a.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return controller.Result{}, err
 		}
-		s.Phase, s.StartTime, s.Message = kunosv1.TaskRunning, &start, "running on "+a.opts.Name
-		return true
+	}
+	// The agent alone writes its Node's status: a merge patch carries no
+	// resourceVersion, so it cannot conflict.
+	after := node.DeepCopy()
+	now := metav1.Now()
+	after.Status.HeartbeatTime, after.Status.RunningTasks = &now, a.running.Load()
+	meta.SetStatusCondition(&after.Status.Conditions, metav1.Condition{
+		Type: kunosv1.NodeReady, Status: metav1.ConditionTrue, Reason: "AgentHeartbeat",
+		Message: "node agent is heartbeating", LastTransitionTime: now,
 	})
-	if err != nil || !applied {
-		if err != nil {
-			a.log.Warn("cannot mark task running", "task", task.Name, "err", err)
+	patch, err := controller.MergePatch(node, after)
+	if err == nil {
+		_, err = a.nodeClient.Patch(ctx, a.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	}
+	if err != nil {
+		return controller.Result{}, err
+	}
+	return controller.Result{RequeueAfter: a.HeartbeatInterval}, nil
+}
+
+// registerNode creates the Node name unless it exists.
+func registerNode(ctx context.Context, nodes *client.Resource[*kunosv1.Node], name string, capacity int32) error {
+	node := &kunosv1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: kunosv1.NodeSpec{Capacity: capacity}}
+	if _, err := nodes.Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("register Node %s: %w", name, err)
+	}
+	return nil
+}
+
+// reconcileTask runs a Task bound to this node to its end and reports its
+// result. A Task found Running but not running here was started by an
+// earlier agent that stopped: it runs again from the beginning. When the
+// agent stops, or loses leadership, the Task is left Running for the next.
+func (a *nodeAgent) reconcileTask(ctx context.Context, req controller.Request) (controller.Result, error) {
+	task, err := a.tasks.Lister().Namespace(req.Namespace).Get(req.Name)
+	if err != nil || taskDone(task) || task.Spec.NodeName != a.Name {
+		return controller.Result{}, nil
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.mu.Lock()
+	a.runs[task.UID] = cancel // registered before the Running write, which fails if the Task is already gone
+	a.mu.Unlock()
+	defer a.stop(task.UID)
+
+	start := metav1.Now()
+	if started, err := a.setStatus(ctx, task, func(s *kunosv1.TaskStatus) bool {
+		if s.Phase == kunosv1.TaskSucceeded || s.Phase == kunosv1.TaskFailed {
+			return false // our cache was behind: it finished already
 		}
-		return
+		s.Phase, s.StartTime, s.Message = kunosv1.TaskRunning, &start, "running on "+a.Name
+		return true
+	}); err != nil || !started {
+		return controller.Result{}, err
 	}
-	runCtx := ctx
 	if ts := task.Spec.TimeoutSeconds; ts != nil && *ts > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(ctx, time.Duration(*ts)*time.Second)
-		defer cancel()
+		var cancelTimeout context.CancelFunc
+		runCtx, cancelTimeout = context.WithTimeout(runCtx, time.Duration(*ts)*time.Second)
+		defer cancelTimeout()
 	}
-	var code int32
-	var msg string
-	if a.opts.Exec {
-		code, msg = execCommand(runCtx, task.Spec.Command)
-	} else {
-		code, msg = Simulate(runCtx, task.Spec.Command)
+	a.running.Add(1)
+	run := Simulate
+	if a.Exec {
+		run = execCommand
 	}
+	code, msg := run(runCtx, task.Spec.Command)
+	a.running.Add(-1)
 	if ctx.Err() != nil {
-		return // the agent is stopping: leave the Task Running for the next agent
+		return controller.Result{}, nil // stopping: the Task stays Running for the next agent
 	}
 	done := metav1.Now()
-	if _, err := a.setTaskStatus(ctx, task, func(s *kunosv1.TaskStatus) bool {
+	_, err = a.setStatus(ctx, task, func(s *kunosv1.TaskStatus) bool {
 		s.Phase = kunosv1.TaskSucceeded
 		if code != 0 {
 			s.Phase = kunosv1.TaskFailed
 		}
-		c := code
-		s.ExitCode, s.CompletionTime, s.Message = &c, &done, msg
+		s.ExitCode, s.CompletionTime, s.Message = &code, &done, msg
 		return true
-	}); err != nil && ctx.Err() == nil {
-		a.log.Warn("cannot report task result", "task", task.Name, "err", err)
+	})
+	return controller.Result{}, err
+}
+
+// stop cancels the run of the Task with this UID, if it runs here.
+func (a *nodeAgent) stop(uid types.UID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cancel, ok := a.runs[uid]; ok {
+		cancel()
+		delete(a.runs, uid)
 	}
 }
 
-// setTaskStatus applies change to the server's latest status of task and
-// writes it, retrying on conflict; change returns false to write nothing.
-// It reports whether the change was written, and gives up quietly if the
-// Task was deleted.
-func (a *NodeAgent) setTaskStatus(ctx context.Context, task *kunosv1.Task, change func(*kunosv1.TaskStatus) bool) (bool, error) {
-	tasks := a.tasks.Namespace(task.Namespace)
-	for attempt := 0; ; attempt++ {
+// setStatus applies change to the server's latest status of task and
+// writes it, again after a Conflict; change returns false to write nothing.
+// It reports whether it wrote, and gives up quietly if the Task is gone.
+func (a *nodeAgent) setStatus(ctx context.Context, task *kunosv1.Task, change func(*kunosv1.TaskStatus) bool) (bool, error) {
+	tasks := a.taskClient.Namespace(task.Namespace)
+	wrote := false
+	err := controller.RetryOnConflict(ctx, controller.DefaultRetry, func(ctx context.Context) error {
 		latest, err := tasks.Get(ctx, task.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		if latest.UID != task.UID {
-			return false, nil
-		}
-		latest = latest.DeepCopy()
-		if !change(&latest.Status) {
-			return false, nil
-		}
-		_, err = tasks.UpdateStatus(ctx, latest, metav1.UpdateOptions{})
-		if err == nil {
-			return true, nil
+		if err == nil && latest.UID == task.UID && change(&latest.Status) {
+			_, err = tasks.UpdateStatus(ctx, latest, metav1.UpdateOptions{})
+			wrote = err == nil
 		}
 		if apierrors.IsNotFound(err) {
-			return false, nil
+			return nil
 		}
-		if !apierrors.IsConflict(err) || attempt == 4 {
-			return false, err
-		}
-	}
+		return err
+	})
+	return wrote, err
 }
 
 // Simulate stands in for running a command: "sleep N" sleeps N seconds,

@@ -3,16 +3,14 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sort"
-	"sync"
 	"time"
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/cache"
 	"github.com/kunos-io/listwatch/client"
+	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/informer"
-	"github.com/kunos-io/listwatch/workqueue"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,168 +46,103 @@ func TaskPending(t *kunosv1.Task) ([]string, error) {
 // stops placing Tasks on it.
 const HeartbeatTimeout = 15 * time.Second
 
-// Scheduler binds unscheduled Tasks to Nodes.
-type Scheduler struct {
-	tasks        *client.Resource[*kunosv1.Task]
-	taskInformer informer.SharedIndexInformer[*kunosv1.Task]
-	nodeInformer informer.SharedIndexInformer[*kunosv1.Node]
-	queue        workqueue.TypedRateLimitingInterface[string]
-	log          *slog.Logger
-
-	// assumed holds binds written to the server but not yet seen in the
-	// cache, so that a stale cache does not overcommit a Node.
-	mu      sync.Mutex
-	assumed map[string]string // task key -> node name
+// scheduler binds each pending Task to the Ready, schedulable Node with the
+// most free capacity. It runs one worker, so binds are decided one at a
+// time and assumed needs no lock.
+type scheduler struct {
+	tasks  informer.SharedIndexInformer[*kunosv1.Task]
+	nodes  informer.SharedIndexInformer[*kunosv1.Node]
+	client *client.Resource[*kunosv1.Task]
+	// assumed holds the binds written but not yet in the cache, so that a
+	// cache behind our own writes does not overcommit a Node.
+	assumed map[controller.Request]string
 }
 
-// NewScheduler wires a Scheduler to its informers; call before they start.
-func NewScheduler(c *client.Client, tasks informer.SharedIndexInformer[*kunosv1.Task], nodes informer.SharedIndexInformer[*kunosv1.Node], provider workqueue.MetricsProvider, log *slog.Logger) (*Scheduler, error) {
-	if log == nil {
-		log = slog.Default()
-	}
-	s := &Scheduler{
-		tasks:        client.For[*kunosv1.Task](c, kunosv1.TasksResource),
-		taskInformer: tasks,
-		nodeInformer: nodes,
-		queue:        newQueue("scheduler", provider),
-		log:          log.With("controller", "scheduler"),
-		assumed:      map[string]string{},
-	}
+// AddScheduler adds the scheduler, named "scheduler", to mgr. It adds
+// ByNodeIndex and PendingIndex to tasks: call it before mgr starts.
+func AddScheduler(mgr *controller.Manager, tasks informer.SharedIndexInformer[*kunosv1.Task], nodes informer.SharedIndexInformer[*kunosv1.Node]) error {
 	if err := tasks.Indexer().AddIndexers(cache.Indexers[*kunosv1.Task]{ByNodeIndex: TaskByNode, PendingIndex: TaskPending}); err != nil {
-		return nil, fmt.Errorf("scheduler: add task index: %w", err)
+		return fmt.Errorf("scheduler: %w", err)
 	}
-	if _, err := tasks.AddEventHandler(informer.HandlerFuncs[*kunosv1.Task]{
-		AddFunc:    func(t *kunosv1.Task, _ bool) { s.onTask(t) },
-		UpdateFunc: func(_, t *kunosv1.Task) { s.onTask(t) },
-		DeleteFunc: func(t *kunosv1.Task, _ bool) { s.forget(t); s.requeueAllPending() },
-	}, informer.WithName("scheduler")); err != nil {
-		return nil, err
+	s := &scheduler{tasks: tasks, nodes: nodes, client: client.For[*kunosv1.Task](mgr.Client(), kunosv1.TasksResource), assumed: map[controller.Request]string{}}
+	pending := func(e controller.Event[*kunosv1.Task]) bool {
+		return e.Type != controller.Delete && e.Object.Spec.NodeName == "" && !taskDone(e.Object)
 	}
-	// A Node becoming Ready or gaining capacity may unblock pending Tasks.
-	if _, err := nodes.AddEventHandler(informer.HandlerFuncs[*kunosv1.Node]{
-		AddFunc:    func(*kunosv1.Node, bool) { s.requeueAllPending() },
-		UpdateFunc: func(*kunosv1.Node, *kunosv1.Node) { s.requeueAllPending() },
-	}, informer.WithName("scheduler")); err != nil {
-		return nil, err
+	freesCapacity := func(e controller.Event[*kunosv1.Task]) bool {
+		return e.Object.Spec.NodeName != "" && (e.Type == controller.Delete || e.Type == controller.Update && taskDone(e.Object) && !taskDone(e.Old))
 	}
-	return s, nil
+	return controller.New[*kunosv1.Task](mgr, "scheduler", controller.Options{MaxConcurrentReconciles: 1}).
+		For(tasks, pending).
+		Watches(controller.Mapped(tasks, func(*kunosv1.Task) []controller.Request { return s.pending() }, freesCapacity)).
+		// A Node registered, Ready again or changed may make room.
+		Watches(controller.Mapped(nodes, func(*kunosv1.Node) []controller.Request { return s.pending() })).
+		Complete(s)
 }
 
-func (s *Scheduler) onTask(t *kunosv1.Task) {
-	if t.Spec.NodeName != "" {
-		s.forget(t)
-		if taskDone(t) {
-			s.requeueAllPending() // capacity freed
-		}
-		return
+// pending returns the Requests of every pending Task, from PendingIndex.
+func (s *scheduler) pending() []controller.Request {
+	tasks, _ := s.tasks.Indexer().ByIndex(PendingIndex, "pending")
+	reqs := make([]controller.Request, len(tasks))
+	for i, t := range tasks {
+		reqs[i] = controller.Request{Namespace: t.Namespace, Name: t.Name}
 	}
-	if key, err := cache.MetaNamespaceKeyFunc(t); err == nil {
-		s.queue.Add(key)
-	}
-}
-
-func (s *Scheduler) forget(t *kunosv1.Task) {
-	key, _ := cache.MetaNamespaceKeyFunc(t)
-	s.mu.Lock()
-	delete(s.assumed, key)
-	s.mu.Unlock()
-}
-
-func (s *Scheduler) requeueAllPending() {
-	keys, err := s.taskInformer.Indexer().IndexKeys(PendingIndex, "pending")
-	if err != nil {
-		s.log.Error("list pending tasks", "err", err)
-		return
-	}
-	for _, key := range keys {
-		s.queue.Add(key)
-	}
+	return reqs
 }
 
 func taskDone(t *kunosv1.Task) bool {
 	return t.Status.Phase == kunosv1.TaskSucceeded || t.Status.Phase == kunosv1.TaskFailed
 }
 
-// Run waits for the caches, then schedules until ctx ends. One worker keeps
-// capacity accounting simple: binds are decided one at a time.
-func (s *Scheduler) Run(ctx context.Context) {
-	if !informer.WaitForCacheSync(ctx, s.taskInformer.HasSynced, s.nodeInformer.HasSynced) {
-		return
-	}
-	s.log.Info("started")
-	runWorkers(ctx, "scheduler", s.queue, 1, s.sync, s.log)
-}
-
-func (s *Scheduler) sync(ctx context.Context, key string) error {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return nil
-	}
-	task, err := s.taskInformer.Lister().Namespace(ns).Get(name)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	_, alreadyBound := s.assumed[key]
-	s.mu.Unlock()
-	if task.Spec.NodeName != "" || taskDone(task) || alreadyBound {
-		return nil
+func (s *scheduler) Reconcile(ctx context.Context, req controller.Request) (controller.Result, error) {
+	task, err := s.tasks.Lister().Namespace(req.Namespace).Get(req.Name)
+	if _, bound := s.assumed[req]; err != nil || bound || task.Spec.NodeName != "" || taskDone(task) {
+		return controller.Result{}, nil // gone, bound or done
 	}
 	node := s.pickNode(time.Now())
 	if node == "" {
-		// No room now; a Node or Task event requeues, and so does this.
-		s.queue.AddAfter(key, time.Second)
-		return nil
+		return controller.Result{RequeueAfter: time.Second}, nil // no room now; a Node or Task event may bring it back sooner
 	}
 	bound := task.DeepCopy()
 	bound.Spec.NodeName = node
-	// Update carries the cached resourceVersion: if the Task changed since,
-	// the server answers 409 and the key is retried with a fresh cache.
-	if _, err := s.tasks.Namespace(ns).Update(ctx, bound, metav1.UpdateOptions{}); err != nil {
+	// The Update carries the cached resourceVersion: if the Task changed
+	// since, the server answers 409 and the retry reads a fresher cache.
+	if _, err := s.client.Namespace(req.Namespace).Update(ctx, bound, metav1.UpdateOptions{}); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil
+			return controller.Result{}, nil
 		}
-		return fmt.Errorf("bind task %s to %s: %w", key, node, err)
+		return controller.Result{}, fmt.Errorf("bind to %s: %w", node, err)
 	}
-	s.mu.Lock()
-	s.assumed[key] = node
-	s.mu.Unlock()
-	s.log.Debug("bound", "task", key, "node", node)
-	return nil
+	s.assumed[req] = node
+	return controller.Result{}, nil
 }
 
 // pickNode returns the Ready, schedulable Node with the most free capacity,
 // or "" if none has room.
-func (s *Scheduler) pickNode(now time.Time) string {
-	nodes, err := s.nodeInformer.Lister().List(labels.Everything())
-	if err != nil {
-		return ""
-	}
-	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
-	s.mu.Lock()
+func (s *scheduler) pickNode(now time.Time) string {
 	assumedOn := map[string]int32{}
-	for _, n := range s.assumed {
-		assumedOn[n]++
+	for req, node := range s.assumed {
+		if t, err := s.tasks.Lister().Namespace(req.Namespace).Get(req.Name); err != nil || t.Spec.NodeName != "" {
+			delete(s.assumed, req) // the cache shows the bind now, or the Task is gone
+		} else {
+			assumedOn[node]++
+		}
 	}
-	s.mu.Unlock()
+	nodes, _ := s.nodes.Lister().List(labels.Everything())
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	best, bestFree := "", int32(0)
 	for _, n := range nodes {
 		if !NodeReady(n, now) || n.Spec.Unschedulable {
 			continue
 		}
-		free := n.Spec.Capacity - s.activeOn(n.Name) - assumedOn[n.Name]
-		if free > bestFree {
+		if free := n.Spec.Capacity - s.activeOn(n.Name) - assumedOn[n.Name]; free > bestFree {
 			best, bestFree = n.Name, free
 		}
 	}
 	return best
 }
 
-func (s *Scheduler) activeOn(node string) int32 {
-	tasks, _ := s.taskInformer.Indexer().ByIndex(ByNodeIndex, node)
+func (s *scheduler) activeOn(node string) int32 {
+	tasks, _ := s.tasks.Indexer().ByIndex(ByNodeIndex, node)
 	var n int32
 	for _, t := range tasks {
 		if !taskDone(t) {
