@@ -3,8 +3,14 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +20,7 @@ import (
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/examples/job-controller/controllers"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -195,6 +202,27 @@ func TestJobRunsToExactCompletionsWithinParallelism(t *testing.T) {
 	}
 }
 
+// TestNodeCapacityIsRespected asks for more parallelism than the Nodes
+// have room for: no Node ever holds more unfinished Tasks than its
+// capacity, and the Job still completes exactly.
+func TestNodeCapacityIsRespected(t *testing.T) {
+	srv, c := setup(t)
+	log := watchTasks(t, c, "t6")
+	startCluster(t, srv.URL, 2) // 2 Nodes of capacity 2
+	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("t6")
+	if _, err := jobs.Create(context.Background(), newJob("t6", "wide", 12, 6, 6, "sleep", "0.1"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	j := waitJob(t, jobs, "wide", complete, "Complete")
+	created, maxActive, maxPerNode := log.counts()
+	if j.Status.Succeeded != 12 || created != 12 || maxActive > 6 || maxPerNode > 2 {
+		t.Fatalf("succeeded=%d created=%d maxActive=%d maxPerNode=%d, want 12, 12, <=6, <=2", j.Status.Succeeded, created, maxActive, maxPerNode)
+	}
+	if maxPerNode < 2 {
+		t.Fatalf("no Node ever ran 2 Tasks at once: the test proves nothing")
+	}
+}
+
 func TestJobFailsAfterBackoffLimit(t *testing.T) {
 	srv, c := setup(t)
 	log := watchTasks(t, c, "t2")
@@ -299,5 +327,218 @@ func TestRestartCreatesNoDuplicates(t *testing.T) {
 	j := waitJob(t, jobs, "restart", complete, "Complete")
 	if created, maxActive, _ := log.counts(); j.Status.Succeeded != 15 || created != 15 || maxActive > 4 {
 		t.Fatalf("succeeded=%d created=%d maxActive=%d, want 15, 15, <=4", j.Status.Succeeded, created, maxActive)
+	}
+}
+
+// TestExactCompletionsUnderALaggingCache runs the controllers through a
+// proxy that delivers every Task watch event 300 ms late, while Job and
+// Node events arrive at once. Each status write of the Job controller
+// brings the Job back while its cache does not show the Tasks it just
+// created: expectations hold it back (without them it creates a batch per
+// run). The scheduler's cache does not show its own binds either, and
+// parallelism exceeds the Nodes' capacity: its assumed binds keep each
+// Node within capacity.
+func TestExactCompletionsUnderALaggingCache(t *testing.T) {
+	srv, c := setup(t)
+	log := watchTasks(t, c, "t8")
+	startCluster(t, lagTaskWatches(t, srv.URL, 300*time.Millisecond), 2) // room for 4
+	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("t8")
+	if _, err := jobs.Create(context.Background(), newJob("t8", "lagged", 10, 5, 6, "sleep", "0.05"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	j := waitJob(t, jobs, "lagged", complete, "Complete")
+	created, maxActive, maxPerNode := log.counts()
+	if j.Status.Succeeded != 10 || created != 10 || maxActive > 5 || maxPerNode > 2 {
+		t.Fatalf("succeeded=%d created=%d maxActive=%d maxPerNode=%d, want 10, 10, <=5, <=2", j.Status.Succeeded, created, maxActive, maxPerNode)
+	}
+}
+
+// lagTaskWatches returns the URL of a proxy to url that holds back every
+// byte of a Task watch for lag after it arrived, in order.
+func lagTaskWatches(t *testing.T, target string, lag time.Duration) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transport := &http.Transport{}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.Transport, proxy.FlushInterval = transport, -1
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.URL.Query().Get("watch") == "true" && strings.HasSuffix(resp.Request.URL.Path, "/tasks") {
+			resp.Body = lagBody(resp.Body, lag)
+		}
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(func() { srv.Close(); transport.CloseIdleConnections() })
+	return srv.URL
+}
+
+type chunk struct {
+	at   time.Time
+	data []byte
+}
+
+// lagBody returns body with every chunk delivered lag after it was read.
+func lagBody(body io.ReadCloser, lag time.Duration) io.ReadCloser {
+	pr, pw := io.Pipe()
+	chunks := make(chan chunk, 1<<12)
+	go func() {
+		defer close(chunks)
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := body.Read(buf)
+			if n > 0 {
+				chunks <- chunk{time.Now(), buf[:n]}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		var err error
+		for c := range chunks {
+			if err == nil {
+				time.Sleep(time.Until(c.at.Add(lag)))
+				_, err = pw.Write(c.data)
+			}
+		}
+		pw.Close()
+	}()
+	return struct {
+		io.Reader
+		io.Closer
+	}{pr, closers{pr, body}}
+}
+
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	for _, c := range cs {
+		c.Close()
+	}
+	return nil
+}
+
+// TestAgentRegistersItsNodeAgain deletes a Node under its running agent:
+// the agent creates it again, with its capacity, and heartbeats on it.
+func TestAgentRegistersItsNodeAgain(t *testing.T) {
+	srv, c := setup(t)
+	startCluster(t, srv.URL, 2)
+	ctx := context.Background()
+	nodes := client.For[*kunosv1.Node](c, kunosv1.NodesResource)
+	get := func(name string) *kunosv1.Node {
+		n, err := nodes.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil
+		}
+		return n
+	}
+	ready := func(n *kunosv1.Node) bool { return n != nil && controllers.NodeReady(n, time.Now()) }
+	eventually(t, "node-1 Ready", func() bool { return ready(get("node-1")) })
+	first := get("node-1")
+	for range 2 { // twice: the second deletion finds the agent's own Node
+		if err := nodes.Delete(ctx, "node-1", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "node-1 registered again and Ready", func() bool {
+			n := get("node-1")
+			return ready(n) && n.UID != first.UID
+		})
+		first = get("node-1")
+		if first.Spec.Capacity != 2 {
+			t.Fatalf("node-1 came back with capacity %d, want 2", first.Spec.Capacity)
+		}
+	}
+	if n := get("node-2"); !ready(n) {
+		t.Fatalf("node-2 not Ready: %+v", n)
+	}
+}
+
+// handover is an Elector for tests: Run leads once, from when lead is
+// closed until lose is closed, then closes stopped.
+type handover struct{ lead, lose, stopped chan struct{} }
+
+func newHandover() *handover {
+	return &handover{make(chan struct{}), make(chan struct{}), make(chan struct{})}
+}
+
+func (h *handover) Run(ctx context.Context, onStarted func(context.Context), onStopped func()) {
+	select {
+	case <-h.lead:
+	case <-ctx.Done():
+		return
+	}
+	term, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-h.lose:
+		case <-term.Done():
+		}
+		cancel()
+	}()
+	onStarted(term)
+	cancel()
+	onStopped()
+	close(h.stopped)
+	<-ctx.Done()
+}
+
+// reconciles sums controller_runtime_reconcile_total in g.
+func reconciles(t *testing.T, g prometheus.Gatherer) float64 {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() == "controller_runtime_reconcile_total" {
+			for _, m := range f.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// TestOnlyTheLeaderRuns runs two replicas whose Elector (the seam for
+// --leader-elect) lets A lead, then B: nothing is reconciled while no one
+// leads, the standby reconciles nothing while A leads, A stops when it
+// loses, and B finishes the Job with exactly its completions.
+func TestOnlyTheLeaderRuns(t *testing.T) {
+	srv, c := setup(t)
+	log := watchTasks(t, c, "t7")
+	a, b := newHandover(), newHandover()
+	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
+	startCluster(t, srv.URL, 3, func(o *controller.ManagerOptions) { o.LeaderElection, o.Registerer = a, regA })
+	B := startCluster(t, srv.URL, 3, func(o *controller.ManagerOptions) { o.LeaderElection, o.Registerer = b, regB })
+	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("t7")
+	if _, err := jobs.Create(context.Background(), newJob("t7", "led", 12, 3, 6, "sleep", "0.1"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if created, _, _ := log.counts(); created != 0 || reconciles(t, regA)+reconciles(t, regB) != 0 {
+		t.Fatalf("%d Tasks created, %v reconciles, with no leader", created, reconciles(t, regA)+reconciles(t, regB))
+	}
+
+	close(a.lead)
+	waitJob(t, jobs, "led", func(j *kunosv1.Job) bool { return j.Status.Succeeded >= 4 }, "4 succeeded under A")
+	close(a.lose)
+	<-a.stopped
+	if n := reconciles(t, regB); n != 0 {
+		t.Fatalf("the standby reconciled %v times while A led", n)
+	}
+	eventually(t, "B's caches synced", B.mgr.Ready)
+	atHandover := reconciles(t, regA)
+
+	close(b.lead)
+	j := waitJob(t, jobs, "led", complete, "Complete under B")
+	if created, maxActive, _ := log.counts(); j.Status.Succeeded != 12 || created != 12 || maxActive > 3 {
+		t.Fatalf("succeeded=%d created=%d maxActive=%d, want 12, 12, <=3", j.Status.Succeeded, created, maxActive)
+	}
+	if n := reconciles(t, regA); n != atHandover {
+		t.Fatalf("A reconciled %v times after it lost the lead", n-atHandover)
 	}
 }
