@@ -337,8 +337,7 @@ func (st *EtcdStore) Watch(ctx context.Context, prefix string, opts WatchOptions
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case opts.SendInitialEvents:
+	if opts.SendInitialEvents {
 		// A snapshot not older than opts.Revision, or consistent.
 		target := opts.Revision
 		if target == 0 {
@@ -350,16 +349,13 @@ func (st *EtcdStore) Watch(ctx context.Context, prefix string, opts WatchOptions
 			return nil, err
 		}
 		return m.Watch(ctx, prefix, opts)
-	case opts.Revision == 0:
+	}
+	if opts.Revision == 0 {
 		// From the most recent revision, consistently: nothing
 		// acknowledged before the watch started is delivered.
 		if opts.Revision, err = st.etcdRevision(ctx); err != nil {
 			return nil, err
 		}
-		if m, err = c.reach(ctx, opts.Revision); err != nil {
-			return nil, err
-		}
-		return m.Watch(ctx, prefix, opts)
 	}
 	if err := st.checkCompacted("", opts.Revision); err != nil {
 		return nil, err
