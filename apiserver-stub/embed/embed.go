@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"github.com/kunos-io/listwatch/internal/etcdrun"
@@ -214,8 +213,9 @@ func newStore(opts Options) (storage.Interface, []func(), error) {
 	if err != nil {
 		return fail(fmt.Errorf("embed: etcd metrics: %w", err))
 	}
-	resources := make([]string, 0, len(kunosv1.Resources))
-	for _, r := range kunosv1.Resources {
+	served := server.Resources()
+	resources := make([]string, 0, len(served))
+	for _, r := range served {
 		resources = append(resources, r.GVR.Resource)
 	}
 	// The caches' windows age out like the memory store's history (mem);

@@ -3,9 +3,9 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 
-	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
@@ -13,28 +13,38 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// Codec is the storage.Codec for the kinds of kunos.io/v1. It encodes objects
-// as JSON with apiVersion and kind set, decodes stored bytes by the resource
-// named in the key, and exposes the object's labels plus
-// kunosv1.SelectableFieldSet to selectors.
+// Codec is the storage.Codec for the resources the server serves (see
+// Resources). It encodes objects as JSON with apiVersion and kind set,
+// decodes stored bytes by the resource named in the key, and exposes the
+// object's labels and its resource's selectable fields (Resource.Fields)
+// to selectors: the store itself knows no field.
 type Codec struct{}
 
-// NewCodec returns the kunos.io/v1 codec.
+// NewCodec returns the codec of the server's resources.
 func NewCodec() storage.Codec { return Codec{} }
 
 var _ storage.Codec = Codec{}
 
+// resourceOf returns the resource of obj's Go type.
+func resourceOf(obj runtime.Object) (*Resource, error) {
+	r, ok := resources.byType[reflect.TypeOf(obj)]
+	if !ok {
+		return nil, fmt.Errorf("codec: %T is the type of no served resource", obj)
+	}
+	return r, nil
+}
+
 // Encode returns the JSON of obj with apiVersion and kind set. It sets them on
 // obj itself, which is the server's own copy.
 func (Codec) Encode(obj runtime.Object) ([]byte, error) {
-	gvks, _, err := kunosv1.Scheme.ObjectKinds(obj)
+	r, err := resourceOf(obj)
 	if err != nil {
-		return nil, fmt.Errorf("codec: %w", err)
+		return nil, err
 	}
-	obj.GetObjectKind().SetGroupVersionKind(gvks[0])
+	obj.GetObjectKind().SetGroupVersionKind(r.GVK())
 	b, err := json.Marshal(obj)
 	if err != nil {
-		return nil, fmt.Errorf("codec: encode %s: %w", gvks[0].Kind, err)
+		return nil, fmt.Errorf("codec: encode %s: %w", r.Kind, err)
 	}
 	return b, nil
 }
@@ -44,7 +54,7 @@ func (Codec) Encode(obj runtime.Object) ([]byte, error) {
 func (Codec) Decode(key string, data []byte) (runtime.Object, error) {
 	info, ok := resourceOfKey(key)
 	if !ok {
-		return nil, fmt.Errorf("codec: key %q names no kunos.io/v1 resource", key)
+		return nil, fmt.Errorf("codec: key %q names no served resource", key)
 	}
 	obj := info.New()
 	if err := json.Unmarshal(data, obj); err != nil {
@@ -60,19 +70,20 @@ func (Codec) Attributes(obj runtime.Object) (labels.Set, fields.Set, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("codec: %w", err)
 	}
-	fs := kunosv1.SelectableFieldSet(obj)
-	if fs == nil {
-		return nil, nil, fmt.Errorf("codec: %T is not a kunos.io/v1 kind", obj)
+	r, err := resourceOf(obj)
+	if err != nil {
+		return nil, nil, err
 	}
-	return labels.Set(acc.GetLabels()), fs, nil
+	return labels.Set(acc.GetLabels()), r.Fields(obj), nil
 }
 
 // resourceOfKey returns the resource named by the first segment of a key.
-func resourceOfKey(key string) (kunosv1.ResourceInfo, bool) {
+func resourceOfKey(key string) (*Resource, bool) {
 	rest, ok := strings.CutPrefix(key, "/")
 	if !ok {
-		return kunosv1.ResourceInfo{}, false
+		return nil, false
 	}
 	res, _, _ := strings.Cut(rest, "/")
-	return kunosv1.ResourceFor(res)
+	r, ok := resources.byStorage[res]
+	return r, ok
 }

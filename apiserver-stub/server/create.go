@@ -80,8 +80,8 @@ var errRVOnCreate = &apierrors.StatusError{ErrStatus: metav1.Status{
 }}
 
 // handleCreate serves POST on a collection: 201 with the stored object.
-// The server sets uid, creationTimestamp, generation 1 and the
-// resourceVersion, fills the name from generateName and, as for custom
+// The server sets uid, creationTimestamp, generation 1 (for resources that
+// track it) and the resourceVersion, fills the name from generateName and, as for custom
 // resources with a status subresource, drops .status.
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
 	wr, err := s.decodeWrite(w, r, ri, parseCreateOptions)
@@ -99,7 +99,11 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, ri *reques
 	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	acc.SetUID(newUIDType())
 	acc.SetCreationTimestamp(now)
-	acc.SetGeneration(1)
+	if ri.res.Generation {
+		acc.SetGeneration(1)
+	} else {
+		acc.SetGeneration(0)
+	}
 	acc.SetResourceVersion("")
 	acc.SetDeletionTimestamp(nil)
 	acc.SetDeletionGracePeriodSeconds(nil)

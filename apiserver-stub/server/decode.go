@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"strings"
 
-	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -80,7 +79,7 @@ func parseFieldValidation(v string) fieldValidation {
 // kind may be omitted (they default to the endpoint's) but must not differ.
 // Malformed JSON and wrong types are 400; unknown or duplicate fields are 400
 // under Strict validation and returned as warnings under Warn.
-func decodeObject(res kunosv1.ResourceInfo, data []byte, fv fieldValidation) (runtime.Object, []string, error) {
+func decodeObject(res *Resource, data []byte, fv fieldValidation) (runtime.Object, []string, error) {
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return nil, nil, apierrors.NewBadRequest("the body of the request must be a JSON object")
 	}
@@ -129,7 +128,7 @@ func addWarnings(w http.ResponseWriter, warnings []string) {
 }
 
 // validateNew checks the metadata of an object about to be created.
-func validateNew(res kunosv1.ResourceInfo, obj runtime.Object) error {
+func validateNew(res *Resource, obj runtime.Object) error {
 	acc, err := meta.Accessor(obj)
 	if err != nil {
 		return apierrors.NewInternalError(err)
@@ -143,7 +142,7 @@ func validateNew(res kunosv1.ResourceInfo, obj runtime.Object) error {
 
 // validateUpdate checks the metadata of an update against the old object:
 // valid on its own, and name, namespace, uid and the like unchanged.
-func validateUpdate(res kunosv1.ResourceInfo, obj, old runtime.Object) error {
+func validateUpdate(res *Resource, obj, old runtime.Object) error {
 	acc, err := meta.Accessor(obj)
 	if err != nil {
 		return apierrors.NewInternalError(err)

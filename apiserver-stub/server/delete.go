@@ -40,7 +40,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, ri *reques
 	writeJSON(w, http.StatusOK, &metav1.Status{
 		TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
 		Status:   metav1.StatusSuccess,
-		Details:  &metav1.StatusDetails{Name: ri.name, Group: groupName, Kind: ri.res.GVR.Resource, UID: uid},
+		Details:  &metav1.StatusDetails{Name: ri.name, Group: ri.res.GVR.Group, Kind: ri.res.GVR.Resource, UID: uid},
 	})
 	return http.StatusOK
 }

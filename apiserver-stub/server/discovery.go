@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"strings"
 
-	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 )
 
@@ -22,24 +22,22 @@ func versionInfo() version.Info {
 	}
 }
 
-var groupVersionForDiscovery = metav1.GroupVersionForDiscovery{GroupVersion: groupVersion, Version: "v1"}
-
-func apiGroup() metav1.APIGroup {
-	return metav1.APIGroup{
-		TypeMeta:         metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"},
-		Name:             groupName,
-		Versions:         []metav1.GroupVersionForDiscovery{groupVersionForDiscovery},
-		PreferredVersion: groupVersionForDiscovery,
+func apiGroup(group string) metav1.APIGroup {
+	g := metav1.APIGroup{TypeMeta: metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"}, Name: group}
+	for _, gv := range resources.gvs[group] {
+		g.Versions = append(g.Versions, metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version})
 	}
+	g.PreferredVersion = g.Versions[0]
+	return g
 }
 
-// apiResourceList describes every resource and its status subresource.
-func apiResourceList() *metav1.APIResourceList {
+// apiResourceList describes every resource of gv and its status subresource.
+func apiResourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 	l := &metav1.APIResourceList{
 		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
-		GroupVersion: groupVersion,
+		GroupVersion: gv.String(),
 	}
-	for _, r := range kunosv1.Resources {
+	for _, r := range resources.resources(gv) {
 		l.APIResources = append(l.APIResources, metav1.APIResource{
 			Name:         r.GVR.Resource,
 			SingularName: r.Singular,
@@ -47,7 +45,7 @@ func apiResourceList() *metav1.APIResourceList {
 			Kind:         r.Kind,
 			Verbs:        metav1.Verbs{"delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"},
 			ShortNames:   r.ShortNames,
-			Categories:   []string{"all", "kunos"},
+			Categories:   r.Categories,
 		})
 		if r.HasStatus {
 			l.APIResources = append(l.APIResources, metav1.APIResource{
@@ -59,30 +57,49 @@ func apiResourceList() *metav1.APIResourceList {
 	return l
 }
 
-func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+// serveDiscovery answers /api and /apis (kind pathNone), /apis/GROUP
+// (pathGroup) and /api/v1, /apis/GROUP/VERSION (pathGroupVersion).
+func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, kind apiPathKind, gv schema.GroupVersion) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		writeError(w, notFoundPath())
 		return
 	}
-	switch strings.TrimSuffix(r.URL.Path, "/") {
-	case "/api":
-		writeJSON(w, http.StatusOK, &metav1.APIVersions{
-			TypeMeta: metav1.TypeMeta{Kind: "APIVersions"},
-			Versions: []string{},
-			ServerAddressByClientCIDRs: []metav1.ServerAddressByClientCIDR{
-				{ClientCIDR: "0.0.0.0/0", ServerAddress: r.Host},
-			},
-		})
-	case "/apis":
-		writeJSON(w, http.StatusOK, &metav1.APIGroupList{
-			TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"},
-			Groups:   []metav1.APIGroup{apiGroup()},
-		})
-	case "/apis/" + groupName:
-		g := apiGroup()
+	switch kind {
+	case pathNone:
+		if strings.TrimSuffix(r.URL.Path, "/") == "/api" {
+			versions := []string{}
+			for _, gv := range resources.gvs[""] {
+				versions = append(versions, gv.Version)
+			}
+			writeJSON(w, http.StatusOK, &metav1.APIVersions{
+				TypeMeta: metav1.TypeMeta{Kind: "APIVersions"},
+				Versions: versions,
+				ServerAddressByClientCIDRs: []metav1.ServerAddressByClientCIDR{
+					{ClientCIDR: "0.0.0.0/0", ServerAddress: r.Host},
+				},
+			})
+			return
+		}
+		l := &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{}}
+		for _, g := range resources.groups {
+			ag := apiGroup(g)
+			ag.TypeMeta = metav1.TypeMeta{} // as kube-apiserver lists them
+			l.Groups = append(l.Groups, ag)
+		}
+		writeJSON(w, http.StatusOK, l)
+	case pathGroup:
+		if gv.Group == "" || len(resources.gvs[gv.Group]) == 0 {
+			writeError(w, notFoundPath())
+			return
+		}
+		g := apiGroup(gv.Group)
 		writeJSON(w, http.StatusOK, &g)
-	case "/apis/" + groupVersion:
-		writeJSON(w, http.StatusOK, apiResourceList())
+	case pathGroupVersion:
+		if !resources.servesGV(gv) {
+			writeError(w, notFoundPath())
+			return
+		}
+		writeJSON(w, http.StatusOK, apiResourceList(gv))
 	default:
 		writeError(w, notFoundPath())
 	}

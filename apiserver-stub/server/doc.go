@@ -1,12 +1,17 @@
-// Package server serves the kunos.io/v1 API (Nodes, Tasks, Jobs) with the
-// Kubernetes REST and watch protocol over a storage.Interface, so that
-// stock kubectl and unmodified client-go informers work against it as
-// against kube-apiserver.
+// Package server serves the kunos.io/v1 API (Nodes, Tasks, Jobs), and the
+// built-in kinds controllers need (coordination.k8s.io/v1 Leases for leader
+// election, core v1 Events for kubectl describe), with the Kubernetes REST
+// and watch protocol over a storage.Interface, so that stock kubectl and
+// unmodified client-go informers work against it as against kube-apiserver.
+// Each resource is one Resource descriptor (Go type, GVR, kind, scope,
+// selectable fields, table columns): see Resources.
 //
 // What it serves (see /work/shared/reference/kubernetes-wire-protocol.md):
 //
-//   - /apis/kunos.io/v1/[namespaces/NS/]RESOURCE[/NAME[/status]]: create,
-//     get, list, update, patch (JSON merge patch and JSON patch), delete,
+//   - /apis/GROUP/VERSION/[namespaces/NS/]RESOURCE[/NAME[/status]] and, for
+//     Events, /api/v1/[namespaces/NS/]events[/NAME]: create, get, list,
+//     update, patch (JSON merge patch and JSON patch; strategic merge patch
+//     for the built-in kinds), delete,
 //     and watch (?watch=true) over chunked HTTP or, on the same URL, over a
 //     WebSocket. Every error is a metav1.Status with kube-apiserver's code
 //     and reason.
@@ -19,18 +24,25 @@
 //     1.34+ servers default), from N (every later event, in order), watch-list
 //     (sendInitialEvents=true), periodic bookmarks, timeoutSeconds, an ERROR
 //     event with 410 Expired when N is compacted.
-//   - Discovery (/api, /apis, /apis/kunos.io/v1), /version, /healthz,
+//   - Discovery (/api, /api/v1, /apis, /apis/GROUP, /apis/GROUP/VERSION;
+//     not the aggregated form), /version, /healthz,
 //     /readyz, /livez, an OpenAPI v3 index that lets kubectl validate
 //     server-side, Table output for kubectl get, and /metrics (with the
 //     Go and process collectors when the server makes its own registry).
 //
-// Write semantics are those of custom resources with a status
+// Field selectors take metadata.name, metadata.namespace and each kind's
+// own fields: Task spec.nodeName and status.phase; Event
+// involvedObject.{kind,namespace,name,uid,apiVersion,resourceVersion,fieldPath},
+// reason, reportingComponent, source and type, as kube-apiserver has them.
+//
+// Write semantics of kunos.io/v1 are those of custom resources with a status
 // subresource: create sets uid, creationTimestamp, generation 1 and drops
 // .status; an update (PUT, or PATCH with JSON merge patch or JSON patch)
 // of the main resource keeps the stored .status and bumps generation when
 // .spec changes; /status changes .status only; update requires
 // metadata.resourceVersion; an update that changes nothing writes nothing;
-// delete of an object with finalizers only sets deletionTimestamp.
+// delete of an object with finalizers only sets deletionTimestamp. Leases
+// and Events have no status subresource and no generation.
 //
 // Hostile input is refused as kube-apiserver refuses it, before anything is
 // written (hostile_test.go holds the table): the options of every write

@@ -48,7 +48,7 @@ func FuzzRequestPath(f *testing.F) {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, rest string) {
-		ri, err := parseResourcePath(rest)
+		ri, err := parseResourcePath(kunosv1.SchemeGroupVersion, rest)
 		if err != nil {
 			wantStatusCode(t, err, http.StatusNotFound)
 			return

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"testing"
 
-	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,12 +23,12 @@ func FuzzDecodeObject(f *testing.F) {
 		`{"metadata":{"name":"Bad_Name"}}`, `{"spec":{"unknown":1}}`, `[]`, `null`, `{"metadata":{"name":1}}`,
 		`{"a":1,"a":2}`, `{"metadata":{"name":"x","annotations":{"":""}}}`,
 	} {
-		for r := range kunosv1.Resources {
+		for r := range resources.all {
 			f.Add([]byte(s), uint8(r), r == 1)
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte, ri uint8, strict bool) {
-		res := kunosv1.Resources[int(ri)%len(kunosv1.Resources)]
+		res := resources.all[int(ri)%len(resources.all)]
 		fv := fieldValidationWarn
 		if strict {
 			fv = fieldValidationStrict
@@ -80,7 +79,7 @@ func FuzzParseListOptions(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, res := range kunosv1.Resources {
+		for _, res := range resources.all {
 			opts, err := parseListOptions(q, res, watch)
 			if err != nil {
 				if !isStatusError(err) {
@@ -160,7 +159,7 @@ func FuzzPatch(f *testing.F) {
 		} else if !json.Valid(patch) {
 			return
 		}
-		out, err := applyPatch(mt, jp, patch, doc)
+		out, err := applyPatch(mt, jp, patch, doc, nil)
 		if err != nil {
 			if !isStatusError(err) {
 				t.Fatalf("not a Status: %v", err)
@@ -170,7 +169,7 @@ func FuzzPatch(f *testing.F) {
 		if len(out) > len(doc)+len(patch)*2+maxCopyGrowth {
 			t.Fatalf("patch grew the document to %d bytes", len(out))
 		}
-		if _, _, err := decodeObject(kunosv1.Resources[1], out, fieldValidationStrict); err != nil && !isStatusError(err) {
+		if _, _, err := decodeObject(resources.byStorage["tasks"], out, fieldValidationStrict); err != nil && !isStatusError(err) {
 			t.Fatalf("not a Status: %v", err)
 		}
 	})

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -14,7 +13,7 @@ import (
 )
 
 // metrics are the server's Prometheus collectors. Every label is bounded:
-// verbs, the three resources, HTTP codes, event types.
+// verbs, the served resources, HTTP codes, event types.
 type metrics struct {
 	requests    *prometheus.CounterVec   // verb, resource, code
 	duration    *prometheus.HistogramVec // verb, resource
@@ -68,7 +67,7 @@ func newMetrics(reg prometheus.Registerer, store storage.Interface) (*metrics, h
 			Help: "The revision history was last compacted to; older reads and watches get 410.",
 		}, func() float64 { return float64(store.CompactedRevision()) }),
 	}
-	for _, r := range kunosv1.Resources {
+	for _, r := range resources.all {
 		prefix := "/" + r.GVR.Resource + "/"
 		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "apiserver_storage_objects",

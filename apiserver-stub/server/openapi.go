@@ -5,10 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
-	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // OpenAPI v3 is published for one reason: kubectl create/apply/replace
@@ -21,21 +22,58 @@ import (
 
 var (
 	openAPIOnce sync.Once
-	openAPIDoc  []byte
-	openAPIHash string
+	openAPIDocs map[string]openAPIDoc // by index path: "api/v1", "apis/kunos.io/v1"
 )
 
-func openAPIV3() ([]byte, string) {
-	openAPIOnce.Do(func() {
-		openAPIDoc = buildOpenAPIV3()
-		sum := sha256.Sum256(openAPIDoc)
-		openAPIHash = strings.ToUpper(hex.EncodeToString(sum[:16]))
-	})
-	return openAPIDoc, openAPIHash
+type openAPIDoc struct {
+	doc  []byte
+	hash string
 }
 
-func buildOpenAPIV3() []byte {
+// openAPIPath is the path of gv in the /openapi/v3 index and of its
+// resources below the root: "api/v1" or "apis/GROUP/VERSION".
+func openAPIPath(gv schema.GroupVersion) string {
+	if gv.Group == "" {
+		return "api/" + gv.Version
+	}
+	return "apis/" + gv.String()
+}
+
+// schemaPrefix names gv's schemas as kube-apiserver does:
+// io.k8s.api.core.v1, io.k8s.api.coordination.v1, and the reversed group
+// for others (io.kunos.v1).
+func schemaPrefix(gv schema.GroupVersion) string {
+	switch {
+	case gv.Group == "":
+		return "io.k8s.api.core." + gv.Version + "."
+	case strings.HasSuffix(gv.Group, ".k8s.io"):
+		return "io.k8s.api." + strings.TrimSuffix(gv.Group, ".k8s.io") + "." + gv.Version + "."
+	}
+	parts := strings.Split(gv.Group, ".")
+	slices.Reverse(parts)
+	return strings.Join(parts, ".") + "." + gv.Version + "."
+}
+
+func openAPIV3() map[string]openAPIDoc {
+	openAPIOnce.Do(func() {
+		openAPIDocs = map[string]openAPIDoc{}
+		for _, r := range resources.all {
+			gv := r.GVR.GroupVersion()
+			p := openAPIPath(gv)
+			if _, ok := openAPIDocs[p]; ok {
+				continue
+			}
+			doc := buildOpenAPIV3(gv)
+			sum := sha256.Sum256(doc)
+			openAPIDocs[p] = openAPIDoc{doc: doc, hash: strings.ToUpper(hex.EncodeToString(sum[:16]))}
+		}
+	})
+	return openAPIDocs
+}
+
+func buildOpenAPIV3(gv schema.GroupVersion) []byte {
 	type obj = map[string]any
+	prefix := schemaPrefix(gv)
 	queryParam := func(name, typ string) obj {
 		return obj{"name": name, "in": "query", "schema": obj{"type": typ, "uniqueItems": true}}
 	}
@@ -43,7 +81,7 @@ func buildOpenAPIV3() []byte {
 		return obj{"name": name, "in": "path", "required": true, "schema": obj{"type": "string", "uniqueItems": true}}
 	}
 	ref := func(kind string) obj {
-		return obj{"$ref": "#/components/schemas/io.kunos.v1." + kind}
+		return obj{"$ref": "#/components/schemas/" + prefix + kind}
 	}
 	okResp := func(schema obj) obj {
 		return obj{"200": obj{"description": "OK", "content": obj{"application/json": obj{"schema": schema}}}}
@@ -58,8 +96,9 @@ func buildOpenAPIV3() []byte {
 	}
 	paths := obj{}
 	schemas := obj{}
-	for _, r := range kunosv1.Resources {
-		gvk := obj{"group": groupName, "version": "v1", "kind": r.Kind}
+	root := "/" + openAPIPath(gv) + "/"
+	for _, r := range resources.resources(gv) {
+		gvk := obj{"group": gv.Group, "version": gv.Version, "kind": r.Kind}
 		op := func(id, action string, params []any, body bool, resp obj) obj {
 			o := obj{
 				"operationId": id, "parameters": params, "responses": resp,
@@ -78,13 +117,13 @@ func buildOpenAPIV3() []byte {
 			}}
 			return o
 		}
-		base := "/apis/" + groupVersion + "/"
+		base := root
 		var coll, item []any
 		if r.Namespaced {
 			base += "namespaces/{namespace}/"
 			coll = []any{pathParam("namespace")}
 			item = []any{pathParam("name"), pathParam("namespace")}
-			paths["/apis/"+groupVersion+"/"+r.GVR.Resource] = obj{
+			paths[root+r.GVR.Resource] = obj{
 				"get": op("list"+r.Kind+"ForAllNamespaces", "list", listParams, false, okResp(ref(r.ListKind))),
 			}
 		} else {
@@ -110,25 +149,32 @@ func buildOpenAPIV3() []byte {
 				"patch":      patchOp("patch" + r.Kind + "Status"),
 			}
 		}
-		schemas["io.kunos.v1."+r.Kind] = obj{
-			"type":        "object",
-			"description": r.Kind + " of kunos.io/v1.",
-			"properties": obj{
-				"apiVersion": obj{"type": "string"}, "kind": obj{"type": "string"},
-				"metadata": obj{"type": "object", "x-kubernetes-preserve-unknown-fields": true},
-				"spec":     obj{"type": "object", "x-kubernetes-preserve-unknown-fields": true},
-				"status":   obj{"type": "object", "x-kubernetes-preserve-unknown-fields": true},
-			},
+		props := obj{
+			"apiVersion": obj{"type": "string"}, "kind": obj{"type": "string"},
+			"metadata": obj{"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+		}
+		s := obj{
+			"type":                            "object",
+			"description":                     r.Kind + " of " + gv.String() + ".",
+			"properties":                      props,
 			"x-kubernetes-group-version-kind": []any{gvk},
 		}
-		schemas["io.kunos.v1."+r.ListKind] = obj{
+		if r.Generation {
+			props["spec"] = obj{"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+			props["status"] = obj{"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+		} else {
+			// A built-in kind: its other fields are for the server to judge.
+			s["x-kubernetes-preserve-unknown-fields"] = true
+		}
+		schemas[prefix+r.Kind] = s
+		schemas[prefix+r.ListKind] = obj{
 			"type": "object",
 			"properties": obj{
 				"apiVersion": obj{"type": "string"}, "kind": obj{"type": "string"},
 				"metadata": obj{"type": "object", "x-kubernetes-preserve-unknown-fields": true},
 				"items":    obj{"type": "array", "items": ref(r.Kind)},
 			},
-			"x-kubernetes-group-version-kind": []any{obj{"group": groupName, "version": "v1", "kind": r.ListKind}},
+			"x-kubernetes-group-version-kind": []any{obj{"group": gv.Group, "version": gv.Version, "kind": r.ListKind}},
 		}
 	}
 	doc := obj{
@@ -144,17 +190,22 @@ func buildOpenAPIV3() []byte {
 	return b
 }
 
-// serveOpenAPI serves /openapi/v3 (the index) and /openapi/v3/apis/kunos.io/v1.
+// serveOpenAPI serves /openapi/v3 (the index) and one document per
+// group/version: /openapi/v3/api/v1, /openapi/v3/apis/GROUP/VERSION.
 func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
-	doc, hash := openAPIV3()
-	switch strings.TrimSuffix(r.URL.Path, "/") {
-	case "/openapi/v3":
-		writeJSON(w, http.StatusOK, map[string]any{"paths": map[string]any{
-			"apis/" + groupVersion: map[string]string{"serverRelativeURL": "/openapi/v3/apis/" + groupVersion + "?hash=" + hash},
-		}})
-	case "/openapi/v3/apis/" + groupVersion:
-		writeRaw(w, http.StatusOK, doc)
-	default:
-		writeError(w, notFoundPath())
+	docs := openAPIV3()
+	p := strings.TrimSuffix(r.URL.Path, "/")
+	if p == "/openapi/v3" {
+		paths := map[string]any{}
+		for k, d := range docs {
+			paths[k] = map[string]string{"serverRelativeURL": "/openapi/v3/" + k + "?hash=" + d.hash}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"paths": paths})
+		return
 	}
+	if d, ok := docs[strings.TrimPrefix(p, "/openapi/v3/")]; ok && strings.HasPrefix(p, "/openapi/v3/") {
+		writeRaw(w, http.StatusOK, d.doc)
+		return
+	}
+	writeError(w, notFoundPath())
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 )
 
 // Patch media types.
@@ -24,8 +25,9 @@ const (
 	applyPatchType     = "application/apply-patch+yaml"
 )
 
-// handlePatch serves PATCH with JSON merge patch or JSON patch on an object
-// or its /status, as a read-modify-write. A patch that pins
+// handlePatch serves PATCH with JSON merge patch or JSON patch (and, for
+// built-in kinds, strategic merge patch) on an object or its /status, as a
+// read-modify-write. A patch that pins
 // metadata.resourceVersion applies to that version only (409 otherwise);
 // one that does not retries on a concurrent write until it applies, as
 // kube-apiserver's GuaranteedUpdate does, within the request's timeout.
@@ -38,8 +40,10 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 	switch mt {
 	case mergePatchType, jsonPatchType:
 	case strategicPatchType:
-		return writeError(w, unsupportedMediaType(ct,
-			"application/json-patch+json, application/merge-patch+json (strategic merge patch is not supported for kunos.io resources, as for custom resources)"))
+		if !ri.res.StrategicMerge {
+			return writeError(w, unsupportedMediaType(ct,
+				"application/json-patch+json, application/merge-patch+json (strategic merge patch is not supported for "+ri.res.GVR.Group+" resources, as for custom resources)"))
+		}
 	case applyPatchType:
 		return writeError(w, unsupportedMediaType(ct,
 			"application/json-patch+json, application/merge-patch+json (server-side apply is not supported)"))
@@ -62,6 +66,10 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 	} else if !json.Valid(patch) || bytes.TrimSpace(patch)[0] != '{' {
 		return writeError(w, apierrors.NewBadRequest("the merge patch is not a valid JSON object"))
 	}
+	var schema any // the Go type whose tags drive a strategic merge patch
+	if mt == strategicPatchType {
+		schema = ri.res.New()
+	}
 	ctx := r.Context()
 	for {
 		if ctx.Err() != nil {
@@ -71,7 +79,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 		if err != nil {
 			return writeError(w, storageError(err, ri.gr(), ri.name, msgListTooOld))
 		}
-		patched, err := applyPatch(mt, jp, patch, cur.Data)
+		patched, err := applyPatch(mt, jp, patch, cur.Data, schema)
 		if err != nil {
 			return writeError(w, err)
 		}
@@ -171,9 +179,10 @@ func decodeJSONPatch(patch []byte) (jsonpatch.Patch, error) {
 	return jp, nil
 }
 
-// applyPatch applies a patch to a stored document. A patch that cannot be
+// applyPatch applies a patch to a stored document; a strategic merge patch
+// follows the patch tags of schema's Go type. A patch that cannot be
 // applied (a failed test, a missing path) is 422, as in kube-apiserver.
-func applyPatch(mt string, jp jsonpatch.Patch, patch, doc []byte) (out []byte, err error) {
+func applyPatch(mt string, jp jsonpatch.Patch, patch, doc []byte, schema any) (out []byte, err error) {
 	// The json-patch library panics on some malformed operations (found by
 	// FuzzPatch); a bad patch must be a client error, never a crash.
 	defer func() {
@@ -182,9 +191,12 @@ func applyPatch(mt string, jp jsonpatch.Patch, patch, doc []byte) (out []byte, e
 				fmt.Sprintf("the patch cannot be applied: %v", p), 0, false)
 		}
 	}()
-	if mt == jsonPatchType {
+	switch mt {
+	case jsonPatchType:
 		out, err = jp.Apply(doc)
-	} else {
+	case strategicPatchType:
+		out, err = strategicpatch.StrategicMergePatch(doc, patch, schema)
+	default:
 		out, err = jsonpatch.MergePatch(doc, patch)
 	}
 	if err != nil {

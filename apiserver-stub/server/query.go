@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 
-	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metainternalscheme "k8s.io/apimachinery/pkg/apis/meta/internalversion/scheme"
@@ -21,7 +20,7 @@ import (
 // on kind ListOptions; a field selector on a field the kind does not expose
 // is 400. RV ""/"0" watches are defaulted to sendInitialEvents, as 1.34+
 // servers do.
-func parseListOptions(q url.Values, res kunosv1.ResourceInfo, forceWatch bool) (*internalversion.ListOptions, error) {
+func parseListOptions(q url.Values, res *Resource, forceWatch bool) (*internalversion.ListOptions, error) {
 	opts := &internalversion.ListOptions{}
 	if err := metainternalscheme.ParameterCodec.DecodeParameters(q, metav1.SchemeGroupVersion, opts); err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
@@ -50,7 +49,7 @@ func parseListOptions(q url.Values, res kunosv1.ResourceInfo, forceWatch bool) (
 }
 
 // fieldSupported reports whether field selectors may use field on res.
-func fieldSupported(res kunosv1.ResourceInfo, field string) bool {
+func fieldSupported(res *Resource, field string) bool {
 	return field == "metadata.name" || field == "metadata.namespace" || slices.Contains(res.SelectableFields, field)
 }
 

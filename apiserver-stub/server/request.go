@@ -5,21 +5,15 @@ import (
 	"strings"
 	"time"
 
-	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-)
-
-const (
-	groupName    = kunosv1.GroupName
-	groupVersion = groupName + "/v1"
 )
 
 var groupResourceNone = schema.GroupResource{}
 
 // requestInfo is what the path of a resource request names.
 type requestInfo struct {
-	res kunosv1.ResourceInfo
+	res *Resource
 	// namespace is the namespace of the path; "" for cluster-scoped
 	// resources and for all-namespaces collections.
 	namespace   string
@@ -50,13 +44,55 @@ func (ri *requestInfo) key(name string) string {
 	return "/" + ri.res.GVR.Resource + "/" + name
 }
 
-// parseResourcePath parses the part of the path after /apis/kunos.io/v1/:
+// What an API path names (see parseAPIPath).
+type apiPathKind int
+
+const (
+	pathNone         apiPathKind = iota // not an API path
+	pathGroup                           // /apis/GROUP: the group's discovery document
+	pathGroupVersion                    // /api/v1, /apis/GROUP/VERSION: its resource list
+	pathResource                        // below a group/version: a resource request
+)
+
+// parseAPIPath splits p into the group/version it addresses and the rest
+// (for pathResource): /api/v1/REST is the core group, /apis/GROUP/VERSION/REST
+// a named one. /api and /apis themselves are pathNone (served apart).
+func parseAPIPath(p string) (apiPathKind, schema.GroupVersion, string) {
+	var segs []string
+	if rest, ok := strings.CutPrefix(p, "/api/"); ok {
+		v, rest, _ := strings.Cut(rest, "/")
+		if v == "" {
+			return pathNone, schema.GroupVersion{}, ""
+		}
+		segs = []string{"", v, rest}
+	} else if rest, ok := strings.CutPrefix(p, "/apis/"); ok {
+		g, rest, _ := strings.Cut(rest, "/")
+		if g == "" {
+			return pathNone, schema.GroupVersion{}, ""
+		}
+		v, rest, _ := strings.Cut(rest, "/")
+		if v == "" {
+			return pathGroup, schema.GroupVersion{Group: g}, ""
+		}
+		segs = []string{g, v, rest}
+	} else {
+		return pathNone, schema.GroupVersion{}, ""
+	}
+	gv := schema.GroupVersion{Group: segs[0], Version: segs[1]}
+	if segs[2] == "" {
+		return pathGroupVersion, gv, ""
+	}
+	return pathResource, gv, segs[2]
+}
+
+// parseResourcePath parses the part of the path after /api/v1/ or
+// /apis/GROUP/VERSION/ for the resources of gv:
 //
 //	[watch/]RESOURCE[/NAME[/status]]                      cluster-scoped, or all namespaces (collection only)
 //	[watch/]namespaces/NS/RESOURCE[/NAME[/status]]        namespaced
 //
 // Anything else is a 404.
-func parseResourcePath(rest string) (*requestInfo, error) {
+func parseResourcePath(gv schema.GroupVersion, rest string) (*requestInfo, error) {
 	segs := strings.Split(rest, "/")
 	if len(segs) > 0 && segs[len(segs)-1] == "" {
 		segs = segs[:len(segs)-1] // tolerate one trailing slash
@@ -74,7 +110,7 @@ func parseResourcePath(rest string) (*requestInfo, error) {
 	if len(segs) >= 3 && segs[0] == "namespaces" {
 		ri.namespace = segs[1]
 		segs = segs[2:]
-		info, ok := kunosv1.ResourceFor(segs[0])
+		info, ok := resources.lookup(gv, segs[0])
 		if !ok || !info.Namespaced {
 			return nil, notFoundPath()
 		}
@@ -83,7 +119,7 @@ func parseResourcePath(rest string) (*requestInfo, error) {
 		if len(segs) == 0 {
 			return nil, notFoundPath()
 		}
-		info, ok := kunosv1.ResourceFor(segs[0])
+		info, ok := resources.lookup(gv, segs[0])
 		if !ok {
 			return nil, notFoundPath()
 		}
@@ -112,11 +148,12 @@ func parseResourcePath(rest string) (*requestInfo, error) {
 	return ri, nil
 }
 
-// serveResource dispatches a kunos.io/v1 resource request by method and by
-// whether it names a collection or an object.
-func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
+// serveResource dispatches a resource request (rest is the path after its
+// group/version) by method and by whether it names a collection or an
+// object.
+func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, gv schema.GroupVersion, rest string) {
 	start := time.Now()
-	ri, err := parseResourcePath(strings.TrimPrefix(r.URL.Path, "/apis/"+groupVersion+"/"))
+	ri, err := parseResourcePath(gv, rest)
 	if err != nil {
 		code := writeError(w, err)
 		s.metrics.observe(verbOf(r, nil), "", answeredCode(w, code), start)

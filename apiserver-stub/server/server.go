@@ -14,6 +14,7 @@ import (
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // Defaults for Config fields left zero.
@@ -68,8 +69,9 @@ type Config struct {
 	WatchWriteTimeout time.Duration
 }
 
-// Server serves the kunos.io/v1 API over a storage.Interface with the
-// Kubernetes REST and watch protocol. It is an http.Handler.
+// Server serves the resources of Resources (kunos.io/v1, Leases, Events)
+// over a storage.Interface with the Kubernetes REST and watch protocol. It
+// is an http.Handler.
 type Server struct {
 	store        storage.Interface
 	codec        storage.Codec
@@ -163,16 +165,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // isLongRunning reports a watch, which kube-apiserver exempts from its
 // request timeout (its LongRunningRequestCheck: verb watch).
 func (s *Server) isLongRunning(r *http.Request) bool {
-	rest, ok := strings.CutPrefix(r.URL.Path, "/apis/"+groupVersion+"/")
-	if !ok {
+	kind, gv, rest := parseAPIPath(r.URL.Path)
+	if kind != pathResource {
 		return false
 	}
-	ri, err := parseResourcePath(rest)
+	ri, err := parseResourcePath(gv, rest)
 	return err == nil && verbOf(r, ri) == "WATCH"
 }
 
 // serve routes a request: health, version, discovery, metrics, OpenAPI
-// and the kunos.io/v1 resources.
+// and the resources of the registry.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		// Like kube-apiserver's panic filter: a 500 Status, never a dead
@@ -194,16 +196,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, versionInfo())
 	case p == "/metrics":
 		s.metricsH.ServeHTTP(w, r)
-	case p == "/api" || p == "/api/" || p == "/apis" || p == "/apis/" ||
-		p == "/apis/"+groupName || p == "/apis/"+groupName+"/" ||
-		p == "/apis/"+groupVersion || p == "/apis/"+groupVersion+"/":
-		s.serveDiscovery(w, r)
+	case p == "/api" || p == "/api/" || p == "/apis" || p == "/apis/":
+		s.serveDiscovery(w, r, pathNone, schema.GroupVersion{})
 	case strings.HasPrefix(p, "/openapi/"):
 		s.serveOpenAPI(w, r)
-	case strings.HasPrefix(p, "/apis/"+groupVersion+"/"):
-		s.serveResource(w, r)
 	default:
-		writeError(w, notFoundPath())
+		switch kind, gv, rest := parseAPIPath(p); kind {
+		case pathGroup, pathGroupVersion:
+			s.serveDiscovery(w, r, kind, gv)
+		case pathResource:
+			s.serveResource(w, r, gv, rest)
+		default:
+			writeError(w, notFoundPath())
+		}
 	}
 }
 

@@ -38,9 +38,9 @@ var (
 		Description: "CreationTimestamp is a timestamp representing the server time when this object was created."}
 )
 
-// tableColumns returns the columns of a kind.
-func tableColumns(res kunosv1.ResourceInfo) []metav1.TableColumnDefinition {
-	switch res.Kind {
+// kunosColumns returns the columns of a kunos.io/v1 kind.
+func kunosColumns(kind string) []metav1.TableColumnDefinition {
+	switch kind {
 	case "Task":
 		return []metav1.TableColumnDefinition{colName,
 			{Name: "Phase", Type: "string", Description: "The lifecycle phase of the Task."},
@@ -61,8 +61,8 @@ func tableColumns(res kunosv1.ResourceInfo) []metav1.TableColumnDefinition {
 	return []metav1.TableColumnDefinition{colName, colAge}
 }
 
-// tableCells returns the cells of obj's row.
-func tableCells(obj runtime.Object, now time.Time) []any {
+// kunosCells returns the cells of a kunos.io/v1 object's row.
+func kunosCells(obj runtime.Object, now time.Time) []any {
 	age := func(m metav1.ObjectMeta) string {
 		if m.CreationTimestamp.IsZero() {
 			return "<unknown>"
@@ -86,13 +86,13 @@ func tableCells(obj runtime.Object, now time.Time) []any {
 	return nil
 }
 
-// tableRow renders one record as a row with the requested object.
-func (s *Server) tableRow(rec *storage.Record, include metav1.IncludeObjectPolicy, now time.Time) (metav1.TableRow, error) {
+// tableRow renders one record of res as a row with the requested object.
+func (s *Server) tableRow(res *Resource, rec *storage.Record, include metav1.IncludeObjectPolicy, now time.Time) (metav1.TableRow, error) {
 	obj, err := s.codec.Decode(rec.Key, rec.Data)
 	if err != nil {
 		return metav1.TableRow{}, err
 	}
-	row := metav1.TableRow{Cells: tableCells(obj, now)}
+	row := metav1.TableRow{Cells: res.Cells(obj, now)}
 	switch include {
 	case metav1.IncludeObject:
 		row.Object.Raw = rec.Data
@@ -115,7 +115,7 @@ func (s *Server) writeTable(w http.ResponseWriter, r *http.Request, ri *requestI
 	t := metav1.Table{
 		TypeMeta:          metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/" + version},
 		ListMeta:          lm,
-		ColumnDefinitions: tableColumns(ri.res),
+		ColumnDefinitions: ri.res.Columns,
 		Rows:              make([]metav1.TableRow, 0, len(items)),
 	}
 	if r.URL.Query().Get("noHeaders") == "true" {
@@ -123,7 +123,7 @@ func (s *Server) writeTable(w http.ResponseWriter, r *http.Request, ri *requestI
 	}
 	now := time.Now()
 	for _, rec := range items {
-		row, err := s.tableRow(rec, include, now)
+		row, err := s.tableRow(ri.res, rec, include, now)
 		if err != nil {
 			return writeError(w, apierrors.NewInternalError(err))
 		}
@@ -135,14 +135,14 @@ func (s *Server) writeTable(w http.ResponseWriter, r *http.Request, ri *requestI
 
 // tableEventFrame renders a watch event whose object is a one-row Table.
 func (s *Server) tableEventFrame(p *watchParams, t watch.EventType, rec *storage.Record) ([]byte, error) {
-	row, err := s.tableRow(rec, p.includeObject, time.Now())
+	row, err := s.tableRow(p.ri.res, rec, p.includeObject, time.Now())
 	if err != nil {
 		return nil, err
 	}
 	tbl := metav1.Table{
 		TypeMeta:          metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/" + p.tableVersion},
 		ListMeta:          metav1.ListMeta{ResourceVersion: strconv.FormatInt(rec.Revision, 10)},
-		ColumnDefinitions: tableColumns(p.ri.res),
+		ColumnDefinitions: p.ri.res.Columns,
 		Rows:              []metav1.TableRow{row},
 	}
 	obj, err := json.Marshal(&tbl)

@@ -72,7 +72,7 @@ func (e *retryableConflict) Unwrap() error { return e.err }
 
 // commitUpdate turns the requested new state of the object stored as cur
 // into the state to store (main resource: status kept, generation bumped on
-// spec changes; /status: only status taken), validates it and writes it
+// spec changes where the resource tracks it; /status: only status taken), validates it and writes it
 // with cur's revision as precondition. An update that changes nothing is not
 // written. Removing the last finalizer of an object being deleted deletes
 // it. It returns the response body and code.
@@ -93,7 +93,7 @@ func (s *Server) commitUpdate(ctx context.Context, ri *requestInfo, cur *storage
 			copyField(obj, old, "Status")
 		}
 		gen := oldAcc.GetGeneration()
-		if !fieldEqual(obj, old, "Spec") {
+		if ri.res.Generation && !fieldEqual(obj, old, "Spec") {
 			gen++
 		}
 		acc.SetGeneration(gen)

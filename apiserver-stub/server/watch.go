@@ -306,7 +306,9 @@ func bookmarkFrame(ri *requestInfo, rv int64, initialEnd bool) []byte {
 	b := make([]byte, 0, 160)
 	b = append(b, `{"type":"BOOKMARK","object":{"kind":"`...)
 	b = append(b, ri.res.Kind...)
-	b = append(b, `","apiVersion":"`+groupVersion+`","metadata":{"resourceVersion":"`...)
+	b = append(b, `","apiVersion":"`...)
+	b = append(b, ri.res.GVR.GroupVersion().String()...)
+	b = append(b, `","metadata":{"resourceVersion":"`...)
 	b = strconv.AppendInt(b, rv, 10)
 	b = append(b, '"')
 	if initialEnd {

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
+	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/apiserver-stub/stubtest"
 	"github.com/kunos-io/listwatch/internal/etcdrun"
 )
@@ -265,4 +265,4 @@ func etcdGauge(metricsURL, name string) (float64, error) {
 
 // maxEtcdWatches is what the replicas of a target may cost etcd: one watch
 // per resource and replica, however many clients watch them.
-func (t *fanoutTarget) maxEtcdWatches() int { return len(kunosv1.Resources) * len(t.urls) }
+func (t *fanoutTarget) maxEtcdWatches() int { return len(server.Resources()) * len(t.urls) }

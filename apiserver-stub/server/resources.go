@@ -1,0 +1,192 @@
+package server
+
+// This file holds the resource registry. Invariant: every resource the
+// server serves is one Resource in the registry, and everything the server
+// does per resource (routing, discovery, OpenAPI, decoding, field
+// selectors, tables, storage keys, metrics) reads it from there; no
+// handler switches on a kind. Storage sees only keys and the fields.Set the
+// Codec computes with Resource.Fields.
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+
+	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Resource describes one resource the server serves: its Go type, where
+// it lives (group, version, plural name, scope), how discovery names it,
+// which fields a field selector may use and how a table shows it.
+type Resource struct {
+	GVR        schema.GroupVersionResource
+	Kind       string
+	ListKind   string
+	Singular   string
+	ShortNames []string
+	Categories []string
+	Namespaced bool
+	// HasStatus says the resource has a /status subresource; writes to the
+	// main resource then keep the stored status.
+	HasStatus bool
+	// Generation says metadata.generation is 1 at creation and bumped on
+	// every change of .spec, as for custom resources. Without it the server
+	// leaves generation unset, as kube-apiserver does for Leases and Events.
+	Generation bool
+	// StrategicMerge says PATCH also takes
+	// application/strategic-merge-patch+json, applied with the patch tags
+	// of the Go type (kinds from k8s.io/api have them).
+	StrategicMerge bool
+	// New returns an empty object of the resource's Go type.
+	New func() runtime.Object
+	// SelectableFields are the field-selector keys beyond metadata.name
+	// and metadata.namespace.
+	SelectableFields []string
+	// Fields returns every selectable field of obj with its value,
+	// metadata.name and metadata.namespace included. obj has the type New
+	// returns.
+	Fields func(obj runtime.Object) fields.Set
+	// Columns and Cells make kubectl's table: one cell per column for obj
+	// (of the type New returns), all columns always (kubectl hides those
+	// of Priority > 0 unless -o wide), as kube-apiserver answers.
+	Columns []metav1.TableColumnDefinition
+	Cells   func(obj runtime.Object, now time.Time) []any
+}
+
+// GVK returns the GroupVersionKind of the resource.
+func (r *Resource) GVK() schema.GroupVersionKind { return r.GVR.GroupVersion().WithKind(r.Kind) }
+
+// typed builds the type-erased functions of a Resource from typed ones, so
+// that each descriptor is written against its own Go type.
+func typed[T runtime.Object](r Resource, newT func() T, fieldsOf func(T) fields.Set, cells func(T, time.Time) []any) Resource {
+	r.New = func() runtime.Object { return newT() }
+	r.Fields = func(obj runtime.Object) fields.Set {
+		o, ok := obj.(T)
+		if !ok {
+			return nil
+		}
+		return fieldsOf(o)
+	}
+	r.Cells = func(obj runtime.Object, now time.Time) []any {
+		o, ok := obj.(T)
+		if !ok {
+			return nil
+		}
+		return cells(o, now)
+	}
+	return r
+}
+
+// metaFields is the field set every object has.
+func metaFields(m *metav1.ObjectMeta, namespaced bool) fields.Set {
+	if !namespaced {
+		return fields.Set{"metadata.name": m.Name, "metadata.namespace": ""}
+	}
+	return fields.Set{"metadata.name": m.Name, "metadata.namespace": m.Namespace}
+}
+
+// registry indexes the served resources.
+type registry struct {
+	all []*Resource
+	// byGV maps a group/version to its resources by plural name.
+	byGV map[schema.GroupVersion]map[string]*Resource
+	// byStorage maps the first segment of a storage key (the plural name,
+	// unique across groups) to its resource.
+	byStorage map[string]*Resource
+	byType    map[reflect.Type]*Resource
+	// groups lists the named API groups in serving order, and their
+	// versions; the core group ("") is served at /api.
+	groups []string
+	gvs    map[string][]schema.GroupVersion
+}
+
+func newRegistry(rs []Resource) *registry {
+	reg := &registry{
+		byGV:      map[schema.GroupVersion]map[string]*Resource{},
+		byStorage: map[string]*Resource{},
+		byType:    map[reflect.Type]*Resource{},
+		gvs:       map[string][]schema.GroupVersion{},
+	}
+	for i := range rs {
+		r := &rs[i]
+		gv := r.GVR.GroupVersion()
+		if reg.byStorage[r.GVR.Resource] != nil {
+			panic(fmt.Sprintf("server: two resources named %q", r.GVR.Resource)) // static table
+		}
+		t := reflect.TypeOf(r.New())
+		if reg.byType[t] != nil {
+			panic(fmt.Sprintf("server: two resources of type %v", t))
+		}
+		reg.all = append(reg.all, r)
+		reg.byStorage[r.GVR.Resource] = r
+		reg.byType[t] = r
+		if reg.byGV[gv] == nil {
+			reg.byGV[gv] = map[string]*Resource{}
+			if r.GVR.Group != "" && len(reg.gvs[r.GVR.Group]) == 0 {
+				reg.groups = append(reg.groups, r.GVR.Group)
+			}
+			reg.gvs[r.GVR.Group] = append(reg.gvs[r.GVR.Group], gv)
+		}
+		reg.byGV[gv][r.GVR.Resource] = r
+	}
+	return reg
+}
+
+// lookup returns the resource of a group/version with a plural name.
+func (reg *registry) lookup(gv schema.GroupVersion, resource string) (*Resource, bool) {
+	r, ok := reg.byGV[gv][resource]
+	return r, ok
+}
+
+// servesGV reports whether any resource is served in gv.
+func (reg *registry) servesGV(gv schema.GroupVersion) bool { return len(reg.byGV[gv]) > 0 }
+
+// resources returns the resources of gv, in registration order.
+func (reg *registry) resources(gv schema.GroupVersion) []*Resource {
+	var out []*Resource
+	for _, r := range reg.all {
+		if r.GVR.GroupVersion() == gv {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// resources is the server's registry: the kunos.io/v1 resources (as
+// apis/kunos/v1 describes them), then the built-in kinds controllers need
+// (coordination.k8s.io/v1 Leases for leader election, core v1 Events).
+var resources = newRegistry(slices.Concat(kunosResources(), builtinResources()))
+
+// Resources returns the descriptors of every resource the server serves.
+// Their storage keys start with "/" + GVR.Resource + "/".
+func Resources() []Resource {
+	out := make([]Resource, len(resources.all))
+	for i, r := range resources.all {
+		out[i] = *r
+	}
+	return out
+}
+
+// kunosResources adapts the kunos.io/v1 descriptors of apis/kunos/v1,
+// which stay the source of truth for those kinds.
+func kunosResources() []Resource {
+	out := make([]Resource, 0, len(kunosv1.Resources))
+	for _, info := range kunosv1.Resources {
+		out = append(out, Resource{
+			GVR: info.GVR, Kind: info.Kind, ListKind: info.ListKind, Singular: info.Singular,
+			ShortNames: info.ShortNames, Categories: []string{"all", "kunos"},
+			Namespaced: info.Namespaced, HasStatus: info.HasStatus, Generation: true,
+			New:              info.New,
+			SelectableFields: info.SelectableFields,
+			Fields:           kunosv1.SelectableFieldSet,
+			Columns:          kunosColumns(info.Kind),
+			Cells:            kunosCells,
+		})
+	}
+	return out
+}
