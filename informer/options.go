@@ -43,7 +43,7 @@ type Options[T cache.Object] struct {
 	WatchErrorHandler func(err error)
 
 	// Delivery is the default delivery of every handler (see WithDelivery).
-	// Default: Coalesce.
+	// Default: Unbounded (nothing is lost).
 	Delivery Delivery
 
 	// Metrics, if set, is told what the informer does.
