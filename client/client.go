@@ -102,6 +102,10 @@ func New(cfg *Config) (*Client, error) {
 // several servers, the one it sticks to (see Config.Hosts).
 func (c *Client) Host() string { return c.eps.current().host }
 
+// Scheme returns the scheme the client maps Go types to kinds with
+// (Config.Scheme, or the default). Treat it as read-only.
+func (c *Client) Scheme() *runtime.Scheme { return c.scheme }
+
 // Hosts returns the base URLs of all the client's servers, in the order
 // they are tried.
 func (c *Client) Hosts() []string { return c.eps.hosts() }
