@@ -57,6 +57,28 @@
 // the controllers only while this replica leads (see Elector); a lost
 // leadership cancels reconciles in progress at once.
 //
+// # Leader election
+//
+// NewLeaseElector returns an Elector over a coordination.k8s.io/v1 Lease
+// (the k8s.io/api type, through the REST API: it works against a real
+// kube-apiserver as against apiserver-stub) with client-go's semantics and
+// defaults: LeaseDuration 15s, RenewDeadline 10s, RetryPeriod 2s, release
+// on cancel. Give it to ManagerOptions.LeaderElection:
+//
+//	el, err := controller.NewLeaseElector(cfg, controller.LeaseElectorOptions{Name: "job-controller", Namespace: "kube-system"})
+//	mgr, err := controller.NewManager(cfg, controller.ManagerOptions{LeaderElection: el})
+//
+// A replica takes the Lease when it has no holder or its holder has not
+// renewed it for LeaseDuration, as observed locally; the leader renews it
+// every RetryPeriod and stops leading (its reconciles are cancelled) when
+// it could not renew within RenewDeadline of its last renewal, which is
+// before any other replica may take over; every write is conditional on
+// the Lease's resourceVersion. A leader that stops releases the Lease
+// after its reconciles drained, so another takes over within a
+// RetryPeriod or two. leader_election_master_status{name} is 1 on the
+// leader, 0 on the others; leader_election_slowpath_total{name} counts
+// renewals that had to read the Lease first.
+//
 // # Metrics
 //
 // controller-runtime's names, labels and buckets, so its dashboards work:

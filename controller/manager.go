@@ -122,6 +122,12 @@ func NewManager(cfg *client.Config, opts ManagerOptions) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	if me, ok := opts.LeaderElection.(managedElector); ok {
+		me.setLogger(opts.Logger)
+		if err := me.registerMetrics(opts.Registerer); err != nil {
+			return nil, fmt.Errorf("controller: NewManager: %w", err)
+		}
+	}
 	ccfg := *cfg
 	if ccfg.Metrics == nil {
 		ccfg.Metrics = lw.Client()
