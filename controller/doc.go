@@ -79,6 +79,21 @@
 // leader, 0 on the others; leader_election_slowpath_total{name} counts
 // renewals that had to read the Lease first.
 //
+// # Events
+//
+// Manager.EventRecorder(component) returns a Recorder whose Event and
+// Eventf write core v1 Events about an object the way client-go's
+// recorder does, so that kubectl describe and kubectl get events show
+// them: involvedObject from the object (its kind from the object or the
+// client's scheme), the component as source, firstTimestamp,
+// lastTimestamp and count; a repeat is patched into the first event's
+// count; ten distinct messages of one reason within ten minutes become
+// one "(combined from similar events)" event; a spam filter lets 25
+// events per source and object through, then one per five minutes.
+// Recording never blocks a reconciler: events wait in a queue of 1000
+// (more are dropped, counted in controller_events_dropped_total{reason})
+// for the Manager's writer, which runs while the Manager runs.
+//
 // # Metrics
 //
 // controller-runtime's names, labels and buckets, so its dashboards work:

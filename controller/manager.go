@@ -72,6 +72,7 @@ type Manager struct {
 	factory  *informer.Factory
 	lw       *metrics.Metrics
 	rm       *reconcileMetrics
+	events   *eventWriter
 	gatherer prometheus.Gatherer
 	log      *slog.Logger
 
@@ -136,6 +137,10 @@ func NewManager(cfg *client.Config, opts ManagerOptions) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controller: NewManager: %w", err)
 	}
+	events, err := newEventWriter(ccfg, c.Scheme(), opts.Registerer, opts.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("controller: NewManager: %w", err)
+	}
 	fopts := opts.Factory
 	if fopts.Metrics == nil {
 		fopts.Metrics = lw
@@ -149,6 +154,7 @@ func NewManager(cfg *client.Config, opts ManagerOptions) (*Manager, error) {
 		factory:  informer.NewFactory(c, fopts),
 		lw:       lw,
 		rm:       rm,
+		events:   events,
 		gatherer: opts.Gatherer,
 		log:      opts.Logger,
 		elected:  make(chan struct{}),
@@ -214,11 +220,12 @@ func (m *Manager) add(c *ctrl) error {
 	return nil
 }
 
-// Start runs the informers, the HTTP endpoints (with MetricsAddr) and,
-// when this replica leads (always, without an Elector), the controllers,
-// until ctx is done; then it stops taking Requests, waits for the
-// reconciles in progress (see GracefulShutdownTimeout), stops the informers
-// and the endpoints and returns. It returns an error if it could not
+// Start runs the informers, the HTTP endpoints (with MetricsAddr), the
+// event writer (see EventRecorder) and, when this replica leads (always,
+// without an Elector), the controllers, until ctx is done; then it stops
+// taking Requests, waits for the reconciles in progress (see
+// GracefulShutdownTimeout), writes the events they recorded (for up to
+// 5s), stops the informers and the endpoints and returns. It returns an error if it could not
 // listen, if a controller could not start (its informer had stopped: then
 // everything stops), or if called twice.
 func (m *Manager) Start(ctx context.Context) error {
@@ -253,6 +260,11 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	m.running.Store(true)
 	m.factory.Start(runCtx)
+	// The event writer outlives the controllers: reconciles draining
+	// still record events.
+	evCtx, evCancel := context.WithCancel(context.WithoutCancel(ctx))
+	evDone := make(chan struct{})
+	go func() { defer close(evDone); m.events.run(evCtx) }()
 
 	var errMu sync.Mutex
 	var errs []error
@@ -284,6 +296,8 @@ func (m *Manager) Start(ctx context.Context) error {
 		lead(runCtx)
 	}
 	<-runCtx.Done()
+	evCancel()
+	<-evDone
 
 	m.running.Store(false)
 	m.factory.Shutdown()
