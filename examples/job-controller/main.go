@@ -53,6 +53,10 @@ type options struct {
 	demoTimeout                     time.Duration
 	workers                         int
 	logLevel                        string
+	leaderElect                     bool
+	leaderElectNamespace            string
+	leaderElectID                   string
+	leaderElectIdentity             string
 }
 
 func main() {
@@ -72,6 +76,11 @@ func main() {
 	flag.DurationVar(&o.demoTimeout, "demo-timeout", 3*time.Minute, "with --exit-after-demo, how long to wait")
 	flag.IntVar(&o.workers, "workers", 2, "Job controller workers")
 	flag.StringVar(&o.logLevel, "log-level", "warn", "debug, info, warn or error")
+	flag.BoolVar(&o.leaderElect, "leader-elect", false, "run the controllers and node agents only while this process holds a coordination.k8s.io/v1 Lease,\n"+
+		"so that several replicas of it can run against one server (the others keep warm caches)")
+	flag.StringVar(&o.leaderElectNamespace, "leader-elect-namespace", "default", "namespace of the leader election Lease")
+	flag.StringVar(&o.leaderElectID, "leader-elect-id", "job-controller", "name of the leader election Lease")
+	flag.StringVar(&o.leaderElectIdentity, "leader-elect-identity", "", "this replica's holderIdentity in the Lease (default: hostname_UUID)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -96,13 +105,20 @@ func run(ctx context.Context, o options) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cfg, err := clientConfig(ctx, o, reg, log)
+	cfg, stopServer, err := clientConfig(ctx, o, reg, log)
+	if err != nil {
+		return err
+	}
+	// The embedded server stops last, once the manager has drained and
+	// released its Lease.
+	defer stopServer()
+	el, err := leaderElection(o, cfg)
 	if err != nil {
 		return err
 	}
 	mgr, err := controller.NewManager(cfg, controller.ManagerOptions{
 		Registerer: reg, Logger: log,
-		LeaderElection: leaderElection(o),
+		LeaderElection: el,
 		// Running Tasks get this long to finish when the process stops;
 		// the rest stay Running and the next agent of their node reruns them.
 		GracefulShutdownTimeout: 2 * time.Second,
@@ -144,11 +160,24 @@ func run(ctx context.Context, o options) error {
 }
 
 // leaderElection returns what decides when this process runs the
-// controllers and the node agents: nil, always. This is the seam for
-// --leader-elect: return a Lease-based controller.Elector here and two
-// replicas of this process can run against one server; the Manager keeps
-// the caches warm and starts everything else only while it leads.
-func leaderElection(options) controller.Elector { return nil }
+// controllers and the node agents: nil (always) without --leader-elect,
+// else a LeaseElector on the Lease --leader-elect-namespace/--leader-elect-id,
+// with client-go's timings (15s lease, 10s renew deadline, 2s retry). The
+// Manager keeps the caches warm and starts everything else only while this
+// replica leads; on exit it releases the Lease, so a standby takes over at once.
+func leaderElection(o options, cfg *client.Config) (controller.Elector, error) {
+	if !o.leaderElect {
+		return nil, nil
+	}
+	el, err := controller.NewLeaseElector(cfg, controller.LeaseElectorOptions{
+		Name: o.leaderElectID, Namespace: o.leaderElectNamespace, Identity: o.leaderElectIdentity,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--leader-elect: %w", err)
+	}
+	fmt.Printf("leader election: Lease %s/%s, identity %s\n", o.leaderElectNamespace, o.leaderElectID, el.Identity())
+	return el, nil
+}
 
 // followDemo submits the demo Job if asked and, with --exit-after-demo,
 // waits for it to finish; else it waits for ctx or the manager to stop.
@@ -182,32 +211,41 @@ func followDemo(ctx context.Context, o options, c *client.Client, demoDone <-cha
 }
 
 // clientConfig returns the config of an external server, or starts the
-// embedded one and returns its config.
-func clientConfig(ctx context.Context, o options, reg *prometheus.Registry, log *slog.Logger) (*client.Config, error) {
+// embedded one and returns its config; stop stops the embedded server (it
+// outlives ctx so that the manager can drain against it).
+func clientConfig(ctx context.Context, o options, reg *prometheus.Registry, log *slog.Logger) (cfg *client.Config, stop func(), err error) {
+	noop := func() {}
 	switch {
 	case o.kubeconfig != "":
-		return client.LoadKubeconfig(o.kubeconfig, o.kubeContext)
+		cfg, err := client.LoadKubeconfig(o.kubeconfig, o.kubeContext)
+		return cfg, noop, err
 	case o.server != "":
 		hosts := serverList(o.server)
 		if len(hosts) == 0 {
-			return nil, fmt.Errorf("--server %q: no URL", o.server)
+			return nil, noop, fmt.Errorf("--server %q: no URL", o.server)
 		}
-		return &client.Config{Hosts: hosts}, nil
+		return &client.Config{Hosts: hosts}, noop, nil
 	}
 	opts := embed.Options{Listen: o.apiListen, Registry: reg, Logger: log, BookmarkInterval: 10 * time.Second,
 		Etcd: embed.EtcdOptions{DataDir: o.dataDir}}
-	srv, err := embed.Start(ctx, opts)
+	srvCtx := context.WithoutCancel(ctx)
+	srv, err := embed.Start(srvCtx, opts)
 	if err != nil && isAddrInUse(err) {
 		opts.Listen = "127.0.0.1:0"
-		srv, err = embed.Start(ctx, opts)
+		srv, err = embed.Start(srvCtx, opts)
 	}
 	if err != nil {
-		return nil, err
+		return nil, noop, err
+	}
+	stop = func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Stop(stopCtx)
 	}
 	fmt.Printf("API server: %s (embedded)\n", srv.URL)
 	fmt.Printf("  try:    kubectl --server %s get jobs,tasks,nodes -A\n", srv.URL)
 	fmt.Printf("          kubectl --server %s create -f examples/job-controller/manifests/batch-job.yaml\n", srv.URL)
-	return &client.Config{Host: srv.URL}, nil
+	return &client.Config{Host: srv.URL}, stop, nil
 }
 
 // serverList splits a --server value "URL1,URL2,..." into client.Config.Hosts.

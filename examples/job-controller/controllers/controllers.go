@@ -64,6 +64,18 @@ func RegisterNodes(ctx context.Context, c *client.Client, o Options) error {
 	return nil
 }
 
+// wrapReconciler, if set (tests set it, before wiring), wraps every
+// reconciler this package wires, given the controller's name: a fence
+// that sees every reconcile of every replica.
+var wrapReconciler func(name string, r controller.Reconciler) controller.Reconciler
+
+func wrap(name string, r controller.Reconciler) controller.Reconciler {
+	if wrapReconciler == nil {
+		return r
+	}
+	return wrapReconciler(name, r)
+}
+
 func (o Options) withDefaults() Options {
 	if o.JobWorkers <= 0 {
 		o.JobWorkers = 2

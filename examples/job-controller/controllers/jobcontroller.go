@@ -82,7 +82,7 @@ func AddJobController(mgr *controller.Manager, jobs informer.SharedIndexInformer
 	return controller.New[*kunosv1.Job](mgr, "job", controller.Options{MaxConcurrentReconciles: workers}).
 		For(jobs).
 		Owns(controller.Owned(tasks)).
-		Complete(r)
+		Complete(wrap("job", r))
 }
 
 func (r *jobReconciler) Reconcile(ctx context.Context, req controller.Request) (controller.Result, error) {

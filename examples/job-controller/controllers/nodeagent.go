@@ -79,13 +79,13 @@ func AddNodeAgent(mgr *controller.Manager, nodes informer.SharedIndexInformer[*k
 		RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[controller.Request](5*time.Millisecond, o.HeartbeatInterval),
 	}).
 		For(nodes, mine, controller.GenerationChanged). // created, deleted, or its spec changed; heartbeats come from RequeueAfter
-		Complete(controller.ReconcilerFunc(a.reconcileNode))
+		Complete(wrap("agent-"+o.Name+"-node", controller.ReconcilerFunc(a.reconcileNode)))
 	if err != nil {
 		return err
 	}
 	return controller.New[*kunosv1.Task](mgr, "agent-"+o.Name, controller.Options{MaxConcurrentReconciles: int(o.Capacity)}).
 		For(tasks).
-		Complete(controller.ReconcilerFunc(a.reconcileTask))
+		Complete(wrap("agent-"+o.Name, controller.ReconcilerFunc(a.reconcileTask)))
 }
 
 // reconcileNode registers the Node if it is missing, sets its capacity, and

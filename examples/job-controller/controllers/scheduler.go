@@ -76,7 +76,7 @@ func AddScheduler(mgr *controller.Manager, tasks informer.SharedIndexInformer[*k
 		Watches(controller.Mapped(tasks, func(*kunosv1.Task) []controller.Request { return s.pending() }, freesCapacity)).
 		// A Node registered, Ready again or changed may make room.
 		Watches(controller.Mapped(nodes, func(*kunosv1.Node) []controller.Request { return s.pending() })).
-		Complete(s)
+		Complete(wrap("scheduler", s))
 }
 
 // pending returns the Requests of every pending Task, from PendingIndex.
