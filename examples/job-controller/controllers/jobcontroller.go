@@ -13,6 +13,7 @@ import (
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/informer"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -61,6 +62,8 @@ type jobReconciler struct {
 	// any is outstanding the Job's Tasks are not counted, else they would
 	// be created twice.
 	exp *controller.Expectations
+	// events records what kube's job controller records, as "job-controller".
+	events controller.EventRecorder
 }
 
 // AddJobController adds the Job controller, named "job" (its workqueue and
@@ -75,6 +78,7 @@ func AddJobController(mgr *controller.Manager, jobs informer.SharedIndexInformer
 		jobClient:  client.For[*kunosv1.Job](mgr.Client(), kunosv1.JobsResource),
 		taskClient: client.For[*kunosv1.Task](mgr.Client(), kunosv1.TasksResource),
 		exp:        controller.NewExpectations(controller.ExpectationsOptions{Name: "job-expectations"}),
+		events:     mgr.EventRecorder("job-controller"),
 	}
 	if _, err := controller.ObserveOwned(r.exp, tasks); err != nil {
 		return err
@@ -118,19 +122,27 @@ func (r *jobReconciler) Reconcile(ctx context.Context, req controller.Request) (
 		status.StartTime = &now
 	}
 	var createErr error
+	var finished func() // records the Event of a Job this run finishes, once its status is written
 	if !jobFinished(job) {
 		switch {
 		case c.failed > job.Spec.BackoffLimitOrDefault():
 			if err := r.deleteTasks(ctx, c.activeTasks); err != nil {
 				return controller.Result{}, err // not marked Failed yet, so the next run deletes again
 			}
+			for _, t := range c.activeTasks {
+				r.events.Eventf(job, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted task: %v", t.Name)
+			}
 			setCondition(status, kunosv1.JobFailed, "BackoffLimitExceeded",
 				fmt.Sprintf("%d Tasks failed, more than the backoff limit of %d", c.failed, job.Spec.BackoffLimitOrDefault()), now)
 			status.CompletionTime = &now
+			finished = func() {
+				r.events.Event(job, corev1.EventTypeWarning, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+			}
 		case c.succeeded >= job.Spec.CompletionsOrDefault():
 			setCondition(status, kunosv1.JobComplete, "CompletionsReached",
 				fmt.Sprintf("%d of %d Tasks succeeded", c.succeeded, job.Spec.CompletionsOrDefault()), now)
 			status.CompletionTime = &now
+			finished = func() { r.events.Event(job, corev1.EventTypeNormal, "Completed", "Job completed") }
 		default:
 			// succeeded + active never exceeds completions, so every active
 			// Task may succeed without overshooting.
@@ -143,7 +155,11 @@ func (r *jobReconciler) Reconcile(ctx context.Context, req controller.Request) (
 		}
 	}
 	// The status counts what was created even when a creation failed.
-	return controller.Result{}, errors.Join(createErr, r.writeStatus(ctx, job, status))
+	statusErr := r.writeStatus(ctx, job, status)
+	if statusErr == nil && finished != nil {
+		finished()
+	}
+	return controller.Result{}, errors.Join(createErr, statusErr)
 }
 
 type taskCounts struct {
@@ -186,13 +202,18 @@ func setCondition(s *kunosv1.JobStatus, typ, reason, msg string, now metav1.Time
 func (r *jobReconciler) createTasks(ctx context.Context, req controller.Request, job *kunosv1.Job, n int) (int, error) {
 	r.exp.ExpectCreations(req, n)
 	for i := range n {
-		if err := r.createOnce(ctx, newTaskFor(job)); err != nil {
+		t := newTaskFor(job)
+		if err := r.createOnce(ctx, t); err != nil {
+			if ctx.Err() == nil {
+				r.events.Eventf(job, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
+			}
 			r.exp.CreationFailed(req, err) // counted down only if the server certainly refused it
 			for range n - i - 1 {
 				r.exp.CreationObserved(req) // never issued
 			}
 			return i, fmt.Errorf("create a Task for Job %s: %w", req, err)
 		}
+		r.events.Eventf(job, corev1.EventTypeNormal, "SuccessfulCreate", "Created task: %v", t.Name)
 	}
 	return n, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/informer"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,6 +57,7 @@ type scheduler struct {
 	// assumed holds the binds written but not yet in the cache, so that a
 	// cache behind our own writes does not overcommit a Node.
 	assumed map[controller.Request]string
+	events  controller.EventRecorder // as "scheduler", like kube-scheduler's default-scheduler
 }
 
 // AddScheduler adds the scheduler, named "scheduler", to mgr. It adds
@@ -64,7 +66,8 @@ func AddScheduler(mgr *controller.Manager, tasks informer.SharedIndexInformer[*k
 	if err := tasks.Indexer().AddIndexers(cache.Indexers[*kunosv1.Task]{ByNodeIndex: TaskByNode, PendingIndex: TaskPending}); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
-	s := &scheduler{tasks: tasks, nodes: nodes, client: client.For[*kunosv1.Task](mgr.Client(), kunosv1.TasksResource), assumed: map[controller.Request]string{}}
+	s := &scheduler{tasks: tasks, nodes: nodes, client: client.For[*kunosv1.Task](mgr.Client(), kunosv1.TasksResource), assumed: map[controller.Request]string{},
+		events: mgr.EventRecorder("scheduler")}
 	pending := func(e controller.Event[*kunosv1.Task]) bool {
 		return e.Type != controller.Delete && e.Object.Spec.NodeName == "" && !taskDone(e.Object)
 	}
@@ -113,6 +116,7 @@ func (s *scheduler) Reconcile(ctx context.Context, req controller.Request) (cont
 		return controller.Result{}, fmt.Errorf("bind to %s: %w", node, err)
 	}
 	s.assumed[req] = node
+	s.events.Eventf(task, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", task.Namespace, task.Name, node)
 	return controller.Result{}, nil
 }
 
