@@ -20,7 +20,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -57,6 +59,7 @@ type options struct {
 	leaderElectNamespace            string
 	leaderElectID                   string
 	leaderElectIdentity             string
+	replicas                        int
 }
 
 func main() {
@@ -80,7 +83,10 @@ func main() {
 		"so that several replicas of it can run against one server (the others keep warm caches)")
 	flag.StringVar(&o.leaderElectNamespace, "leader-elect-namespace", "default", "namespace of the leader election Lease")
 	flag.StringVar(&o.leaderElectID, "leader-elect-id", "job-controller", "name of the leader election Lease")
-	flag.StringVar(&o.leaderElectIdentity, "leader-elect-identity", "", "this replica's holderIdentity in the Lease (default: hostname_UUID)")
+	flag.StringVar(&o.leaderElectIdentity, "leader-elect-identity", "", "this replica's holderIdentity in the Lease (default: hostname_UUID;\n"+
+		"with --replicas, suffixed -0, -1, ...)")
+	flag.IntVar(&o.replicas, "replicas", 1, "controller replicas to run in this process (Managers with their own clients and caches, sharing the server);\n"+
+		"more than 1 needs --leader-elect: one leads, the others stand by")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -99,6 +105,9 @@ func run(ctx context.Context, o options) error {
 	if o.exitAfterDemo && !o.demo {
 		return errors.New("--exit-after-demo needs --demo")
 	}
+	if o.replicas < 1 || o.replicas > 1 && !o.leaderElect {
+		return errors.New("--replicas must be 1, or more with --leader-elect")
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -112,24 +121,14 @@ func run(ctx context.Context, o options) error {
 	// The embedded server stops last, once the manager has drained and
 	// released its Lease.
 	defer stopServer()
-	el, err := leaderElection(o, cfg)
-	if err != nil {
-		return err
-	}
-	mgr, err := controller.NewManager(cfg, controller.ManagerOptions{
-		Registerer: reg, Logger: log,
-		LeaderElection: el,
-		// Running Tasks get this long to finish when the process stops;
-		// the rest stay Running and the next agent of their node reruns them.
-		GracefulShutdownTimeout: 2 * time.Second,
-	})
-	if err != nil {
-		return err
-	}
 	copts := controllers.Options{JobWorkers: o.workers, Nodes: o.nodes, NodeCapacity: int32(o.nodeCapacity), Exec: o.exec}
-	if err := controllers.Add(mgr, copts); err != nil {
-		return err
+	mgrs := make([]*controller.Manager, o.replicas)
+	for i := range mgrs {
+		if mgrs[i], err = newReplica(o, cfg, i, reg, log, copts); err != nil {
+			return err
+		}
 	}
+	mgr := mgrs[0] // its caches run whether it leads or not: it shows the progress and serves /healthz, /readyz
 
 	prog := newProgress(os.Stdout)
 	demoDone := make(chan error, 1)
@@ -150,13 +149,54 @@ func run(ctx context.Context, o options) error {
 	if err := controllers.RegisterNodes(ctx, mgr.Client(), copts); err != nil {
 		return err
 	}
-	var mgrErr error
+	// stopped closes when the first manager stops (ctx ended, or a
+	// controller could not start); then all are stopped and waited for.
+	mgrErrs := make([]error, len(mgrs))
 	stopped := make(chan struct{})
-	go func() { defer close(stopped); mgrErr = mgr.Start(ctx) }()
+	var stopOnce sync.Once
+	var wg sync.WaitGroup
+	for i, m := range mgrs {
+		wg.Go(func() {
+			defer stopOnce.Do(func() { close(stopped) })
+			mgrErrs[i] = m.Start(ctx)
+		})
+	}
 	err = followDemo(ctx, o, mgr.Client(), demoDone, stopped)
 	cancel()
-	<-stopped
-	return errors.Join(err, mgrErr)
+	wg.Wait()
+	return errors.Join(append([]error{err}, mgrErrs...)...)
+}
+
+// newReplica returns replica i of the controllers: a Manager with the
+// controllers and node agents wired, and with --leader-elect its own
+// LeaseElector. With --replicas above 1 its metrics carry replica="i".
+func newReplica(o options, cfg *client.Config, i int, reg *prometheus.Registry, log *slog.Logger, copts controllers.Options) (*controller.Manager, error) {
+	var mreg prometheus.Registerer = reg
+	if o.replicas > 1 {
+		mreg = prometheus.WrapRegistererWith(prometheus.Labels{"replica": strconv.Itoa(i)}, reg)
+		log = log.With("replica", i)
+		if o.leaderElectIdentity != "" {
+			o.leaderElectIdentity += "-" + strconv.Itoa(i)
+		}
+	}
+	el, err := leaderElection(o, cfg)
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := controller.NewManager(cfg, controller.ManagerOptions{
+		Registerer: mreg, Gatherer: reg, Logger: log,
+		LeaderElection: el,
+		// Running Tasks get this long to finish when the process stops;
+		// the rest stay Running and the next agent of their node reruns them.
+		GracefulShutdownTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := controllers.Add(mgr, copts); err != nil {
+		return nil, err
+	}
+	return mgr, nil
 }
 
 // leaderElection returns what decides when this process runs the
