@@ -113,8 +113,10 @@ func TestLeaseElectionHandsOverMidJob(t *testing.T) {
 
 	j := waitJob(t, jobs, "handover", complete, "Complete under b")
 	created, maxActive, _ := log.counts()
-	if j.Status.Succeeded != 16 || created != 16 || maxActive > 3 {
-		t.Fatalf("succeeded=%d created=%d maxActive=%d, want 16, 16, <=3", j.Status.Succeeded, created, maxActive)
+	// One over parallelism is possible in the failover window (see
+	// TestOnlyTheLeaderRuns); more Tasks than completions never is.
+	if j.Status.Succeeded != 16 || created != 16 || maxActive > 4 {
+		t.Fatalf("succeeded=%d created=%d maxActive=%d, want 16, 16, <=4", j.Status.Succeeded, created, maxActive)
 	}
 	if n := f.count("a"); n != aAtHandover {
 		t.Fatalf("a reconciled %d times after it stopped", n-aAtHandover)
