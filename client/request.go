@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -249,6 +250,13 @@ func (c *Client) exchange(ctx context.Context, r *request, try attemptFunc) (*ht
 			release = func() {}
 			return resp, ep, nil
 		}
+		if retry && resp.StatusCode == http.StatusGatewayTimeout && isTooLargeRV(resp) {
+			// The server has not reached the requested resourceVersion:
+			// retrying the same request cannot help when it lost its data
+			// (it restarted empty), and the caller (the reflector) must
+			// see it at once to relist consistently.
+			retry = false
+		}
 		if retry && attempt < maxRetries {
 			drain(resp.Body)
 			c.log.DebugContext(ctx, "retrying request", "request", r.describe(), "code", resp.StatusCode,
@@ -309,6 +317,15 @@ func (c *Client) observe(r *request, code int, start time.Time) {
 	if c.metrics != nil {
 		c.metrics.ObserveRequest(r.verb, r.gvr.Resource, code, time.Since(start))
 	}
+}
+
+// isTooLargeRV reports whether resp is a Status with the cause
+// ResourceVersionTooLarge. It reads the body (bounded) and puts it back.
+func isTooLargeRV(resp *http.Response) bool {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return err == nil && bytes.Contains(b, []byte(`"`+string(metav1.CauseTypeResourceVersionTooLarge)+`"`))
 }
 
 // retryAfter reports whether resp may be retried and after how long:

@@ -133,6 +133,11 @@ func TestRetryAfter(t *testing.T) {
 				return
 			}
 			writeJSON(w, 200, newTaskWithKind("b"))
+		case "504-rv-too-large":
+			w.Header().Set("Retry-After", "0")
+			e := apierrors.NewTimeoutError("Too large resource version: 99, current: 5", 1)
+			e.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: metav1.CauseTypeResourceVersionTooLarge, Message: "Too large resource version"}}
+			writeErr(w, e)
 		}
 	}))
 	defer srv.Close()
@@ -161,6 +166,10 @@ func TestRetryAfter(t *testing.T) {
 	if err := run("504-toolarge"); err != nil || calls.Load() != 2 {
 		t.Fatalf("504: %v after %d calls", err, calls.Load())
 	}
+	// ResourceVersionTooLarge is not retried: the caller must relist.
+	if err := run("504-rv-too-large"); !apierrors.HasStatusCause(err, metav1.CauseTypeResourceVersionTooLarge) || calls.Load() != 1 {
+		t.Fatalf("504 ResourceVersionTooLarge: %v after %d calls, want the error after 1", err, calls.Load())
+	}
 	// A long Retry-After is honoured until the context gives up.
 	mode.Store("429-long")
 	calls.Store(0)
@@ -172,7 +181,7 @@ func TestRetryAfter(t *testing.T) {
 	}
 
 	obs := hook.get()
-	if len(obs) != 3+11+1+11+2+1 {
+	if len(obs) != 3+11+1+11+2+1+1 {
 		t.Fatalf("observed %d attempts: %v", len(obs), obs)
 	}
 	if obs[0] != (observed{"get", "tasks", 429}) || obs[2] != (observed{"get", "tasks", 200}) {
