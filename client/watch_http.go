@@ -20,6 +20,14 @@ func (c *Client) openHTTPWatch(ctx context.Context, req *request) (*httpFrames, 
 	wctx, cancel := context.WithCancel(ctx)
 	resp, ep, err := c.sendTo(wctx, req)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The caller gave up waiting for the response (a reflector's
+			// watchdog does after WatchdogTimeout): the request was likely
+			// sent on a connection that died silently, and the pool's other
+			// idle connections, as old, are suspect too. Drop them so the
+			// next attempt dials afresh instead of trying each in turn.
+			c.http.CloseIdleConnections()
+		}
 		cancel()
 		return nil, err
 	}

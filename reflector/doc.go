@@ -38,7 +38,10 @@
 //   - Watchdog: a watch that sends nothing, not even a bookmark, for
 //     WatchdogTimeout (two bookmark intervals and a margin) is presumed dead,
 //     as a half-open TCP connection would be on any transport, and is
-//     restarted from the last resourceVersion.
+//     restarted from the last resourceVersion. The watchdog also bounds the
+//     wait for a watch to open: a request sent on a connection that died
+//     silently gets no response, and is abandoned (then retried after a
+//     backoff) after WatchdogTimeout.
 //
 // # Differences from client-go
 //

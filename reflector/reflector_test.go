@@ -3,6 +3,7 @@ package reflector_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -392,6 +393,36 @@ func TestWatchdogRestartsSilentWatch(t *testing.T) {
 	h.expectTrans("watch/expired->wait(sync)")
 	if h.metrics.relisted(reflector.RelistWatchdog) != 1 || h.metrics.relisted(reflector.RelistExpired) != 1 {
 		t.Fatalf("relists %v", h.metrics.relists)
+	}
+}
+
+// A watch request that gets no response (sent on a connection that died
+// silently) is abandoned after WatchdogTimeout and retried from the same
+// resourceVersion, without a relist.
+func TestWatchdogBoundsTheWatchOpen(t *testing.T) {
+	h := start(t, func(o *reflector.Options[*kunosv1.Task]) {
+		o.WatchdogTimeout = 5 * time.Second
+		o.MinWatchTimeout = time.Hour
+	})
+	w := h.syncByWatchList("10", task("a", "4"))
+	w.end() // the server ends the stream cleanly: re-watch at once
+	h.expectTrans("stream/ended->watch")
+	c := h.expect("watch") // never answered
+	h.elapse(4 * time.Second)
+	select {
+	case tr := <-h.trans:
+		t.Fatalf("open abandoned early: %v", tr)
+	case <-time.After(50 * time.Millisecond):
+	}
+	h.clock.Step(time.Second)
+	tr := h.expectTrans("watch/failed->wait(watch)")
+	if tr.Err == nil || !strings.Contains(tr.Err.Error(), "WatchdogTimeout") {
+		t.Fatalf("abandoned open: err %v", tr.Err)
+	}
+	h.elapse(time.Minute) // the backoff
+	h.expectTrans("wait/ok->watch")
+	if c2 := h.expect("watch"); c2.opts.ResourceVersion != "10" || c.opts.ResourceVersion != "10" {
+		t.Fatalf("re-watch from %q after %q, want 10", c2.opts.ResourceVersion, c.opts.ResourceVersion)
 	}
 }
 

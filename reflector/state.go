@@ -1,6 +1,7 @@
 package reflector
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -144,7 +145,9 @@ type result struct {
 
 // stream is an open watch and what the reflector knows about it.
 type stream struct {
-	w       watch.Interface
+	w watch.Interface
+	// cancel ends the context the watch was opened with (openWatch).
+	cancel  context.CancelFunc
 	started time.Time
 	events  int
 	// propagateRV is false while a watch that began at RV "" or "0" sends
@@ -153,8 +156,14 @@ type stream struct {
 }
 
 func (s *stream) stop() {
-	if s != nil && s.w != nil {
+	if s == nil {
+		return
+	}
+	if s.w != nil {
 		s.w.Stop()
+	}
+	if s.cancel != nil {
+		s.cancel()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,10 +22,7 @@ func (r *Reflector[T]) watch(ctx context.Context) result {
 		AllowWatchBookmarks: true,
 		TimeoutSeconds:      r.watchTimeout(),
 	}
-	w, err := r.lw.Watch(ctx, opts)
-	if err == nil && w == nil {
-		err = errors.New("ListerWatcher returned neither a watch nor an error")
-	}
+	w, cancel, err := r.openWatch(ctx, opts)
 	if err != nil {
 		if ctx.Err() != nil {
 			return result{outcome: canceled}
@@ -38,10 +36,51 @@ func (r *Reflector[T]) watch(ctx context.Context) result {
 	r.opts.Metrics.WatchStarted()
 	return result{outcome: ok, stream: &stream{
 		w:       w,
+		cancel:  cancel,
 		started: r.opts.Clock.Now(),
 		// Synthetic ADDEDs of a watch from ""/"0" come in no RV order.
 		propagateRV: rv != "" && rv != "0",
 	}}
+}
+
+// openWatch calls the ListerWatcher's Watch with the watchdog covering the
+// wait for the stream to open, not only the open stream: a request sent on
+// a connection that died silently (a half-open TCP connection kept idle in
+// a pool, a stalled proxy) gets no response at all, and nothing else
+// bounds that wait. The watch lives in a context of its own, which the
+// returned cancel (called by stream.stop after Stop) ends.
+func (r *Reflector[T]) openWatch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, context.CancelFunc, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	timer := r.opts.Clock.NewTimer(r.opts.WatchdogTimeout)
+	opened := make(chan struct{})
+	var fired atomic.Bool
+	go func() {
+		select {
+		case <-timer.C():
+			fired.Store(true)
+			cancel()
+		case <-opened:
+		}
+	}()
+	w, err := r.lw.Watch(wctx, opts)
+	close(opened)
+	timer.Stop()
+	if err == nil && w == nil {
+		err = errors.New("ListerWatcher returned neither a watch nor an error")
+	}
+	if err == nil && fired.Load() {
+		// The timer fired as the watch opened: its context is gone.
+		w.Stop()
+		err = context.Canceled
+	}
+	if err != nil {
+		cancel()
+		if fired.Load() && ctx.Err() == nil {
+			err = fmt.Errorf("no response within %v (WatchdogTimeout): %w", r.opts.WatchdogTimeout, err)
+		}
+		return nil, nil, err
+	}
+	return w, cancel, nil
 }
 
 // initialSync is the state of a watch-list before its end bookmark.
@@ -66,10 +105,7 @@ func (r *Reflector[T]) watchList(ctx context.Context) result {
 		AllowWatchBookmarks:  true,
 		TimeoutSeconds:       r.watchTimeout(),
 	}
-	w, err := r.lw.Watch(ctx, opts)
-	if err == nil && w == nil {
-		err = errors.New("ListerWatcher returned neither a watch nor an error")
-	}
+	w, cancel, err := r.openWatch(ctx, opts)
 	if err != nil {
 		if ctx.Err() != nil {
 			return result{outcome: canceled}
@@ -82,7 +118,7 @@ func (r *Reflector[T]) watchList(ctx context.Context) result {
 		return res
 	}
 	r.opts.Metrics.WatchStarted()
-	st := &stream{w: w, started: start, propagateRV: true}
+	st := &stream{w: w, cancel: cancel, started: start, propagateRV: true}
 	init := &initialSync[T]{}
 	res := r.consume(ctx, st, init)
 	res.rv = rv
