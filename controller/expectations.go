@@ -132,15 +132,17 @@ func (e *Expectations) CreationObserved(owner Request) {
 // too early. Such an expectation is met by the informer or, if the object
 // was not created, by the timeout. A nil err does nothing.
 func (e *Expectations) CreationFailed(owner Request, err error) {
-	if err == nil || !certainlyNotCreated(err) {
+	if err == nil || !Refused(err) {
 		return
 	}
 	e.CreationObserved(owner)
 }
 
-// certainlyNotCreated reports whether err is the server's refusal of a
-// request, which therefore changed nothing.
-func certainlyNotCreated(err error) bool {
+// Refused reports whether err is the server's refusal of a request (a 4xx
+// other than 408 Request Timeout), which therefore changed nothing. After
+// any other error (a timeout, a 5xx, a connection lost after the request
+// left) the request may have taken effect.
+func Refused(err error) bool {
 	var st apierrors.APIStatus
 	if !errors.As(err, &st) {
 		return false

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
+	"sync"
 	"time"
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
@@ -45,10 +45,12 @@ func TaskByJob(t *kunosv1.Task) ([]string, error) {
 // one that enqueued the Job: then no later event is certain to come.
 const expectationsRecheck = 100 * time.Millisecond
 
-// createRetry bounds the retries of a Task creation whose outcome is unknown
-// (a 5xx, a timeout, a connection lost after the request left): about 10 s,
-// enough for a server replica to fail over or etcd to elect a leader.
-var createRetry = wait.Backoff{Steps: 8, Duration: 50 * time.Millisecond, Factor: 2, Jitter: 0.1}
+// createRetry bounds the retries, within one run, of a Task creation whose
+// outcome is unknown (a 5xx, a timeout, a connection lost after the request
+// left): 9 attempts over about 13 s, enough for a server replica to fail
+// over or etcd to elect a leader. A creation still unknown after that is
+// settled by later runs (jobReconciler.uncertain).
+var createRetry = wait.Backoff{Steps: 9, Duration: 50 * time.Millisecond, Factor: 2, Jitter: 0.1}
 
 // jobReconciler keeps at most spec.parallelism Tasks of a Job active, stops
 // at spec.completions succeeded or at more than spec.backoffLimit failed,
@@ -64,6 +66,16 @@ type jobReconciler struct {
 	exp *controller.Expectations
 	// events records what kube's job controller records, as "job-controller".
 	events controller.EventRecorder
+
+	// uncertain holds, per Job, the Tasks whose creation still had an
+	// unknown outcome when createRetry ran out. Each keeps its expectation
+	// (it may exist, and then the informer counts it), and the Job's next
+	// runs try it again under the same name until the server says which:
+	// there (AlreadyExists, or created now) or refused (the expectation is
+	// counted down). Without this, a creation lost in an outage longer than
+	// createRetry left the Job waiting for the expectations' timeout.
+	uncertainMu sync.Mutex
+	uncertain   map[controller.Request][]*kunosv1.Task
 }
 
 // AddJobController adds the Job controller, named "job" (its workqueue and
@@ -79,6 +91,7 @@ func AddJobController(mgr *controller.Manager, jobs informer.SharedIndexInformer
 		taskClient: client.For[*kunosv1.Task](mgr.Client(), kunosv1.TasksResource),
 		exp:        controller.NewExpectations(controller.ExpectationsOptions{Name: "job-expectations"}),
 		events:     mgr.EventRecorder("job-controller"),
+		uncertain:  map[controller.Request][]*kunosv1.Task{},
 	}
 	if _, err := controller.ObserveOwned(r.exp, tasks); err != nil {
 		return err
@@ -97,7 +110,11 @@ func (r *jobReconciler) Reconcile(ctx context.Context, req controller.Request) (
 	job, err := r.jobs.Lister().Namespace(req.Namespace).Get(req.Name)
 	if err != nil { // gone (a cache fails only with NotFound): the server has no garbage collector
 		r.exp.Delete(req)
+		r.takeUncertain(req)
 		return controller.Result{}, r.deleteTasks(ctx, named)
+	}
+	if err := r.settleUncertain(ctx, req, jobFinished(job)); err != nil {
+		return controller.Result{}, err
 	}
 	if !r.exp.Satisfied(req) {
 		return controller.Result{RequeueAfter: expectationsRecheck}, nil
@@ -203,11 +220,15 @@ func (r *jobReconciler) createTasks(ctx context.Context, req controller.Request,
 	r.exp.ExpectCreations(req, n)
 	for i := range n {
 		t := newTaskFor(job)
-		if err := r.createOnce(ctx, t); err != nil {
+		if err := r.createOnce(ctx, t, false); err != nil {
 			if ctx.Err() == nil {
 				r.events.Eventf(job, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 			}
-			r.exp.CreationFailed(req, err) // counted down only if the server certainly refused it
+			if controller.Refused(err) {
+				r.exp.CreationFailed(req, err)
+			} else {
+				r.addUncertain(req, t) // its expectation stays until settled
+			}
 			for range n - i - 1 {
 				r.exp.CreationObserved(req) // never issued
 			}
@@ -220,18 +241,19 @@ func (r *jobReconciler) createTasks(ctx context.Context, req controller.Request,
 
 // createOnce creates t, named on this side rather than by generateName, so
 // that a creation whose outcome is unknown can be tried again under the
-// same name: AlreadyExists then means an earlier attempt created it. It
-// returns nil once t certainly exists, the server's refusal, or the last
-// unknown outcome when createRetry runs out.
-func (r *jobReconciler) createOnce(ctx context.Context, t *kunosv1.Task) error {
+// same name: AlreadyExists then means an earlier attempt created it (on
+// the first attempt too when again is set: t was tried in an earlier run).
+// It returns nil once t certainly exists, the server's refusal, or the
+// last unknown outcome when createRetry runs out.
+func (r *jobReconciler) createOnce(ctx context.Context, t *kunosv1.Task, again bool) error {
 	tasks := r.taskClient.Namespace(t.Namespace)
-	backoff := createRetry
+	backoff := createRetry // Step counts its Steps down: compare with createRetry's
 	for attempt := 1; ; attempt++ {
 		_, err := tasks.Create(ctx, t, metav1.CreateOptions{})
-		if err == nil || (attempt > 1 && apierrors.IsAlreadyExists(err)) {
+		if err == nil || ((again || attempt > 1) && apierrors.IsAlreadyExists(err)) {
 			return nil
 		}
-		if refused(err) || attempt >= backoff.Steps {
+		if controller.Refused(err) || attempt >= createRetry.Steps {
 			return err
 		}
 		select {
@@ -242,15 +264,57 @@ func (r *jobReconciler) createOnce(ctx context.Context, t *kunosv1.Task) error {
 	}
 }
 
-// refused reports whether err is the server's refusal of a request, which
-// therefore changed nothing: a 4xx other than 408 Request Timeout.
-func refused(err error) bool {
-	var st apierrors.APIStatus
-	if !errors.As(err, &st) {
-		return false
+func (r *jobReconciler) addUncertain(req controller.Request, t *kunosv1.Task) {
+	r.uncertainMu.Lock()
+	defer r.uncertainMu.Unlock()
+	r.uncertain[req] = append(r.uncertain[req], t)
+}
+
+func (r *jobReconciler) takeUncertain(req controller.Request) []*kunosv1.Task {
+	r.uncertainMu.Lock()
+	defer r.uncertainMu.Unlock()
+	ts := r.uncertain[req]
+	delete(r.uncertain, req)
+	return ts
+}
+
+// settleUncertain tries again, under the same names, the Task creations of
+// the Job req whose outcome was unknown, and counts down the expectation of
+// each the server refused. One the cache shows, or the server now says
+// exists, was created: the informer counts it. Those still unknown are
+// kept, and the run fails so that it is retried with backoff. Never more
+// than one worker runs a Job, so a Task is never tried twice at once. A
+// finished Job needs no more Tasks: its uncertain ones are dropped, and
+// their expectations counted down.
+func (r *jobReconciler) settleUncertain(ctx context.Context, req controller.Request, finished bool) error {
+	pending := r.takeUncertain(req)
+	var keep []*kunosv1.Task
+	var errs []error
+	for _, t := range pending {
+		if _, seen, _ := r.tasks.Indexer().GetByKey(t.Namespace + "/" + t.Name); seen {
+			continue
+		}
+		if finished {
+			r.exp.CreationObserved(req) // not needed any more, whether it exists or not
+			continue
+		}
+		err := r.createOnce(ctx, t, true)
+		switch {
+		case err == nil:
+		case controller.Refused(err):
+			r.exp.CreationFailed(req, err)
+		default:
+			keep = append(keep, t)
+			errs = append(errs, err)
+		}
 	}
-	code := st.Status().Code
-	return code >= 400 && code < 500 && code != http.StatusRequestTimeout
+	if len(keep) > 0 {
+		r.uncertainMu.Lock()
+		r.uncertain[req] = append(keep, r.uncertain[req]...)
+		r.uncertainMu.Unlock()
+		return fmt.Errorf("Task creations for Job %s still of unknown outcome: %w", req, errors.Join(errs...))
+	}
+	return nil
 }
 
 func newTaskFor(job *kunosv1.Job) *kunosv1.Task {
