@@ -200,7 +200,7 @@ func TestEtcdLeaderKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-member etcd cluster")
 	}
-	c, err := etcdrun.StartCluster(t.TempDir(), 3, true)
+	c, err := etcdrun.StartCluster(etcdrun.ClusterOptions{Dir: t.TempDir(), Member: etcdrun.Options{FastElection: true, LogLevel: "fatal"}})
 	if err != nil {
 		t.Fatal(err)
 	}

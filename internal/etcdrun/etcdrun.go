@@ -198,9 +198,25 @@ type Cluster struct {
 	opts    []Options
 }
 
-// StartCluster starts n members with data dirs under dir and waits until
-// they serve.
-func StartCluster(dir string, n int, fast bool) (*Cluster, error) {
+// ClusterOptions configure StartCluster.
+type ClusterOptions struct {
+	// Dir holds the members' data directories (m0, m1, ...).
+	Dir string
+	// Members is the cluster size. Default 3.
+	Members int
+	// Member is the template of every member's Options: its FastElection
+	// and LogLevel apply; names, ports, data directories and the initial
+	// cluster are set per member.
+	Member Options
+}
+
+// StartCluster starts the members of a new cluster in this process and
+// waits until they serve.
+func StartCluster(co ClusterOptions) (*Cluster, error) {
+	dir, n := co.Dir, co.Members
+	if n <= 0 {
+		n = 3
+	}
 	c := &Cluster{}
 	var parts []string
 	for i := range n {
@@ -214,7 +230,7 @@ func StartCluster(dir string, n int, fast bool) (*Cluster, error) {
 		}
 		o := Options{
 			DataDir: fmt.Sprintf("%s/m%d", dir, i), Name: fmt.Sprintf("m%d", i),
-			ClientPort: cp, PeerPort: pp, FastElection: fast,
+			ClientPort: cp, PeerPort: pp, FastElection: co.Member.FastElection, LogLevel: co.Member.LogLevel,
 		}
 		c.opts = append(c.opts, o)
 		parts = append(parts, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, pp))
