@@ -12,12 +12,13 @@ import (
 
 func TestCreateGetListUpdateDelete(t *testing.T) {
 	srv := stubtest.Start(t)
+	empty := srv.Store().CurrentRevision()
 
 	// A create that sets resourceVersion: refused as kube-apiserver's
 	// storage refuses it, a 500 with no reason, and nothing stored.
 	st := wantStatus(t, post(t, srv, tasksNS, `{"metadata":{"name":"a","resourceVersion":"77"}}`), 500, metav1.StatusReasonUnknown)
-	if st.Message != "resourceVersion should not be set on objects to be created" || srv.Store().CurrentRevision() != 0 {
-		t.Fatalf("create with resourceVersion: %q, store at %d", st.Message, srv.Store().CurrentRevision())
+	if st.Message != "resourceVersion should not be set on objects to be created" || srv.Store().CurrentRevision() != empty {
+		t.Fatalf("create with resourceVersion: %q, store at %d, want %d", st.Message, srv.Store().CurrentRevision(), empty)
 	}
 
 	// Create: 201 with server-set metadata; status is dropped as for CRs.

@@ -11,6 +11,7 @@ import (
 
 // A watch with initial events sees the snapshot, the end bookmark, then
 // every change in revision order; a list can read any retained revision.
+// An empty store is at revision 1, so the first write is revision 2.
 func Example() {
 	ctx := context.Background()
 	s := storage.NewMemoryStore(storage.MemoryConfig{Codec: testCodec{}})
@@ -32,15 +33,15 @@ func Example() {
 		fmt.Printf("%s %d %s node=%q\n", ev.Type, ev.Revision, ev.Object.Key, ev.Object.Fields["spec.nodeName"])
 	}
 
-	old, _ := s.List(ctx, "/tasks/", storage.ListOptions{Revision: 2})
+	old, _ := s.List(ctx, "/tasks/", storage.ListOptions{Revision: 3})
 	now, _ := s.List(ctx, "/tasks/", storage.ListOptions{})
-	fmt.Println("items at revision 2:", len(old.Items), "now:", len(now.Items), "at revision", now.Revision)
+	fmt.Println("items at revision 3:", len(old.Items), "now:", len(now.Items), "at revision", now.Revision)
 	// Output:
-	// ADDED 1 /tasks/default/build node=""
-	// BOOKMARK 1 initial-events-end: true
-	// MODIFIED 2 /tasks/default/build node="node-1"
-	// DELETED 3 /tasks/default/build node="node-1"
-	// items at revision 2: 1 now: 0 at revision 3
+	// ADDED 2 /tasks/default/build node=""
+	// BOOKMARK 2 initial-events-end: true
+	// MODIFIED 3 /tasks/default/build node="node-1"
+	// DELETED 4 /tasks/default/build node="node-1"
+	// items at revision 3: 1 now: 0 at revision 4
 }
 
 // Two EtcdStores over one etcd and prefix are two replicas of one store: a

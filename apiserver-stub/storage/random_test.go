@@ -25,18 +25,19 @@ type write struct {
 
 // model replays the writes in revision order.
 type model struct {
-	writes []write                      // index = revision-1
+	base   int64                        // the empty store's revision
+	writes []write                      // index = revision-base-1
 	prev   []*storage.Record            // state of the key before writes[i]
 	states map[string][]*storage.Record // per key: record per version, nil for deleted
 	revs   map[string][]int64           // per key: revision of each version
 }
 
-func newModel(t *testing.T, ws []write) *model {
+func newModel(t *testing.T, base int64, ws []write) *model {
 	slices.SortFunc(ws, func(a, b write) int { return int(a.rec.Revision - b.rec.Revision) })
-	m := &model{writes: ws, states: map[string][]*storage.Record{}, revs: map[string][]int64{}}
+	m := &model{base: base, writes: ws, states: map[string][]*storage.Record{}, revs: map[string][]int64{}}
 	cur := map[string]*storage.Record{}
 	for i, w := range ws {
-		if w.rec.Revision != int64(i+1) {
+		if w.rec.Revision != base+int64(i+1) {
 			t.Fatalf("revisions not contiguous: write %d has revision %d", i, w.rec.Revision)
 		}
 		k := w.rec.Key
@@ -89,7 +90,7 @@ type expected struct {
 // after returns what a watcher of prefix with pred must see after rev.
 func (m *model) after(rev int64, prefix string, pred storage.Predicate) []expected {
 	var out []expected
-	for i := int(rev); i < len(m.writes); i++ {
+	for i := int(rev - m.base); i < len(m.writes); i++ {
 		w, p := m.writes[i], m.prev[i]
 		if !strings.HasPrefix(w.rec.Key, prefix) {
 			continue
@@ -172,6 +173,7 @@ func runRandomized(t *testing.T, historyLimit int) {
 		ops, nWatchers = 300, 12
 	}
 	s := newStore(t, storage.MemoryConfig{HistoryLimit: historyLimit, WatcherBufferSize: 8})
+	base := s.CurrentRevision() // the empty store's revision; write n is at base+n
 
 	prefixes := []string{"/tasks/", "/tasks/a/", "/tasks/b/", "/tasks/c/k1"}
 	preds := []storage.Predicate{
@@ -245,11 +247,9 @@ func runRandomized(t *testing.T, historyLimit int) {
 		if r.IntN(4) == 0 {
 			rw.initial, opts.SendInitialEvents = true, true
 		} else {
-			// Revision 0 would mean "from now"; pick a real revision >= 1.
-			for s.CurrentRevision() == 0 {
-				time.Sleep(100 * time.Microsecond)
-			}
-			lo, hi := max(s.CompactedRevision(), 1), s.CurrentRevision()
+			// Revision 0 would mean "from now"; pick a real revision,
+			// at least the empty store's (every write comes after it).
+			lo, hi := max(s.CompactedRevision(), base), s.CurrentRevision()
 			rw.start = lo + r.Int64N(hi-lo+1)
 			opts.Revision = rw.start
 		}
@@ -284,8 +284,8 @@ func runRandomized(t *testing.T, historyLimit int) {
 	}
 	cwg.Wait()
 
-	m := newModel(t, writes)
-	if int64(len(m.writes)) != final {
+	m := newModel(t, base, writes)
+	if base+int64(len(m.writes)) != final {
 		t.Fatalf("%d writes recorded, revision %d", len(m.writes), final)
 	}
 	expiredCount := 0

@@ -23,6 +23,7 @@ func TestSlowWatcherCatchesUpWithoutLoss(t *testing.T) {
 		WatcherBufferSize: 16,
 		Hooks:             storage.Hooks{OnSlowWatcher: func() { slowHooks.Add(1) }},
 	})
+	base := s.CurrentRevision() // the empty store's revision; write n is at base+n
 	slow, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +40,7 @@ func TestSlowWatcherCatchesUpWithoutLoss(t *testing.T) {
 	var fastGot atomic.Int64
 	fastErr := make(chan error, 1)
 	go func() {
-		want := int64(1)
+		want := base + 1
 		for ev := range fast.ResultChan() {
 			if ev.Revision != want {
 				fastErr <- fmt.Errorf("fast watcher: revision %d, want %d", ev.Revision, want)
@@ -77,16 +78,16 @@ func TestSlowWatcherCatchesUpWithoutLoss(t *testing.T) {
 	if st := s.Stats(); st.Victims+st.Unsynced != 1 {
 		t.Errorf("the slow watcher should be out of the synced group: %+v", st)
 	}
-	for want := int64(1); want <= total; want++ {
+	for want := base + 1; want <= base+total; want++ {
 		ev := recv(t, slow)
 		if ev.Type != watch.Added || ev.Revision != want {
 			t.Fatalf("slow watcher: %s@%d, want ADDED@%d", ev.Type, ev.Revision, want)
 		}
 	}
-	expectQuiet(t, slow, total)
+	expectQuiet(t, slow, base+total)
 	// Caught up, it is synced again and gets live events directly.
 	mustCreate(t, s, "z", "last", "", nil)
-	expect(t, slow, watch.Added, "/tasks/z/last", total+1)
+	expect(t, slow, watch.Added, "/tasks/z/last", base+total+1)
 	fast.Stop()
 	if err := <-fastErr; err != nil {
 		t.Fatal(err)
@@ -103,6 +104,7 @@ func TestSlowWatcherBehindCompactionExpires(t *testing.T) {
 		WatcherBufferSize: 8,
 		Hooks:             storage.Hooks{OnWatcherExpired: func() { expired.Add(1) }},
 	})
+	base := s.CurrentRevision() // the empty store's revision; write n is at base+n
 	w, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +112,7 @@ func TestSlowWatcherBehindCompactionExpires(t *testing.T) {
 	for i := range 1000 {
 		mustCreate(t, s, "a", fmt.Sprintf("t%d", i), "", nil)
 	}
-	want := int64(1)
+	want := base + 1
 	for ev := range w.ResultChan() {
 		if ev.Type == watch.Error {
 			if !storage.IsCompacted(ev.Err) {
@@ -126,8 +128,8 @@ func TestSlowWatcherBehindCompactionExpires(t *testing.T) {
 		}
 		want++
 	}
-	if want == 1 || want > 20 {
-		t.Fatalf("received %d events before expiring; want the buffered ones", want-1)
+	if n := want - (base + 1); n == 0 || n > 19 {
+		t.Fatalf("received %d events before expiring; want the buffered ones", n)
 	}
 	deadline := time.Now().Add(recvTimeout)
 	for expired.Load() != 1 {
@@ -144,6 +146,7 @@ func TestSlowWatcherBehindCompactionExpires(t *testing.T) {
 func TestRequestProgressOrdering(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, storage.MemoryConfig{WatcherBufferSize: 4})
+	base := s.CurrentRevision() // the empty store's revision; write n is at base+n
 	for i := range 300 {
 		mustCreate(t, s, "a", fmt.Sprintf("t%03d", i), "", nil)
 	}
@@ -160,11 +163,11 @@ func TestRequestProgressOrdering(t *testing.T) {
 
 	init.RequestProgress() // while the 300 initial events are queued
 	for i := range 100 {
-		mustUpdate(t, s, "a", fmt.Sprintf("t%03d", i), "n", nil) // 301..400: behind falls behind
+		mustUpdate(t, s, "a", fmt.Sprintf("t%03d", i), "n", nil) // base+301..base+400: behind falls behind
 	}
 	behind.RequestProgress()
 	for i := range 50 {
-		mustUpdate(t, s, "a", fmt.Sprintf("t%03d", i), "m", nil) // 401..450
+		mustUpdate(t, s, "a", fmt.Sprintf("t%03d", i), "m", nil) // base+401..base+450
 	}
 	behind.RequestProgress()
 
@@ -173,18 +176,18 @@ func TestRequestProgressOrdering(t *testing.T) {
 			t.Fatalf("initial event %d: %s", i, ev.Type)
 		}
 	}
-	if ev := recv(t, init); ev.Type != watch.Bookmark || !ev.InitialEventsEnd || ev.Revision != 300 {
+	if ev := recv(t, init); ev.Type != watch.Bookmark || !ev.InitialEventsEnd || ev.Revision != base+300 {
 		t.Fatalf("end bookmark: %+v", ev)
 	}
-	if ev := recv(t, init); ev.Type != watch.Bookmark || ev.InitialEventsEnd || ev.Revision != 300 {
+	if ev := recv(t, init); ev.Type != watch.Bookmark || ev.InitialEventsEnd || ev.Revision != base+300 {
 		t.Fatalf("progress bookmark after initial events: %+v", ev)
 	}
-	for want := int64(301); want <= 450; want++ {
-		expect(t, init, watch.Modified, fmt.Sprintf("/tasks/a/t%03d", (want-301)%100), want)
+	for want := base + 301; want <= base+450; want++ {
+		expect(t, init, watch.Modified, fmt.Sprintf("/tasks/a/t%03d", (want-base-301)%100), want)
 	}
 
-	last, bookmarks := int64(300), 0
-	for last < 450 || bookmarks < 2 {
+	last, bookmarks := base+300, 0
+	for last < base+450 || bookmarks < 2 {
 		ev := recv(t, behind)
 		if ev.Type == watch.Bookmark {
 			if ev.Revision != last {
@@ -198,5 +201,5 @@ func TestRequestProgressOrdering(t *testing.T) {
 		}
 		last = ev.Revision
 	}
-	expectQuiet(t, behind, 450)
+	expectQuiet(t, behind, base+450)
 }

@@ -131,8 +131,12 @@ func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &MemoryStore{
-		cfg:    cfg,
-		log:    cfg.Logger,
+		cfg: cfg,
+		log: cfg.Logger,
+		// An empty store is at revision 1, as etcd is: a list of it answers
+		// resourceVersion "1", never "0", which a watch would read as
+		// "from any point" rather than "after this state".
+		rev:    1,
 		keys:   make(map[string]*keyHistory),
 		live:   make(map[string]int),
 		now:    time.Now,

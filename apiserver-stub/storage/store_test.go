@@ -10,6 +10,7 @@ import (
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/watch"
 )
 
 func newStore(t testing.TB, cfg storage.MemoryConfig) *storage.MemoryStore {
@@ -51,14 +52,16 @@ func TestCRUDWithPreconditions(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, storage.MemoryConfig{})
 	key := taskKey("default", "a")
+	base := s.CurrentRevision() // the empty store's revision; write n is at base+n
+	rv := func(n int64) string { return fmt.Sprint(base + n) }
 
 	obj := task("default", "a", "n1", map[string]string{"app": "x"})
 	r1, err := s.Create(ctx, key, obj)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r1.Revision != 1 || obj.ResourceVersion != "1" || rvOf(t, r1) != "1" {
-		t.Fatalf("create: revision %d, object RV %q, encoded RV %q; want 1", r1.Revision, obj.ResourceVersion, rvOf(t, r1))
+	if r1.Revision != base+1 || obj.ResourceVersion != rv(1) || rvOf(t, r1) != rv(1) {
+		t.Fatalf("create: revision %d, object RV %q, encoded RV %q; want %d", r1.Revision, obj.ResourceVersion, rvOf(t, r1), base+1)
 	}
 	if !strings.Contains(string(r1.Data), `"kind":"Task"`) || r1.Fields["spec.nodeName"] != "n1" || r1.Labels["app"] != "x" {
 		t.Fatalf("record attributes: %s %v %v", r1.Data, r1.Fields, r1.Labels)
@@ -66,29 +69,29 @@ func TestCRUDWithPreconditions(t *testing.T) {
 	if _, err := s.Create(ctx, key, task("default", "a", "", nil)); !storage.IsAlreadyExists(err) {
 		t.Fatalf("second create: %v, want AlreadyExists", err)
 	}
-	if _, err := s.Update(ctx, key, 7, task("default", "a", "n2", nil)); !storage.IsConflict(err) {
+	if _, err := s.Update(ctx, key, base+7, task("default", "a", "n2", nil)); !storage.IsConflict(err) {
 		t.Fatalf("stale update: %v, want Conflict", err)
 	}
 	if _, err := s.Update(ctx, taskKey("default", "missing"), 0, task("default", "missing", "", nil)); !storage.IsNotFound(err) {
 		t.Fatalf("update missing: %v, want NotFound", err)
 	}
-	r2, err := s.Update(ctx, key, 1, task("default", "a", "n2", nil))
-	if err != nil || r2.Revision != 2 || rvOf(t, r2) != "2" {
+	r2, err := s.Update(ctx, key, base+1, task("default", "a", "n2", nil))
+	if err != nil || r2.Revision != base+2 || rvOf(t, r2) != rv(2) {
 		t.Fatalf("update: %v %+v", err, r2)
 	}
 	r3, err := s.Update(ctx, key, 0, task("default", "a", "n3", nil)) // no precondition
-	if err != nil || r3.Revision != 3 {
+	if err != nil || r3.Revision != base+3 {
 		t.Fatalf("unconditional update: %v %+v", err, r3)
 	}
-	if _, err := s.Delete(ctx, key, 2); !storage.IsConflict(err) {
+	if _, err := s.Delete(ctx, key, base+2); !storage.IsConflict(err) {
 		t.Fatalf("stale delete: %v, want Conflict", err)
 	}
-	del, err := s.Delete(ctx, key, 3)
+	del, err := s.Delete(ctx, key, base+3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if del.Revision != 4 || rvOf(t, del) != "4" || del.Fields["spec.nodeName"] != "n3" {
-		t.Fatalf("delete record: rev %d RV %q fields %v; want last state at revision 4", del.Revision, rvOf(t, del), del.Fields)
+	if del.Revision != base+4 || rvOf(t, del) != rv(4) || del.Fields["spec.nodeName"] != "n3" {
+		t.Fatalf("delete record: rev %d RV %q fields %v; want last state at revision %d", del.Revision, rvOf(t, del), del.Fields, base+4)
 	}
 	if _, err := s.Delete(ctx, key, 0); !storage.IsNotFound(err) {
 		t.Fatalf("delete again: %v, want NotFound", err)
@@ -96,20 +99,20 @@ func TestCRUDWithPreconditions(t *testing.T) {
 	if _, err := s.Get(ctx, key, 0); !storage.IsNotFound(err) {
 		t.Fatalf("get deleted: %v", err)
 	}
-	for rev, want := range map[int64]string{1: "n1", 2: "n2", 3: "n3"} {
+	for rev, want := range map[int64]string{base + 1: "n1", base + 2: "n2", base + 3: "n3"} {
 		r, err := s.Get(ctx, key, rev)
 		if err != nil || r.Fields["spec.nodeName"] != want || r.Revision != rev {
 			t.Fatalf("get at %d: %v %+v", rev, err, r)
 		}
 	}
-	if _, err := s.Get(ctx, key, 4); !storage.IsNotFound(err) {
+	if _, err := s.Get(ctx, key, base+4); !storage.IsNotFound(err) {
 		t.Fatalf("get at deletion revision: %v", err)
 	}
-	if _, err := s.Get(ctx, key, 5); !storage.IsFutureRevision(err) {
+	if _, err := s.Get(ctx, key, base+5); !storage.IsFutureRevision(err) {
 		t.Fatalf("get at future revision: %v", err)
 	}
 	// Re-create after delete is a new object.
-	if r, err := s.Create(ctx, key, task("default", "a", "", nil)); err != nil || r.Revision != 5 {
+	if r, err := s.Create(ctx, key, task("default", "a", "", nil)); err != nil || r.Revision != base+5 {
 		t.Fatalf("re-create: %v %+v", err, r)
 	}
 	// Bad input is a clear error, never a panic, and consumes no revision.
@@ -123,8 +126,8 @@ func TestCRUDWithPreconditions(t *testing.T) {
 	if _, err := s.Create(ctx, taskKey("ns", "nil"), nil); err == nil {
 		t.Fatal("create nil object succeeded")
 	}
-	if got := s.CurrentRevision(); got != 5 {
-		t.Fatalf("revision %d after failed writes, want 5", got)
+	if got := s.CurrentRevision(); got != base+5 {
+		t.Fatalf("revision %d after failed writes, want %d", got, base+5)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
@@ -133,18 +136,71 @@ func TestCRUDWithPreconditions(t *testing.T) {
 	}
 }
 
+// An empty store is at revision 1, as etcd is, never 0: a list of it
+// answers a resourceVersion a watch replays from, whereas a watch from 0
+// starts at the current revision and would miss what happened after the
+// list (a reflector re-watching from it missed deletions).
+func TestEmptyStoreIsAtRevisionOne(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, storage.MemoryConfig{})
+	if got := s.CurrentRevision(); got != 1 {
+		t.Fatalf("empty store at revision %d, want 1", got)
+	}
+	res, err := s.List(ctx, "/tasks/", storage.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Revision != 1 || len(res.Items) != 0 || res.More {
+		t.Fatalf("list of the empty store: revision %d, %d items, more %v; want revision 1, none", res.Revision, len(res.Items), res.More)
+	}
+	if again, err := s.List(ctx, "/tasks/", storage.ListOptions{Revision: res.Revision}); err != nil || again.Revision != 1 || len(again.Items) != 0 {
+		t.Fatalf("list at revision 1: %v %+v", err, again)
+	}
+
+	// The first write is revision 2; a watch from the list's revision,
+	// started after it, replays it and the deletion that follows.
+	created := mustCreate(t, s, "a", "t1", "", nil)
+	if created.Revision != 2 || rvOf(t, created) != "2" {
+		t.Fatalf("first write at revision %d (RV %q), want 2", created.Revision, rvOf(t, created))
+	}
+	if _, err := s.Delete(ctx, taskKey("a", "t1"), 0); err != nil { // 3
+		t.Fatal(err)
+	}
+	w, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{Revision: res.Revision})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if ev := expect(t, w, watch.Added, "/tasks/a/t1", 2); ev.Object != created {
+		t.Fatal("ADDED carries another record than the create returned")
+	}
+	expect(t, w, watch.Deleted, "/tasks/a/t1", 3)
+	expectQuiet(t, w, 3)
+
+	// Revision 0 means "from now": it sees neither.
+	now, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer now.Stop()
+	expectQuiet(t, now, 3)
+}
+
 func TestGetListAtRevisionsAcrossCompaction(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, storage.MemoryConfig{})
-	mustCreate(t, s, "a", "t1", "n1", nil)                          // 1
-	mustCreate(t, s, "a", "t2", "n1", nil)                          // 2
-	mustCreate(t, s, "b", "t1", "n2", nil)                          // 3
-	mustUpdate(t, s, "a", "t1", "n2", nil)                          // 4
-	if _, err := s.Delete(ctx, taskKey("a", "t2"), 0); err != nil { // 5
+	base := s.CurrentRevision()                                     // the empty store's revision; write n is at base+n
+	mustCreate(t, s, "a", "t1", "n1", nil)                          // base+1
+	mustCreate(t, s, "a", "t2", "n1", nil)                          // base+2
+	mustCreate(t, s, "b", "t1", "n2", nil)                          // base+3
+	mustUpdate(t, s, "a", "t1", "n2", nil)                          // base+4
+	if _, err := s.Delete(ctx, taskKey("a", "t2"), 0); err != nil { // base+5
 		t.Fatal(err)
 	}
-	mustUpdate(t, s, "a", "t1", "n3", nil) // 6
+	mustUpdate(t, s, "a", "t1", "n3", nil) // base+6
 
+	// names lists prefix at rev and shows each item as key@n, where its
+	// revision is base+n (the revision of write n).
 	names := func(rev int64, prefix string) string {
 		t.Helper()
 		res, err := s.List(ctx, prefix, storage.ListOptions{Revision: rev})
@@ -153,26 +209,29 @@ func TestGetListAtRevisionsAcrossCompaction(t *testing.T) {
 		}
 		var out []string
 		for _, r := range res.Items {
-			out = append(out, fmt.Sprintf("%s@%d", r.Key, r.Revision))
+			out = append(out, fmt.Sprintf("%s@%d", r.Key, r.Revision-base))
 		}
 		return strings.Join(out, " ")
 	}
 	want := map[int64]string{
-		1: "/tasks/a/t1@1",
-		2: "/tasks/a/t1@1 /tasks/a/t2@2",
-		3: "/tasks/a/t1@1 /tasks/a/t2@2 /tasks/b/t1@3",
-		4: "/tasks/a/t1@4 /tasks/a/t2@2 /tasks/b/t1@3",
-		5: "/tasks/a/t1@4 /tasks/b/t1@3",
-		6: "/tasks/a/t1@6 /tasks/b/t1@3",
-		0: "/tasks/a/t1@6 /tasks/b/t1@3",
+		base + 1: "/tasks/a/t1@1",
+		base + 2: "/tasks/a/t1@1 /tasks/a/t2@2",
+		base + 3: "/tasks/a/t1@1 /tasks/a/t2@2 /tasks/b/t1@3",
+		base + 4: "/tasks/a/t1@4 /tasks/a/t2@2 /tasks/b/t1@3",
+		base + 5: "/tasks/a/t1@4 /tasks/b/t1@3",
+		base + 6: "/tasks/a/t1@6 /tasks/b/t1@3",
+		0:        "/tasks/a/t1@6 /tasks/b/t1@3", // the current revision
 	}
 	for rev, w := range want {
 		if got := names(rev, "/tasks/"); got != w {
 			t.Errorf("list at %d: %q, want %q", rev, got, w)
 		}
 	}
-	if got := names(3, "/tasks/a/"); got != "/tasks/a/t1@1 /tasks/a/t2@2" {
-		t.Errorf("namespace list at 3: %q", got)
+	if got := names(base, "/tasks/"); got != "" {
+		t.Errorf("list at %d, the empty store's revision: %q", base, got)
+	}
+	if got := names(base+3, "/tasks/a/"); got != "/tasks/a/t1@1 /tasks/a/t2@2" {
+		t.Errorf("namespace list at %d: %q", base+3, got)
 	}
 	if n := s.Count("/tasks/"); n != 2 {
 		t.Errorf("Count(/tasks/) = %d", n)
@@ -184,13 +243,13 @@ func TestGetListAtRevisionsAcrossCompaction(t *testing.T) {
 		t.Errorf("Count(/tasks/a/t) = %d", n)
 	}
 
-	if err := s.Compact(ctx, 4); err != nil {
+	if err := s.Compact(ctx, base+4); err != nil {
 		t.Fatal(err)
 	}
-	if s.CompactedRevision() != 4 {
+	if s.CompactedRevision() != base+4 {
 		t.Fatalf("compacted revision %d", s.CompactedRevision())
 	}
-	for _, rev := range []int64{1, 3} {
+	for _, rev := range []int64{base + 1, base + 3} {
 		if _, err := s.List(ctx, "/tasks/", storage.ListOptions{Revision: rev}); !storage.IsCompacted(err) {
 			t.Errorf("list at %d after compaction: %v, want Compacted", rev, err)
 		}
@@ -198,33 +257,33 @@ func TestGetListAtRevisionsAcrossCompaction(t *testing.T) {
 			t.Errorf("get at %d after compaction: %v, want Compacted", rev, err)
 		}
 	}
-	for rev := int64(4); rev <= 6; rev++ {
+	for rev := base + 4; rev <= base+6; rev++ {
 		if got := names(rev, "/tasks/"); got != want[rev] {
 			t.Errorf("after compaction, list at %d: %q, want %q", rev, got, want[rev])
 		}
 	}
-	if _, err := s.List(ctx, "/tasks/", storage.ListOptions{Revision: 7}); !storage.IsFutureRevision(err) {
+	if _, err := s.List(ctx, "/tasks/", storage.ListOptions{Revision: base + 7}); !storage.IsFutureRevision(err) {
 		t.Errorf("future list: %v", err)
 	}
 	var cerr *storage.Error
-	_, err := s.Get(ctx, taskKey("a", "t1"), 2)
-	if !errorsAs(err, &cerr) || cerr.Revision != 2 || cerr.Current != 4 {
+	_, err := s.Get(ctx, taskKey("a", "t1"), base+2)
+	if !errorsAs(err, &cerr) || cerr.Revision != base+2 || cerr.Current != base+4 {
 		t.Errorf("compacted error details: %#v", err)
 	}
 	// Compacting past the deletion drops the tombstone and the key.
-	if err := s.Compact(ctx, 6); err != nil {
+	if err := s.Compact(ctx, base+6); err != nil {
 		t.Fatal(err)
 	}
 	if st := s.Stats(); st.Keys != 2 || st.Objects != 2 || st.Events != 0 {
 		t.Errorf("stats after full compaction: %+v", st)
 	}
-	if got := names(6, "/tasks/"); got != want[6] {
+	if got := names(base+6, "/tasks/"); got != want[base+6] {
 		t.Errorf("list at compacted revision: %q", got)
 	}
-	if err := s.Compact(ctx, 3); err != nil {
+	if err := s.Compact(ctx, base+3); err != nil {
 		t.Errorf("compacting an already compacted revision: %v", err)
 	}
-	if err := s.Compact(ctx, 99); !storage.IsFutureRevision(err) {
+	if err := s.Compact(ctx, base+99); !storage.IsFutureRevision(err) {
 		t.Errorf("compacting the future: %v", err)
 	}
 }
@@ -298,7 +357,8 @@ func TestAutomaticCompaction(t *testing.T) {
 	ctx := context.Background()
 	var compactions []int64
 	s := newStore(t, storage.MemoryConfig{HistoryLimit: 50, Hooks: storage.Hooks{OnCompact: func(rev int64) { compactions = append(compactions, rev) }}})
-	mustCreate(t, s, "a", "keep", "", nil)
+	base := s.CurrentRevision()            // the empty store's revision
+	mustCreate(t, s, "a", "keep", "", nil) // base+1
 	for i := range 200 {
 		mustCreate(t, s, "a", fmt.Sprintf("t%d", i), "", nil)
 		if _, err := s.Delete(ctx, taskKey("a", fmt.Sprintf("t%d", i)), 0); err != nil {
@@ -316,10 +376,10 @@ func TestAutomaticCompaction(t *testing.T) {
 		t.Fatalf("OnCompact calls %v, compacted %d", compactions, st.Compacted)
 	}
 	// The oldest key survives compaction at its only version.
-	if r, err := s.Get(ctx, taskKey("a", "keep"), 0); err != nil || r.Revision != 1 {
+	if r, err := s.Get(ctx, taskKey("a", "keep"), 0); err != nil || r.Revision != base+1 {
 		t.Fatalf("get kept key: %v %+v", err, r)
 	}
-	if r, err := s.Get(ctx, taskKey("a", "keep"), st.Compacted); err != nil || r.Revision != 1 {
+	if r, err := s.Get(ctx, taskKey("a", "keep"), st.Compacted); err != nil || r.Revision != base+1 {
 		t.Fatalf("get kept key at compacted revision: %v %+v", err, r)
 	}
 	if _, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{Revision: st.Compacted - 1}); !storage.IsCompacted(err) {
@@ -341,11 +401,12 @@ func TestAutomaticCompaction(t *testing.T) {
 
 func TestCompactionByAge(t *testing.T) {
 	s := newStore(t, storage.MemoryConfig{CompactInterval: 5 * time.Millisecond, MaxHistoryAge: 20 * time.Millisecond})
+	base := s.CurrentRevision() // the empty store's revision; write n is at base+n
 	for i := range 10 {
 		mustCreate(t, s, "a", fmt.Sprintf("t%d", i), "", nil)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for s.CompactedRevision() != 9 {
+	for s.CompactedRevision() != base+9 { // all but the newest, base+10
 		if time.Now().After(deadline) {
 			t.Fatalf("not compacted by age: %+v", s.Stats())
 		}

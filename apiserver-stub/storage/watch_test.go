@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,19 +63,20 @@ func expect(t testing.TB, w storage.Watcher, typ watch.EventType, k string, rev 
 func TestWatchStarts(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, storage.MemoryConfig{})
-	mustCreate(t, s, "a", "t1", "", nil)  // 1
-	mustCreate(t, s, "b", "t1", "", nil)  // 2
-	mustUpdate(t, s, "a", "t1", "x", nil) // 3
+	base := s.CurrentRevision()           // the empty store's revision; write n is at base+n
+	mustCreate(t, s, "a", "t1", "", nil)  // base+1
+	mustCreate(t, s, "b", "t1", "", nil)  // base+2
+	mustUpdate(t, s, "a", "t1", "x", nil) // base+3
 
 	t.Run("from past revision replays after it", func(t *testing.T) {
-		w, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{Revision: 1})
+		w, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{Revision: base + 1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer w.Stop()
-		expect(t, w, watch.Added, "/tasks/b/t1", 2)
-		expect(t, w, watch.Modified, "/tasks/a/t1", 3)
-		expectQuiet(t, w, 3)
+		expect(t, w, watch.Added, "/tasks/b/t1", base+2)
+		expect(t, w, watch.Modified, "/tasks/a/t1", base+3)
+		expectQuiet(t, w, base+3)
 	})
 	t.Run("from revision 0 starts now", func(t *testing.T) {
 		w, err := s.Watch(ctx, "/tasks/a/", storage.WatchOptions{})
@@ -82,41 +84,41 @@ func TestWatchStarts(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer w.Stop()
-		expectQuiet(t, w, 3)
+		expectQuiet(t, w, base+3)
 	})
 	t.Run("from current revision", func(t *testing.T) {
-		w, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{Revision: 3})
+		w, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{Revision: base + 3})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer w.Stop()
-		expectQuiet(t, w, 3)
+		expectQuiet(t, w, base+3)
 	})
 	t.Run("future revision fails", func(t *testing.T) {
-		if _, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{Revision: 4}); !storage.IsFutureRevision(err) {
+		if _, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{Revision: base + 4}); !storage.IsFutureRevision(err) {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("initial events then end bookmark", func(t *testing.T) {
-		w, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{SendInitialEvents: true, Revision: 2})
+		w, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{SendInitialEvents: true, Revision: base + 2})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer w.Stop()
-		expect(t, w, watch.Added, "/tasks/a/t1", 3)
+		expect(t, w, watch.Added, "/tasks/a/t1", base+3)
 		ev := recv(t, w)
-		if ev.Type != watch.Added || key(ev) != "/tasks/b/t1" || ev.Object.Revision != 2 {
+		if ev.Type != watch.Added || key(ev) != "/tasks/b/t1" || ev.Object.Revision != base+2 {
 			t.Fatalf("second initial event: %+v", ev)
 		}
 		ev = recv(t, w)
-		if ev.Type != watch.Bookmark || !ev.InitialEventsEnd || ev.Revision != 3 {
+		if ev.Type != watch.Bookmark || !ev.InitialEventsEnd || ev.Revision != base+3 {
 			t.Fatalf("end bookmark: %+v", ev)
 		}
-		expectQuiet(t, w, 3)
+		expectQuiet(t, w, base+3)
 	})
 	// Then live events reach all of them.
 	live := make([]storage.Watcher, 0, 4)
-	for _, opts := range []storage.WatchOptions{{}, {Revision: 2}, {SendInitialEvents: true}} {
+	for _, opts := range []storage.WatchOptions{{}, {Revision: base + 2}, {SendInitialEvents: true}} {
 		w, err := s.Watch(ctx, "/tasks/a/", opts)
 		if err != nil {
 			t.Fatal(err)
@@ -124,49 +126,49 @@ func TestWatchStarts(t *testing.T) {
 		defer w.Stop()
 		live = append(live, w)
 	}
-	mustCreate(t, s, "a", "t2", "", nil)                            // 4
-	mustCreate(t, s, "b", "t2", "", nil)                            // 5: other namespace
-	if _, err := s.Delete(ctx, taskKey("a", "t1"), 0); err != nil { // 6
+	mustCreate(t, s, "a", "t2", "", nil)                            // base+4
+	mustCreate(t, s, "b", "t2", "", nil)                            // base+5: other namespace
+	if _, err := s.Delete(ctx, taskKey("a", "t1"), 0); err != nil { // base+6
 		t.Fatal(err)
 	}
 	for i, w := range live {
 		switch i {
 		case 1:
-			expect(t, w, watch.Modified, "/tasks/a/t1", 3)
+			expect(t, w, watch.Modified, "/tasks/a/t1", base+3)
 		case 2:
-			expect(t, w, watch.Added, "/tasks/a/t1", 3)
+			expect(t, w, watch.Added, "/tasks/a/t1", base+3)
 			if ev := recv(t, w); ev.Type != watch.Bookmark || !ev.InitialEventsEnd {
 				t.Fatalf("want end bookmark, got %+v", ev)
 			}
 		}
-		expect(t, w, watch.Added, "/tasks/a/t2", 4)
-		ev := expect(t, w, watch.Deleted, "/tasks/a/t1", 6)
-		if rvOf(t, ev.Object) != "6" || ev.Object.Fields["spec.nodeName"] != "x" {
+		expect(t, w, watch.Added, "/tasks/a/t2", base+4)
+		ev := expect(t, w, watch.Deleted, "/tasks/a/t1", base+6)
+		if rvOf(t, ev.Object) != fmt.Sprint(base+6) || ev.Object.Fields["spec.nodeName"] != "x" {
 			t.Fatalf("deleted object: RV %s fields %v", rvOf(t, ev.Object), ev.Object.Fields)
 		}
-		expectQuiet(t, w, 6)
+		expectQuiet(t, w, base+6)
 	}
 	t.Run("compacted revision fails, compacted+0 works", func(t *testing.T) {
-		if err := s.Compact(ctx, 4); err != nil {
+		if err := s.Compact(ctx, base+4); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{Revision: 3}); !storage.IsCompacted(err) {
+		if _, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{Revision: base + 3}); !storage.IsCompacted(err) {
 			t.Fatalf("got %v", err)
 		}
-		w, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{Revision: 4})
+		w, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{Revision: base + 4})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer w.Stop()
-		expect(t, w, watch.Added, "/tasks/b/t2", 5)
-		expect(t, w, watch.Deleted, "/tasks/a/t1", 6)
+		expect(t, w, watch.Added, "/tasks/b/t2", base+5)
+		expect(t, w, watch.Deleted, "/tasks/a/t1", base+6)
 		// Initial events do not depend on history.
-		w2, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{SendInitialEvents: true, Revision: 1})
+		w2, err := s.Watch(ctx, "/tasks/", storage.WatchOptions{SendInitialEvents: true, Revision: base + 1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer w2.Stop()
-		expect(t, w2, watch.Added, "/tasks/a/t2", 4)
+		expect(t, w2, watch.Added, "/tasks/a/t2", base+4)
 	})
 }
 
@@ -224,40 +226,41 @@ func TestWatchSelectorTransitions(t *testing.T) {
 	}
 	defer byNode.Stop()
 
-	mustCreate(t, s, "a", "t", "", blue)                           // 1: neither
-	mustUpdate(t, s, "a", "t", "n1", red)                          // 2: both start matching
-	mustUpdate(t, s, "a", "t", "n1", red)                          // 3: both still match
-	mustUpdate(t, s, "a", "t", "n2", blue)                         // 4: both stop matching
-	mustUpdate(t, s, "a", "t", "n2", blue)                         // 5: neither
-	mustUpdate(t, s, "a", "t", "n1", red)                          // 6: both match again
-	if _, err := s.Delete(ctx, taskKey("a", "t"), 0); err != nil { // 7
+	base := s.CurrentRevision()                                    // the empty store's revision; write n is at base+n
+	mustCreate(t, s, "a", "t", "", blue)                           // base+1: neither
+	mustUpdate(t, s, "a", "t", "n1", red)                          // base+2: both start matching
+	mustUpdate(t, s, "a", "t", "n1", red)                          // base+3: both still match
+	mustUpdate(t, s, "a", "t", "n2", blue)                         // base+4: both stop matching
+	mustUpdate(t, s, "a", "t", "n2", blue)                         // base+5: neither
+	mustUpdate(t, s, "a", "t", "n1", red)                          // base+6: both match again
+	if _, err := s.Delete(ctx, taskKey("a", "t"), 0); err != nil { // base+7
 		t.Fatal(err)
 	}
-	mustCreate(t, s, "a", "u", "n2", red) // 8: label only
+	mustCreate(t, s, "a", "u", "n2", red) // base+8: label only
 
 	var stopped [2]*storage.Record
 	for i, w := range []storage.Watcher{byLabel, byNode} {
-		expect(t, w, watch.Added, "/tasks/a/t", 2)
-		expect(t, w, watch.Modified, "/tasks/a/t", 3)
-		ev := expect(t, w, watch.Deleted, "/tasks/a/t", 4)
+		expect(t, w, watch.Added, "/tasks/a/t", base+2)
+		expect(t, w, watch.Modified, "/tasks/a/t", base+3)
+		ev := expect(t, w, watch.Deleted, "/tasks/a/t", base+4)
 		// The previous state (the one that matched), at the new revision.
 		obj, err := decodeTask(ev.Object.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if obj.ResourceVersion != "4" || obj.Spec.NodeName != "n1" || obj.Labels["color"] != "red" || ev.Object.Labels["color"] != "red" {
-			t.Fatalf("stop-matching Deleted carries %s/%s %v, want previous state at revision 4", obj.ResourceVersion, obj.Spec.NodeName, obj.Labels)
+		if obj.ResourceVersion != fmt.Sprint(base+4) || obj.Spec.NodeName != "n1" || obj.Labels["color"] != "red" || ev.Object.Labels["color"] != "red" {
+			t.Fatalf("stop-matching Deleted carries %s/%s %v, want previous state at revision %d", obj.ResourceVersion, obj.Spec.NodeName, obj.Labels, base+4)
 		}
 		stopped[i] = ev.Object
-		expect(t, w, watch.Added, "/tasks/a/t", 6)
-		expect(t, w, watch.Deleted, "/tasks/a/t", 7)
+		expect(t, w, watch.Added, "/tasks/a/t", base+6)
+		expect(t, w, watch.Deleted, "/tasks/a/t", base+7)
 	}
 	if stopped[0] != stopped[1] {
 		t.Error("the re-encoded previous state is not shared between watchers")
 	}
-	expect(t, byLabel, watch.Added, "/tasks/a/u", 8)
-	expectQuiet(t, byLabel, 8)
-	expectQuiet(t, byNode, 8)
+	expect(t, byLabel, watch.Added, "/tasks/a/u", base+8)
+	expectQuiet(t, byLabel, base+8)
+	expectQuiet(t, byNode, base+8)
 }
 
 func TestWatcherCountHook(t *testing.T) {
