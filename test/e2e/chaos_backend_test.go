@@ -11,13 +11,11 @@ import (
 	"testing"
 	"time"
 
-	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"github.com/kunos-io/listwatch/apiserver-stub/stubtest"
 	"github.com/kunos-io/listwatch/internal/etcdrun"
 	"github.com/kunos-io/listwatch/internal/faultproxy"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // chaosBackend is the API the chaos run talks to: servers, and a
@@ -179,18 +177,6 @@ type memoryBackend struct {
 	pxURL []string
 }
 
-// seedStore writes a Node that nobody uses, so that the store's revision is
-// past 0: a list of a store at revision 0 answers resourceVersion "0",
-// which a reflector cannot watch from safely (see
-// TestKnownBugWatchFromListRVZero).
-func seedStore(st storage.Interface) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	node := &kunosv1.Node{ObjectMeta: metav1.ObjectMeta{Name: "chaos-seed"}, Spec: kunosv1.NodeSpec{Unschedulable: true}}
-	_, err := st.Create(ctx, "/nodes/chaos-seed", node)
-	return err
-}
-
 func startMemoryBackend(t *testing.T, cfg chaosConfig) *memoryBackend {
 	// History for a few seconds of writes: older watches relist, as they
 	// would after a compaction.
@@ -199,9 +185,6 @@ func startMemoryBackend(t *testing.T, cfg chaosConfig) *memoryBackend {
 		stubtest.WithHistory(max(5000, int(cfg.rate*20))),
 	}
 	b := &memoryBackend{srv: stubtest.Start(t, opts...), opts: opts}
-	if err := seedStore(b.srv.Store()); err != nil {
-		t.Fatal(err)
-	}
 	b.px, b.pxURL = newProxies(t, b.srv.URL, b.srv.URL)
 	return b
 }
@@ -226,15 +209,7 @@ func (b *memoryBackend) faults() []chaosFault {
 		}},
 		{name: "server-restart", exclusive: true, run: func(r *chaosRun) bool { b.srv.Restart(); return true }},
 		{name: "server-restart-empty", exclusive: true, rare: true, run: func(r *chaosRun) bool {
-			r.restartEmpty(func() {
-				b.srv.RestartEmpty(b.opts...)
-				// One write at once, before any client is back, so that no
-				// list answers resourceVersion "0" (see
-				// TestKnownBugWatchFromListRVZero).
-				if err := seedStore(b.srv.Store()); err != nil {
-					r.st.t.Errorf("chaos: seed the new store: %v", err)
-				}
-			})
+			r.restartEmpty(func() { b.srv.RestartEmpty(b.opts...) })
 			return true
 		}},
 	}
@@ -265,7 +240,7 @@ type etcdBackend struct {
 
 func startEtcdBackend(t *testing.T, cfg chaosConfig) *etcdBackend {
 	t.Helper()
-	cl, err := etcdrun.StartCluster(t.TempDir(), 3, true)
+	cl, err := etcdrun.StartCluster(etcdrun.ClusterOptions{Dir: t.TempDir(), Member: etcdrun.Options{FastElection: true, LogLevel: "fatal"}})
 	if err != nil {
 		t.Fatalf("etcd cluster: %v", err)
 	}

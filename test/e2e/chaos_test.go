@@ -59,11 +59,10 @@ import (
 //   - after a restart that lost the store, every cache converges to the new
 //     state;
 //   - the Job controller never creates more Tasks for a Job than its
-//     completions (the Tasks succeed), and every Job completes. Two known
-//     misbehaviours are counted and logged apart instead: Tasks created
-//     for Jobs that a restart lost with the store (by a controller whose
-//     caches had not seen the loss yet), and Jobs left short of Tasks by
-//     TestKnownBugJobStuckAfterAmbiguousCreate;
+//     completions (the Tasks succeed), and every Job completes. Tasks
+//     created for Jobs that a restart lost with the store (by a controller
+//     whose caches had not seen the loss yet) are counted and logged apart:
+//     no controller can avoid them;
 //   - no goroutine is left once everything stopped (goleak).
 //
 // It prints one line, summed over the backends:
@@ -246,7 +245,6 @@ type chaosStats struct {
 	exactChecks, exactSkips  atomic.Int64
 	gapChecks                atomic.Int64
 	stallChecks, stallMisses atomic.Int64
-	jobsStuck                atomic.Int64
 	jobsCreated, tasksByJobs atomic.Int64
 
 	mu         sync.Mutex

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,14 +25,7 @@ import (
 )
 
 // The tests below reproduce defects the chaos work found in packages this
-// directory does not own. They fail today, so they are skipped unless
-// LISTWATCH_E2E_KNOWN_BUGS=1; once fixed, drop the skip.
-func skipKnownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("LISTWATCH_E2E_KNOWN_BUGS") != "1" {
-		t.Skipf("known bug (LISTWATCH_E2E_KNOWN_BUGS=1 runs it): %s", what)
-	}
-}
+// directory does not own, end to end, so that they stay fixed.
 
 // startTestInformer runs an informer of all Tasks over c until the test
 // ends, and waits for its sync.
@@ -70,21 +62,18 @@ func createTasks(t *testing.T, res *client.Resource[*kunosv1.Task], from, to int
 	}
 }
 
-// TestKnownBugWatchOnHalfOpenConnection: a silently dead (half-open)
-// connection stalls a chunked-HTTP watch; the watchdog restarts it, but
-// the new watch request is sent on an idle keep-alive connection of the
-// same pool, just as dead, and waits for its response headers forever:
-// nothing bounds that wait (no ResponseHeaderTimeout, and the watchdog only
-// watches an open stream). The cache stays stale while the informer looks
-// healthy (Stale is false). Over a real network it lasts until TCP gives up
-// on the unacknowledged request, about 15 minutes on Linux. WebSocket
-// watches dial a new connection and recover at once.
-func TestKnownBugWatchOnHalfOpenConnection(t *testing.T) {
+// TestWatchOnHalfOpenConnection: a silently dead (half-open) connection
+// stalls a chunked-HTTP watch; the watchdog restarts it, and the new watch
+// request goes out on an idle keep-alive connection of the same pool, just
+// as dead. That request gets no response headers; the watchdog bounds the
+// wait (it used to be unbounded: about 15 minutes on Linux, until TCP gave
+// up on the unacknowledged request, with the cache stale and the informer
+// looking healthy), and the client then drops the pool's idle connections,
+// so the next attempt dials afresh. WebSocket watches dial a new
+// connection each time.
+func TestWatchOnHalfOpenConnection(t *testing.T) {
 	for _, tr := range []client.Transport{client.TransportHTTP, client.TransportWebSocket} {
 		t.Run(tr.String(), func(t *testing.T) {
-			if tr == client.TransportHTTP {
-				skipKnownBug(t, "a chunked-HTTP re-watch on a dead keep-alive connection waits for headers forever")
-			}
 			srv := stubtest.Start(t, stubtest.WithBookmarkInterval(chaosBookmark))
 			p, err := faultproxy.New(strings.TrimPrefix(srv.URL, "http://"), faultproxy.Options{})
 			if err != nil {
@@ -129,20 +118,16 @@ func TestKnownBugWatchOnHalfOpenConnection(t *testing.T) {
 	}
 }
 
-// TestKnownBugWatchFromListRVZero: the memory store starts at revision 0,
-// so a list of a fresh (or freshly emptied) store answers resourceVersion
-// "0", which the reflector (with paged lists, not watch-list) then watches
-// from; but "0" in a watch means
-// "from any point, starting with synthetic ADDEDs of the current state".
-// Until a bookmark or a non-ADDED event moves it, the reflector keeps "0";
-// if the stream breaks meanwhile, it watches from "0" again and gets the
-// current state as ADDEDs: objects deleted in the gap are never deleted
-// from the cache, which then claims to be in sync at a revision that does
-// not hold them, and every other object comes again as an update with an
-// unchanged resourceVersion. Kubernetes never answers "0" (etcd starts at
-// revision 1).
-func TestKnownBugWatchFromListRVZero(t *testing.T) {
-	skipKnownBug(t, "a list of an empty memory store answers resourceVersion \"0\", and a re-watch from it misses deletions")
+// TestWatchFromEmptyList: the memory store used to start at revision 0,
+// so a list of a fresh (or freshly emptied) store answered resourceVersion
+// "0", which the reflector (with paged lists, not watch-list) then watched
+// from; but "0" in a watch means "from any point, starting with synthetic
+// ADDEDs of the current state". If the stream broke before a bookmark or a
+// non-ADDED event moved it, the reflector watched from "0" again: objects
+// deleted in the gap stayed in the cache, which claimed to be in sync at a
+// revision that did not hold them. Kubernetes never answers "0" (etcd
+// starts at revision 1), and neither does the memory store now.
+func TestWatchFromEmptyList(t *testing.T) {
 	srv := stubtest.Start(t, stubtest.WithBookmarkInterval(time.Minute))
 	p, err := faultproxy.New(strings.TrimPrefix(srv.URL, "http://"), faultproxy.Options{})
 	if err != nil {
@@ -185,23 +170,19 @@ func TestKnownBugWatchFromListRVZero(t *testing.T) {
 	}
 }
 
-// TestKnownBugJobStuckAfterAmbiguousCreate: the job-controller example
-// keeps a Task creation whose outcome is unknown (a connection reset, a
-// 5xx) in its expectations, counted down only when the Task shows up, and
-// retries the creation under the same name for "about 10 s" (createRetry)
-// to settle it. But the retry loop compares its attempt number with
-// wait.Backoff.Steps, which Backoff.Step decrements: it gives up after 5
-// attempts, ~0.75 s. An outage a little longer than that (an etcd leader
-// election, a replica restart, a cut) leaves an expectation that nothing
-// will ever satisfy: the Job is not reconciled further (no Task, no status)
-// until the expectations expire, 5 minutes later. The chaos test saw Jobs
-// stuck this way after etcd compactions and leader kills.
-func TestKnownBugJobStuckAfterAmbiguousCreate(t *testing.T) {
-	skipKnownBug(t, "a Job stalls for the 5-minute expectations TTL after a Task creation failed ambiguously for ~1 s")
+// TestJobAfterAmbiguousCreates: the job-controller example keeps a Task
+// creation whose outcome is unknown (a connection reset, a 5xx) in its
+// expectations, counted down only when the Task shows up, and retries the
+// creation under the same name to settle it. Its retry loop used to give
+// up after ~0.75 s (it compared its attempt number with wait.Backoff.Steps,
+// which Backoff.Step decrements), and nothing tried again: an outage a
+// little longer (an etcd leader election, a replica restart, a cut) left a
+// Job unreconciled until the expectations expired, 5 minutes later. The
+// chaos test saw Jobs stuck this way after etcd compactions and leader
+// kills. Now the retries last ~13 s, and the Job's later runs settle what
+// is still unknown after that.
+func TestJobAfterAmbiguousCreates(t *testing.T) {
 	srv := stubtest.Start(t, stubtest.WithBookmarkInterval(chaosBookmark))
-	if err := seedStore(srv.Store()); err != nil {
-		t.Fatal(err)
-	}
 	// In front of the server, a proxy that answers Task creations 503 (an
 	// unknown outcome: a 5xx without Retry-After) while failing is set,
 	// and passes everything else, watches included.
