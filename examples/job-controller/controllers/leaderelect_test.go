@@ -50,11 +50,14 @@ func (f *replicaFence) count(id string) int {
 	return f.reconciles[id]
 }
 
-// TestLeaseElectionHandsOverMidJob runs two replicas of the example, each
+// TestLeaseElectionHandsOverMidJob runs three replicas of the example, each
 // with a LeaseElector on one Lease (what --leader-elect gives the binary),
-// on one server: the first leader is cancelled mid-Job, the standby takes
-// over within the lease duration and finishes the Job with exactly its
-// completions, and no two replicas ever reconcile at once (every reconcile
+// on one server. The first leader is killed mid-Job (it stops without
+// releasing the Lease, as a crashed process would): a standby takes over
+// within the lease duration. That leader is then stopped gracefully (it
+// releases the Lease): the last replica takes over at once, and finishes
+// the Job with exactly its completions. No two replicas ever reconcile at
+// once, and none reconciles while the Lease names another (every reconcile
 // of every controller, node agents included, is fenced).
 func TestLeaseElectionHandsOverMidJob(t *testing.T) {
 	srv, c := setup(t)
@@ -76,62 +79,106 @@ func TestLeaseElectionHandsOverMidJob(t *testing.T) {
 		})
 	})()
 	leOpts := controller.LeaseElectorOptions{Name: "job-controller", Namespace: "default",
-		LeaseDuration: time.Second, RenewDeadline: 700 * time.Millisecond, RetryPeriod: 200 * time.Millisecond}
-	replica := func(id string) (*cluster, *controller.LeaseElector) {
+		LeaseDuration: time.Second, RenewDeadline: 700 * time.Millisecond, RetryPeriod: 100 * time.Millisecond}
+	type replica struct {
+		id string
+		cl *cluster
+		el *controller.LeaseElector
+	}
+	start := func(id string, release bool) *replica {
 		o := leOpts
 		o.Identity = id
+		o.ReleaseOnCancel = ptr.To(release)
 		el, err := controller.NewLeaseElector(&client.Config{Host: srv.URL}, o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		wiring = id
-		return startCluster(t, srv.URL, 3, func(o *controller.ManagerOptions) { o.LeaderElection = el }), el
+		return &replica{id, startCluster(t, srv.URL, 3, func(o *controller.ManagerOptions) { o.LeaderElection = el }), el}
 	}
-	A, elA := replica("a")
-	eventually(t, "a leads", elA.IsLeader)
-	B, elB := replica("b")
-	eventually(t, "b's caches synced", B.mgr.Ready)
+	A := start("a", false) // a crashes: it never releases the Lease
+	eventually(t, "a leads", A.el.IsLeader)
+	standbys := []*replica{start("b", true), start("c", true)}
+	for _, r := range standbys {
+		eventually(t, r.id+"'s caches synced", r.cl.mgr.Ready)
+	}
+	leader := func() *replica {
+		for _, r := range standbys {
+			if r.el.IsLeader() {
+				return r
+			}
+		}
+		return nil
+	}
 
 	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("le")
-	if _, err := jobs.Create(context.Background(), newJob("le", "handover", 16, 3, 6, "sleep", "0.1"), metav1.CreateOptions{}); err != nil {
+	if _, err := jobs.Create(context.Background(), newJob("le", "handover", 20, 3, 6, "sleep", "0.1"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitJob(t, jobs, "handover", func(j *kunosv1.Job) bool { return j.Status.Succeeded >= 5 }, "5 succeeded under a")
-	if n := f.count("b"); n != 0 {
-		t.Fatalf("the standby reconciled %d times while a led", n)
+	if n := f.count("b") + f.count("c"); n != 0 {
+		t.Fatalf("the standbys reconciled %d times while a led", n)
+	}
+
+	// Kill a: the Lease keeps naming it until it expires.
+	killedAt := time.Now()
+	A.cl.stop()
+	aAtKill := f.count("a")
+	eventually(t, "a standby leads", func() bool { return leader() != nil })
+	crashHandover := time.Since(killedAt)
+	// A standby takes the Lease once it has seen it unrenewed for
+	// LeaseDuration, trying every RetryPeriod; a's last renewal was at
+	// most a RetryPeriod before the kill, and its drain (up to
+	// startCluster's 1s GracefulShutdownTimeout) does not renew.
+	if bound := time.Second + leOpts.LeaseDuration + 2*leOpts.RetryPeriod; crashHandover > bound {
+		t.Errorf("a standby took over %s after the leader was killed (bound %s)", crashHandover, bound)
+	}
+	B := leader()
+	waitJob(t, jobs, "handover", func(j *kunosv1.Job) bool { return j.Status.Succeeded >= 10 }, "10 succeeded under "+B.id)
+
+	// Stop B gracefully: it releases the Lease, and the last replica takes
+	// over at once.
+	var C *replica
+	for _, r := range standbys {
+		if r != B {
+			C = r
+		}
 	}
 	stoppedAt := time.Now()
-	A.stop() // cancel the leader mid-Job: it drains, then releases the Lease
-	eventually(t, "b leads", elB.IsLeader)
-	// a drains for up to startCluster's GracefulShutdownTimeout (1s)
-	// before it releases; b takes over within a RetryPeriod or two of that.
-	handover := time.Since(stoppedAt)
-	if handover > time.Second+leOpts.LeaseDuration {
-		t.Errorf("b took over %s after a was cancelled", handover)
+	B.cl.stop()
+	eventually(t, C.id+" leads", C.el.IsLeader)
+	releaseHandover := time.Since(stoppedAt)
+	if bound := time.Second + 3*leOpts.RetryPeriod; releaseHandover > bound {
+		t.Errorf("%s took over %s after %s released the Lease (bound %s)", C.id, releaseHandover, B.id, bound)
 	}
-	aAtHandover := f.count("a")
+	bAtStop := f.count(B.id)
 
-	j := waitJob(t, jobs, "handover", complete, "Complete under b")
+	j := waitJob(t, jobs, "handover", complete, "Complete under "+C.id)
 	created, maxActive, _ := log.counts()
-	// One over parallelism is possible in the failover window (see
+	// One over parallelism is possible in a failover window (see
 	// TestOnlyTheLeaderRuns); more Tasks than completions never is.
-	if j.Status.Succeeded != 16 || created != 16 || maxActive > 4 {
-		t.Fatalf("succeeded=%d created=%d maxActive=%d, want 16, 16, <=4", j.Status.Succeeded, created, maxActive)
+	if j.Status.Succeeded != 20 || created != 20 || maxActive > 4 {
+		t.Fatalf("succeeded=%d created=%d maxActive=%d, want 20, 20, <=4", j.Status.Succeeded, created, maxActive)
 	}
-	if n := f.count("a"); n != aAtHandover {
-		t.Fatalf("a reconciled %d times after it stopped", n-aAtHandover)
+	if n := f.count("a"); n != aAtKill {
+		t.Fatalf("a reconciled %d times after it was killed", n-aAtKill)
 	}
-	if f.count("b") == 0 {
-		t.Fatal("b never reconciled")
+	if n := f.count(B.id); n != bAtStop {
+		t.Fatalf("%s reconciled %d times after it stopped", B.id, n-bAtStop)
+	}
+	if f.count(B.id) == 0 || f.count(C.id) == 0 {
+		t.Fatalf("reconciles: %s %d, %s %d; want both > 0", B.id, f.count(B.id), C.id, f.count(C.id))
 	}
 	l, err := leases.Get(context.Background(), "job-controller", metav1.GetOptions{})
-	if err != nil || ptr.Deref(l.Spec.HolderIdentity, "") != "b" {
-		t.Fatalf("Lease holder %q (%v), want b", ptr.Deref(l.Spec.HolderIdentity, ""), err)
+	if err != nil || ptr.Deref(l.Spec.HolderIdentity, "") != C.id {
+		t.Fatalf("Lease holder %q (%v), want %s", ptr.Deref(l.Spec.HolderIdentity, ""), err, C.id)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, v := range f.violations {
 		t.Error("fencing broken: " + v)
 	}
-	t.Logf("a reconciled %d times, b %d; handover after %s", f.reconciles["a"], f.reconciles["b"], handover.Round(time.Millisecond))
+	t.Logf("reconciles: a %d, %s %d, %s %d; handover after a crash %s, after a release %s",
+		f.reconciles["a"], B.id, f.reconciles[B.id], C.id, f.reconciles[C.id],
+		crashHandover.Round(time.Millisecond), releaseHandover.Round(time.Millisecond))
 }
