@@ -138,7 +138,10 @@ log "4. separate processes: kill the controller mid-Job and restart it"
 [ -n "${SERVER:-}" ] || start_server
 MPORT=$(free_port) || fail "no free port"
 start_controller() {
-  "$WORK/job-controller" --server "$SERVER" --demo=false --metrics-addr "127.0.0.1:$MPORT" >>"$WORK/controller.log" 2>&1 &
+  # A fixed identity: the restarted process is the Lease's holder again
+  # at once, instead of waiting for the killed one's Lease to expire.
+  "$WORK/job-controller" --server "$SERVER" --demo=false --metrics-addr "127.0.0.1:$MPORT" \
+    --leader-elect --leader-elect-namespace e2e --leader-elect-identity e2e-controller >>"$WORK/controller.log" 2>&1 &
   CONTROLLER_PID=$!; PIDS+=($CONTROLLER_PID)
   WAIT=20 wait_for curl -sf "http://127.0.0.1:$MPORT/readyz" || fail "controller never became ready"
 }
@@ -169,15 +172,33 @@ created=$(sort -u "$WORK/tasks-watch.out" | grep -c . || true)
 [ "$(succeeded)" -eq 24 ] || fail "job status.succeeded = $(succeeded), want 24"
 log "   job complete: 24 succeeded, 24 Tasks ever created, none extra"
 
+# The Lease names the holder; Events are where kubectl shows them.
+$K get leases -A | grep -E "^e2e +job-controller +e2e-controller " >/dev/null \
+  || fail "kubectl get leases -A does not show e2e/job-controller held by e2e-controller: $($K get leases -A 2>&1)"
+$K get events -n e2e >"$WORK/events.txt" || fail "kubectl get events"
+for reason in SuccessfulCreate Completed; do
+  grep -E "Normal +$reason +job/restartable" "$WORK/events.txt" >/dev/null \
+    || fail "kubectl get events -n e2e: no $reason event for job/restartable: $(head -5 "$WORK/events.txt")"
+done
+$K describe job restartable -n e2e >"$WORK/describe.txt" || fail "kubectl describe job"
+sed -n '/^Events:/,$p' "$WORK/describe.txt" | grep -E "Normal +(SuccessfulCreate|Completed) .*job-controller" >/dev/null \
+  || fail "kubectl describe job: no job-controller events: $(tail -5 "$WORK/describe.txt")"
+log "   kubectl: lease e2e/job-controller held by e2e-controller; get events and describe show SuccessfulCreate and Completed"
+
 # Metrics exist, and move while the restarted process finishes the Job
 # (metrics-2 right after it became ready, metrics-3 when the Job completed).
 sum() { awk -v m="$1" 'index($0, m)==1 {s+=$NF} END {printf "%d", s}' "$2"; }
 for series in 'workqueue_adds_total{name="job"}' 'workqueue_work_duration_seconds_count{name="job"}' \
   'reflector_watch_events_total' 'informer_handler_duration_seconds_count' 'informer_store_objects' \
-  'rest_client_requests_total'; do
-  grep -q "^${series}" "$WORK/metrics-3.txt" || fail "metric $series missing"
+  'rest_client_requests_total' 'controller_runtime_reconcile_total{controller="job"' \
+  'controller_runtime_reconcile_errors_total{controller="job"}' 'controller_runtime_terminal_reconcile_errors_total{controller="job"}' \
+  'controller_runtime_reconcile_panics_total{controller="job"}' 'controller_runtime_reconcile_time_seconds_count{controller="job"}' \
+  'controller_runtime_active_workers{controller="job"}' 'controller_runtime_max_concurrent_reconciles{controller="job"}' \
+  'leader_election_master_status{name="job-controller"} 1'; do
+  grep -qF "${series}" "$WORK/metrics-3.txt" || fail "metric $series missing"
 done
-for series in 'workqueue_adds_total{name="job"}' 'reflector_watch_events_total' 'informer_handler_duration_seconds_count' 'rest_client_requests_total'; do
+for series in 'workqueue_adds_total{name="job"}' 'reflector_watch_events_total' 'informer_handler_duration_seconds_count' 'rest_client_requests_total' \
+  'controller_runtime_reconcile_total{controller="job"' 'controller_runtime_reconcile_time_seconds_count{controller="job"}'; do
   before=$(sum "$series" "$WORK/metrics-2.txt"); after=$(sum "$series" "$WORK/metrics-3.txt")
   [ "$after" -gt "$before" ] || fail "$series did not move ($before -> $after)"
   log "   $series: $before -> $after"
