@@ -115,6 +115,12 @@ func (a *nodeAgent) reconcileNode(ctx context.Context, req controller.Request) (
 	if err == nil {
 		_, err = a.nodeClient.Patch(ctx, a.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
 	}
+	if apierrors.IsNotFound(err) {
+		// Gone from the server while the cache still holds it (deleted, or
+		// the server lost its data): register it now rather than retry
+		// the heartbeat until the cache catches up.
+		return controller.Result{RequeueAfter: a.HeartbeatInterval}, registerNode(ctx, a.nodeClient, a.Name, a.Capacity)
+	}
 	if err != nil {
 		return controller.Result{}, err
 	}
