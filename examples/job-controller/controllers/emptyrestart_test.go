@@ -1,9 +1,9 @@
 package controllers_test
 
 import (
+	"context"
 	"io"
 	"log"
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
