@@ -169,7 +169,7 @@ func RunThroughput(b *testing.B, readers int, write func(i int), list func() int
 func BenchmarkListerNamespace(b *testing.B) {
 	x := newTaskIndexer()
 	mustNil(b, x.Replace(benchTasks(10000, 50), "1"))
-	l := NewLister(x, kunosv1.TasksResource.GroupResource())
+	l := NewLister(x, kunosv1.Tasks.GVR.GroupResource())
 	b.ReportAllocs()
 	for b.Loop() {
 		objs, _ := l.Namespace("default").List(labels.Everything())

@@ -49,7 +49,7 @@ func Example() {
 	sort.Strings(nodes)
 	fmt.Println("nodes in use:", nodes)
 
-	lister := cache.NewLister(tasks, kunosv1.TasksResource.GroupResource())
+	lister := cache.NewLister(tasks, kunosv1.Tasks.GVR.GroupResource())
 	teamB, _ := lister.Namespace("team-b").List(labels.Everything())
 	fmt.Println("team-b tasks:", len(teamB))
 	_, err := lister.Namespace("team-b").Get("build")

@@ -25,7 +25,7 @@ func testListers(t *testing.T, x Indexer[*kunosv1.Task]) {
 	} {
 		mustNil(t, x.Add(o))
 	}
-	l := NewLister(x, kunosv1.TasksResource.GroupResource())
+	l := NewLister(x, kunosv1.Tasks.GVR.GroupResource())
 
 	cases := []struct {
 		ns, sel string
@@ -90,7 +90,7 @@ func TestListerClusterScoped(t *testing.T) {
 	for _, n := range []string{"n1", "n2"} {
 		mustNil(t, x.Add(&kunosv1.Node{ObjectMeta: metav1.ObjectMeta{Name: n, Labels: map[string]string{"zone": n}}}))
 	}
-	l := NewLister(x, kunosv1.NodesResource.GroupResource())
+	l := NewLister(x, kunosv1.Nodes.GVR.GroupResource())
 	got, err := l.Get("n2")
 	if err != nil || got.Name != "n2" {
 		t.Fatalf("Get = %v, %v", got, err)

@@ -97,7 +97,7 @@ func BenchmarkWatchDecodeHTTP(b *testing.B) {
 	frame := benchFrame(b)
 	log := slog.New(slog.DiscardHandler)
 	b.Run("typed", func(b *testing.B) {
-		cd := mustCodec[*kunosv1.Task](kunosv1.TasksResource)
+		cd := mustCodec[*kunosv1.Task](kunosv1.Tasks.GVK())
 		b.SetBytes(int64(len(frame)))
 		b.ReportAllocs()
 		ctx, cancel := context.WithCancel(context.Background())
@@ -106,7 +106,7 @@ func BenchmarkWatchDecodeHTTP(b *testing.B) {
 		consume(b, w)
 	})
 	b.Run("unstructured", func(b *testing.B) {
-		cd := mustCodec[*unstructured.Unstructured](kunosv1.TasksResource)
+		cd := mustCodec[*unstructured.Unstructured](kunosv1.Tasks.GVK())
 		b.SetBytes(int64(len(frame)))
 		b.ReportAllocs()
 		ctx, cancel := context.WithCancel(context.Background())
@@ -151,7 +151,7 @@ func BenchmarkWatchLoopback(b *testing.B) {
 			b.SetBytes(int64(len(frame)))
 			b.ReportAllocs()
 			b.ResetTimer()
-			w, err := For[*kunosv1.Task](c, kunosv1.TasksResource).Watch(context.Background(), metav1.ListOptions{})
+			w, err := For(c, kunosv1.Tasks).Watch(context.Background(), metav1.ListOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -12,14 +12,12 @@ import (
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
-	"k8s.io/apimachinery/pkg/runtime"
-
-	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 )
 
 // Client talks to one API server, or to several replicas of one (see
 // Config.Hosts). It is safe for concurrent use; bind it to a resource with
-// For or Dynamic.
+// For (a resource.Descriptor says the resource, its kind and its scope) or
+// Dynamic. A Client knows no API group of its own.
 type Client struct {
 	eps       *endpoints
 	http      *http.Client // no overall timeout: watches stream for minutes
@@ -29,7 +27,6 @@ type Client struct {
 	limiter   *rate.Limiter // nil: unlimited
 	timeout   time.Duration
 	transport Transport
-	scheme    *runtime.Scheme
 	metrics   MetricsHook
 	log       *slog.Logger
 }
@@ -65,7 +62,6 @@ func New(cfg *Config) (*Client, error) {
 		userAgent: cfg.UserAgent,
 		timeout:   cfg.Timeout,
 		transport: cfg.WatchTransport,
-		scheme:    cfg.Scheme,
 		metrics:   cfg.Metrics,
 		log:       cfg.Logger,
 		dialer: &websocket.Dialer{
@@ -78,9 +74,6 @@ func New(cfg *Config) (*Client, error) {
 	}
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent
-	}
-	if c.scheme == nil {
-		c.scheme = kunosv1.Scheme
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -101,10 +94,6 @@ func New(cfg *Config) (*Client, error) {
 // Host returns the base URL the client currently sends requests to: with
 // several servers, the one it sticks to (see Config.Hosts).
 func (c *Client) Host() string { return c.eps.current().host }
-
-// Scheme returns the scheme the client maps Go types to kinds with
-// (Config.Scheme, or the default). Treat it as read-only.
-func (c *Client) Scheme() *runtime.Scheme { return c.scheme }
 
 // Hosts returns the base URLs of all the client's servers, in the order
 // they are tried.

@@ -18,37 +18,25 @@ import (
 // pointer type (e.g. *kunosv1.Task); a typed T is decoded with Kubernetes'
 // case-sensitive JSON, a runtime.Unstructured T into a generic map.
 type codec[T cache.Object] struct {
-	gvr schema.GroupVersionResource
-	// gvk is the kind T must have; Kind is "" when it is not known (an
-	// unstructured T, or a T missing from the scheme): then only the
-	// group/version is checked.
+	// gvk is the kind every object must have, from the resource's
+	// descriptor; Kind is "" only for an invalid descriptor (the Resource
+	// then fails before any use).
 	gvk          schema.GroupVersionKind
 	elem         reflect.Type // T's element type
 	unstructured bool
 }
 
-func newCodec[T cache.Object](scheme *runtime.Scheme, gvr schema.GroupVersionResource) (*codec[T], error) {
+// newCodec returns the codec of objects of kind gvk as T. A non-pointer T
+// gets a codec that is never used: Descriptor.Validate refuses it first.
+func newCodec[T cache.Object](gvk schema.GroupVersionKind) *codec[T] {
 	t := reflect.TypeFor[T]()
+	c := &codec[T]{gvk: gvk}
 	if t.Kind() != reflect.Pointer {
-		return nil, fmt.Errorf("client: type parameter %v must be a pointer type such as *kunosv1.Task", t)
+		return c
 	}
-	c := &codec[T]{gvr: gvr, elem: t.Elem(), gvk: gvr.GroupVersion().WithKind("")}
-	sample := c.new()
-	if _, ok := any(sample).(runtime.Unstructured); ok {
-		c.unstructured = true
-		return c, nil
-	}
-	kinds, _, err := scheme.ObjectKinds(sample)
-	if err != nil {
-		return c, err // usable, without a kind check
-	}
-	for _, k := range kinds {
-		if k.GroupVersion() == gvr.GroupVersion() {
-			c.gvk = k
-			return c, nil
-		}
-	}
-	return c, fmt.Errorf("client: %v is registered as %v, not in %v", t, kinds, gvr.GroupVersion())
+	c.elem = t.Elem()
+	_, c.unstructured = any(c.new()).(runtime.Unstructured)
+	return c
 }
 
 // new allocates an empty T.

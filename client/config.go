@@ -4,8 +4,6 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
-
-	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Transport selects how watches are carried.
@@ -99,9 +97,6 @@ type Config struct {
 	UserAgent string
 	// WatchTransport selects chunked HTTP (default) or WebSocket watches.
 	WatchTransport Transport
-	// Scheme maps Go types to kinds, used to check decoded objects and to
-	// set apiVersion/kind on request bodies (default kunosv1.Scheme).
-	Scheme *runtime.Scheme
 	// Metrics, if set, observes every request attempt.
 	Metrics MetricsHook
 	// Logger receives debug logs about retries and watch ends (default:

@@ -55,7 +55,7 @@ func TestCRUDAndWatch(t *testing.T) {
 			_, srv := newFakeAPI(t)
 			hook := &recordingHook{}
 			c := mustClient(t, &Config{Host: srv.URL, WatchTransport: tr, Metrics: hook})
-			tasks := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns1")
+			tasks := For(c, kunosv1.Tasks).Namespace("ns1")
 
 			in := newTask("", "a")
 			created, err := tasks.Create(ctx, in, metav1.CreateOptions{})

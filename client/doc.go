@@ -3,14 +3,19 @@
 // apiserver-stub or a real kube-apiserver.
 //
 // A Client holds the connection settings (host, credentials, TLS, rate
-// limit); For binds it to one resource and one Go type:
+// limit); For binds it to one resource, given by its resource.Descriptor,
+// which also fixes the Go type:
 //
 //	c, err := client.New(&client.Config{Host: "https://127.0.0.1:6443", BearerToken: tok})
-//	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default")
+//	tasks := client.For(c, kunosv1.Tasks).Namespace("default")
 //	t, err := tasks.Get(ctx, "build-1", metav1.GetOptions{})
 //
-// For[*unstructured.Unstructured] (or Dynamic) works for any resource
-// without a Go type.
+// Dynamic works for any resource without a Go type, with
+// *unstructured.Unstructured objects. The client has no scheme and no API
+// group of its own: the descriptor says the kind every object must have.
+// A namespace that does not fit the descriptor's scope (one on a
+// cluster-scoped resource, none on a namespaced create) fails at once with
+// an error wrapping resource.ErrScope, before any request.
 //
 // Errors returned for non-2xx responses are apimachinery API errors
 // (k8s.io/apimachinery/pkg/api/errors), so apierrors.IsNotFound,
@@ -20,7 +25,9 @@
 // Watch returns a watch.Interface whose events carry objects of type T
 // (and *metav1.Status for ERROR events). A malformed event ends the stream
 // with one final ERROR event (code 500) instead of a panic or a silent
-// close. ListerWatcher adapts a Resource to reflector.ListerWatcher[T].
+// close. A Resource is itself a reflector.ListerWatcher[T] (the package
+// does not import the reflector: the methods match), and ListerWatcher
+// adds fixed selectors to one.
 //
 // Requests are rate limited (Config.QPS/Burst; a watch counts once, when
 // it starts). Responses 429 and 5xx carrying Retry-After are retried up to

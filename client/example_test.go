@@ -39,7 +39,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default")
+	tasks := client.For(c, kunosv1.Tasks).Namespace("default")
 
 	// List, then watch from the list's resourceVersion: nothing is missed.
 	items, meta, err := tasks.List(ctx, metav1.ListOptions{})
@@ -100,7 +100,7 @@ func ExampleDynamic() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	nodes := client.Dynamic(c, kunosv1.NodesResource)
+	nodes := client.Dynamic(c, kunosv1.Nodes.Info)
 	_, err = nodes.Create(ctx, &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "kunos.io/v1",
 		"kind":       "Node",
@@ -131,7 +131,7 @@ func ExampleResource_ListerWatcher() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default")
+	tasks := client.For(c, kunosv1.Tasks).Namespace("default")
 	for _, name := range []string{"a", "b"} {
 		t := &kunosv1.Task{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"team": name}}}
 		if _, err := tasks.Create(ctx, t, metav1.CreateOptions{}); err != nil {
@@ -161,7 +161,7 @@ func ExampleLoadKubeconfig() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("default")
+	jobs := client.For(c, kunosv1.Jobs).Namespace("default")
 	items, _, err := jobs.ListAll(context.Background(), metav1.ListOptions{Limit: 500})
 	if err != nil {
 		log.Fatal(err)

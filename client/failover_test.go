@@ -128,7 +128,7 @@ func TestFailoverRefusedCreate(t *testing.T) {
 	defer srv.Close()
 	hook := &recordingHook{}
 	c := mustClient(t, &Config{Hosts: []string{refusedURL(t), srv.URL}, Metrics: hook, QPS: -1})
-	tasks := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+	tasks := For(c, kunosv1.Tasks).Namespace("ns")
 	if _, err := tasks.Create(testCtx(t), newTask("ns", "a"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestFailoverSentWriteNotRetried(t *testing.T) {
 	}
 	for i, w := range writes {
 		c := mustClient(t, &Config{Hosts: []string{sink.URL, srv.URL}, QPS: -1})
-		err := w.do(For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns"))
+		err := w.do(For(c, kunosv1.Tasks).Namespace("ns"))
 		if err == nil || apierrors.ReasonForError(err) != metav1.StatusReasonUnknown {
 			t.Fatalf("%s: err = %v, want a transport error", w.name, err)
 		}
@@ -196,7 +196,7 @@ func TestFailoverSentWriteNotRetried(t *testing.T) {
 	}
 
 	c := mustClient(t, &Config{Hosts: []string{sink.URL, srv.URL}, QPS: -1})
-	tasks := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+	tasks := For(c, kunosv1.Tasks).Namespace("ns")
 	if _, err := tasks.Get(testCtx(t), "a", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("get: %v, want NotFound from the second server", err)
 	}
@@ -218,7 +218,7 @@ func TestFailoverTLSHandshake(t *testing.T) {
 		Hosts: []string{strings.Replace(plain.URL, "http://", "https://", 1), good.URL},
 		TLS:   TLSConfig{CAData: ca}, QPS: -1,
 	})
-	if _, err := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns").
+	if _, err := For(c, kunosv1.Tasks).Namespace("ns").
 		Create(testCtx(t), newTask("ns", "a"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestFailover503(t *testing.T) {
 	defer srv.Close()
 	newTasks := func() *Resource[*kunosv1.Task] {
 		c := mustClient(t, &Config{Hosts: []string{down.URL, srv.URL}, QPS: -1})
-		return For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+		return For(c, kunosv1.Tasks).Namespace("ns")
 	}
 
 	if _, _, err := newTasks().List(testCtx(t), metav1.ListOptions{}); err != nil {
@@ -307,7 +307,7 @@ func TestFailoverBrokenWatch(t *testing.T) {
 			second := httptest.NewServer(other)
 			defer second.Close()
 			c := mustClient(t, &Config{Hosts: []string{first.URL, second.URL}, QPS: -1, WatchTransport: tr})
-			tasks := For[*kunosv1.Task](c, kunosv1.TasksResource)
+			tasks := For(c, kunosv1.Tasks)
 
 			watchOnce := func() []string {
 				w, err := tasks.Watch(testCtx(t), metav1.ListOptions{ResourceVersion: "4"})

@@ -31,7 +31,7 @@ func randomString(r *rand.Rand, n int) string {
 func TestFramerRandomized(t *testing.T) {
 	seed := rand.Uint64()
 	r := rand.New(rand.NewPCG(seed, 0))
-	cd := mustCodec[*kunosv1.Task](kunosv1.TasksResource)
+	cd := mustCodec[*kunosv1.Task](kunosv1.Tasks.GVK())
 	types := []watch.EventType{watch.Added, watch.Modified, watch.Deleted, watch.Bookmark}
 	for round := range 30 {
 		var stream bytes.Buffer

@@ -35,12 +35,8 @@ var fuzzSeeds = []string{
 	`[]`, `"x"`, `{`, ``, `{"type":1}`,
 }
 
-func mustCodec[T cache.Object](gvr schema.GroupVersionResource) *codec[T] {
-	c, err := newCodec[T](kunosv1.Scheme, gvr)
-	if err != nil {
-		panic(err)
-	}
-	return c
+func mustCodec[T cache.Object](gvk schema.GroupVersionKind) *codec[T] {
+	return newCodec[T](gvk)
 }
 
 // checkEvent asserts what every decoded event must satisfy.
@@ -66,8 +62,8 @@ func FuzzDecodeEvent(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
-	typed := mustCodec[*kunosv1.Task](kunosv1.TasksResource)
-	dyn := mustCodec[*unstructured.Unstructured](kunosv1.TasksResource)
+	typed := mustCodec[*kunosv1.Task](kunosv1.Tasks.GVK())
+	dyn := mustCodec[*unstructured.Unstructured](kunosv1.Tasks.GVK())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var raw rawEvent
 		if err := parseMessage(data, &raw); err != nil {
@@ -100,7 +96,7 @@ func FuzzHTTPWatchStream(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(taskAdded + "\n" + s + "\n" + taskModified))
 	}
-	typed := mustCodec[*kunosv1.Task](kunosv1.TasksResource)
+	typed := mustCodec[*kunosv1.Task](kunosv1.Tasks.GVK())
 	log := slog.New(slog.DiscardHandler)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -209,8 +205,8 @@ func FuzzDecodeList(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	typed := For[*kunosv1.Task](c, kunosv1.TasksResource)
-	dyn := Dynamic(c, kunosv1.TasksResource)
+	typed := For(c, kunosv1.Tasks)
+	dyn := Dynamic(c, kunosv1.Tasks.Info)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if items, _, err := typed.decodeList(data); err == nil {
 			for _, it := range items {
@@ -244,7 +240,7 @@ func FuzzResponseError(f *testing.F) {
 		h := http.Header{}
 		h.Set("Content-Type", ctype)
 		h.Set("Retry-After", string(body[:min(len(body), 3)]))
-		r := &request{verb: "get", method: http.MethodGet, gvr: kunosv1.TasksResource, name: "a"}
+		r := &request{verb: "get", method: http.MethodGet, gvr: kunosv1.Tasks.GVR, name: "a"}
 		err := responseError(r, code, h, bytes.NewReader(body))
 		var se *apierrors.StatusError
 		if !errors.As(err, &se) || se.Status().Code == 0 {

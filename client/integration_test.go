@@ -74,7 +74,7 @@ func TestStubCRUDAndWatch(t *testing.T) {
 			ctx := ctxFor(t)
 			srv := stubtest.Start(t)
 			c := newClient(t, srv.URL, tr)
-			tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default")
+			tasks := client.For(c, kunosv1.Tasks).Namespace("default")
 
 			created, err := tasks.Create(ctx, task("a"), metav1.CreateOptions{})
 			if err != nil {
@@ -163,7 +163,7 @@ func TestStubPagingAndExpiry(t *testing.T) {
 	ctx := ctxFor(t)
 	srv := stubtest.Start(t)
 	c := newClient(t, srv.URL, client.TransportHTTP)
-	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("p")
+	tasks := client.For(c, kunosv1.Tasks).Namespace("p")
 	var first string
 	for i := range 25 {
 		o, err := tasks.Create(ctx, task(fmt.Sprintf("t%02d", i)), metav1.CreateOptions{})
@@ -195,7 +195,7 @@ func TestStubPagingAndExpiry(t *testing.T) {
 	}
 	for _, tr := range []client.Transport{client.TransportHTTP, client.TransportWebSocket} {
 		c := newClient(t, srv.URL, tr)
-		w, err := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("p").Watch(ctx, metav1.ListOptions{ResourceVersion: first})
+		w, err := client.For(c, kunosv1.Tasks).Namespace("p").Watch(ctx, metav1.ListOptions{ResourceVersion: first})
 		if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 			t.Logf("%v: HTTP-level 410: %v", tr, err)
 			continue // an HTTP-level 410 is equally valid
@@ -220,7 +220,7 @@ func TestStubWatchList(t *testing.T) {
 	srv := stubtest.Start(t)
 	for _, tr := range []client.Transport{client.TransportHTTP, client.TransportWebSocket} {
 		c := newClient(t, srv.URL, tr)
-		nodes := client.Dynamic(c, kunosv1.NodesResource)
+		nodes := client.Dynamic(c, kunosv1.Nodes.Info)
 		name := "n-" + tr.String()
 		if _, err := nodes.Create(ctx, &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "kunos.io/v1", "kind": "Node", "metadata": map[string]any{"name": name},
@@ -265,7 +265,7 @@ func TestStubDropWatches(t *testing.T) {
 	srv := stubtest.Start(t)
 	for _, tr := range []client.Transport{client.TransportHTTP, client.TransportWebSocket} {
 		c := newClient(t, srv.URL, tr)
-		w, err := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Watch(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		w, err := client.For(c, kunosv1.Jobs).Watch(ctx, metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,7 +287,7 @@ func TestStubWatchResumeReplays(t *testing.T) {
 			ctx := ctxFor(t)
 			srv := stubtest.Start(t, stubtest.WithBookmarkInterval(100*time.Millisecond))
 			c := newClient(t, srv.URL, tr)
-			tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+			tasks := client.For(c, kunosv1.Tasks).Namespace("ns")
 			for i := range 3 {
 				if _, err := tasks.Create(ctx, task(fmt.Sprintf("t%d", i)), metav1.CreateOptions{}); err != nil {
 					t.Fatal(err)
@@ -350,7 +350,7 @@ func TestStubStallAndRestart(t *testing.T) {
 	srv := stubtest.Start(t)
 	for _, tr := range []client.Transport{client.TransportHTTP, client.TransportWebSocket} {
 		c := newClient(t, srv.URL, tr)
-		tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("s")
+		tasks := client.For(c, kunosv1.Tasks).Namespace("s")
 		srv.StallWatches(true)
 		w, err := tasks.Watch(ctx, metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {

@@ -133,7 +133,7 @@ contexts:
 		t.Fatal(err)
 	}
 	c := mustClient(t, cfg)
-	_, meta, err := For[*kunosv1.Task](c, kunosv1.TasksResource).List(testCtx(t), metav1.ListOptions{})
+	_, meta, err := For(c, kunosv1.Tasks).List(testCtx(t), metav1.ListOptions{})
 	if err != nil || meta.ResourceVersion != "77" {
 		t.Fatalf("list over mTLS: %+v %v", meta, err)
 	}
@@ -150,7 +150,7 @@ contexts:
 	// Without the client certificate the server refuses the handshake.
 	cfg.TLS.CertData, cfg.TLS.KeyData = nil, nil
 	c = mustClient(t, cfg)
-	if _, _, err := For[*kunosv1.Task](c, kunosv1.TasksResource).List(testCtx(t), metav1.ListOptions{}); err == nil {
+	if _, _, err := For(c, kunosv1.Tasks).List(testCtx(t), metav1.ListOptions{}); err == nil {
 		t.Fatal("list without client certificate succeeded")
 	}
 }
@@ -189,7 +189,7 @@ contexts:
 		t.Fatalf("cfg = %+v", cfg)
 	}
 	c := mustClient(t, cfg)
-	if _, _, err := For[*kunosv1.Task](c, kunosv1.TasksResource).List(testCtx(t), metav1.ListOptions{}); err != nil {
+	if _, _, err := For(c, kunosv1.Tasks).List(testCtx(t), metav1.ListOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -210,13 +210,13 @@ contexts: [{name: x, context: {cluster: k}}]
 		t.Fatal(err)
 	}
 	c := mustClient(t, cfg)
-	if _, _, err := For[*kunosv1.Task](c, kunosv1.TasksResource).List(testCtx(t), metav1.ListOptions{}); err != nil {
+	if _, _, err := For(c, kunosv1.Tasks).List(testCtx(t), metav1.ListOptions{}); err != nil {
 		t.Fatalf("insecure: %v", err)
 	}
 	// Verification on: the unknown CA is rejected.
 	cfg.TLS.Insecure = false
 	c = mustClient(t, cfg)
-	if _, _, err := For[*kunosv1.Task](c, kunosv1.TasksResource).List(testCtx(t), metav1.ListOptions{}); err == nil {
+	if _, _, err := For(c, kunosv1.Tasks).List(testCtx(t), metav1.ListOptions{}); err == nil {
 		t.Fatal("unverified server accepted")
 	}
 
@@ -261,7 +261,7 @@ func TestWatchOverMutualTLS(t *testing.T) {
 	for _, tr := range []Transport{TransportHTTP, TransportWebSocket} {
 		c := mustClient(t, &Config{Host: srv.URL, WatchTransport: tr,
 			TLS: TLSConfig{CAData: p.caPEM, CertData: p.clientCert, KeyData: p.clientKey}})
-		w, err := For[*kunosv1.Task](c, kunosv1.TasksResource).Watch(testCtx(t), metav1.ListOptions{})
+		w, err := For(c, kunosv1.Tasks).Watch(testCtx(t), metav1.ListOptions{})
 		if err != nil {
 			t.Fatalf("%v: %v", tr, err)
 		}

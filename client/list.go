@@ -26,6 +26,9 @@ type typedList[T any] struct {
 // more pages remain. opts.Watch is ignored. See ListAll to follow pages.
 func (r *Resource[T]) List(ctx context.Context, opts metav1.ListOptions) ([]T, metav1.ListMeta, error) {
 	opts.Watch = false
+	if r.err != nil {
+		return nil, metav1.ListMeta{}, r.err
+	}
 	req := r.newRequest("list", http.MethodGet, "")
 	req.query = r.c.addTimeout(listQuery(&opts))
 	data, err := r.c.do(ctx, req)
@@ -119,7 +122,7 @@ func (r *Resource[T]) ListAll(ctx context.Context, opts metav1.ListOptions) ([]T
 		more, meta, err = r.List(ctx, page)
 		if apierrors.IsResourceExpired(err) {
 			r.c.log.DebugContext(ctx, "continue token expired, falling back to a full list",
-				"resource", r.gvr.Resource, "namespace", r.ns)
+				"resource", r.info.GVR.Resource, "namespace", r.ns)
 			full := opts
 			full.Limit, full.Continue = 0, ""
 			return r.List(ctx, full)

@@ -19,7 +19,7 @@ func TestListAllPages(t *testing.T) {
 	ctx := testCtx(t)
 	f, srv := newFakeAPI(t)
 	c := mustClient(t, &Config{Host: srv.URL})
-	tasks := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+	tasks := For(c, kunosv1.Tasks).Namespace("ns")
 	for i := range 7 {
 		if _, err := tasks.Create(ctx, newTask("", fmt.Sprintf("t%d", i)), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -82,7 +82,7 @@ func TestListAllExpiredContinue(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := mustClient(t, &Config{Host: srv.URL})
-	tasks := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+	tasks := For(c, kunosv1.Tasks).Namespace("ns")
 	items, meta, err := tasks.ListAll(testCtx(t), metav1.ListOptions{Limit: 1, ResourceVersion: "5", ResourceVersionMatch: metav1.ResourceVersionMatchExact})
 	if err != nil || len(items) != 2 || meta.ResourceVersion != "12" {
 		t.Fatalf("fallback: %d items, %+v, %v", len(items), meta, err)
@@ -119,11 +119,11 @@ func TestListDecodeErrors(t *testing.T) {
 			c := mustClient(t, &Config{Host: srv.URL})
 			for _, err := range []error{
 				func() error {
-					_, _, err := For[*kunosv1.Task](c, kunosv1.TasksResource).List(testCtx(t), metav1.ListOptions{})
+					_, _, err := For(c, kunosv1.Tasks).List(testCtx(t), metav1.ListOptions{})
 					return err
 				}(),
 				func() error {
-					_, _, err := Dynamic(c, kunosv1.TasksResource).List(testCtx(t), metav1.ListOptions{})
+					_, _, err := Dynamic(c, kunosv1.Tasks.Info).List(testCtx(t), metav1.ListOptions{})
 					return err
 				}(),
 			} {
@@ -140,11 +140,11 @@ func TestListDecodeErrors(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := mustClient(t, &Config{Host: srv.URL})
-	typed, _, err := For[*kunosv1.Task](c, kunosv1.TasksResource).List(testCtx(t), metav1.ListOptions{})
+	typed, _, err := For(c, kunosv1.Tasks).List(testCtx(t), metav1.ListOptions{})
 	if err != nil || typed[0].Kind != "Task" || typed[0].APIVersion != "kunos.io/v1" {
 		t.Fatalf("typed: %v %v", typed, err)
 	}
-	dyn, _, err := Dynamic(c, kunosv1.TasksResource).List(testCtx(t), metav1.ListOptions{})
+	dyn, _, err := Dynamic(c, kunosv1.Tasks.Info).List(testCtx(t), metav1.ListOptions{})
 	if err != nil || dyn[0].GetKind() != "Task" || dyn[0].GetAPIVersion() != "kunos.io/v1" {
 		t.Fatalf("dynamic: %v %v", dyn, err)
 	}
@@ -154,7 +154,7 @@ func TestDynamicCRUD(t *testing.T) {
 	ctx := testCtx(t)
 	_, srv := newFakeAPI(t)
 	c := mustClient(t, &Config{Host: srv.URL})
-	tasks := Dynamic(c, kunosv1.TasksResource).Namespace("ns")
+	tasks := Dynamic(c, kunosv1.Tasks.Info).Namespace("ns")
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "kunos.io/v1", "kind": "Task",
 		"metadata": map[string]any{"name": "a"},

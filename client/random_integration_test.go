@@ -32,7 +32,7 @@ func TestStubRandomWritesWatchConverges(t *testing.T) {
 			ctx := ctxFor(t)
 			srv := stubtest.Start(t, stubtest.WithBookmarkInterval(50*time.Millisecond))
 			c := newClient(t, srv.URL, tr)
-			tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("rnd")
+			tasks := client.For(c, kunosv1.Tasks).Namespace("rnd")
 
 			_, meta, err := tasks.List(ctx, metav1.ListOptions{})
 			if err != nil {

@@ -248,7 +248,7 @@ func TestReplicasFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+	tasks := client.For(c, kunosv1.Tasks).Namespace("ns")
 
 	first, err := tasks.Create(ctx, task("a"), metav1.CreateOptions{})
 	if err != nil {
@@ -312,7 +312,7 @@ func TestReplicasCreateRefusedRetriedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+	tasks := client.For(c, kunosv1.Tasks).Namespace("ns")
 	created, err := tasks.Create(ctx, &kunosv1.Task{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -385,7 +385,7 @@ func TestLoadBalancerInformerResumes(t *testing.T) {
 func checkInformerResumes(t *testing.T, c *client.Client, fail, after func()) {
 	t.Helper()
 	ctx := ctxFor(t)
-	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+	tasks := client.For(c, kunosv1.Tasks).Namespace("ns")
 	for i := range 3 {
 		if _, err := tasks.Create(ctx, task(fmt.Sprintf("t%d", i)), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -393,9 +393,7 @@ func checkInformerResumes(t *testing.T, c *client.Client, fail, after func()) {
 	}
 	counts := &reflectorCounts{}
 	inf := informer.New(tasks.ListerWatcher(nil), informer.Options[*kunosv1.Task]{
-		Name:      "tasks",
-		Logger:    slog.New(slog.DiscardHandler),
-		Reflector: reflector.Options[*kunosv1.Task]{Metrics: counts},
+		Options: reflector.Options[*kunosv1.Task]{Name: "tasks", Logger: slog.New(slog.DiscardHandler), Metrics: counts},
 	})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})

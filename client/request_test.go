@@ -84,7 +84,7 @@ func TestErrorMapping(t *testing.T) {
 			if tc.ctype != "" {
 				h.Set("Content-Type", tc.ctype)
 			}
-			r := &request{verb: "get", method: tc.method, gvr: kunosv1.TasksResource, name: "a"}
+			r := &request{verb: "get", method: tc.method, gvr: kunosv1.Tasks.GVR, name: "a"}
 			err := responseError(r, tc.code, h, strings.NewReader(string(data)))
 			if !tc.check(err) {
 				t.Fatalf("err = %v (reason %q)", err, apierrors.ReasonForError(err))
@@ -143,7 +143,7 @@ func TestRetryAfter(t *testing.T) {
 	defer srv.Close()
 	hook := &recordingHook{}
 	c := mustClient(t, &Config{Host: srv.URL, Metrics: hook, QPS: -1})
-	tasks := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+	tasks := For(c, kunosv1.Tasks).Namespace("ns")
 
 	run := func(m string) error {
 		mode.Store(m)
@@ -201,14 +201,14 @@ func TestTransportErrorsAreWrapped(t *testing.T) {
 	srv.Close() // nothing listens any more
 	hook := &recordingHook{}
 	c := mustClient(t, &Config{Host: url, Metrics: hook})
-	_, _, err := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns1").List(testCtx(t), metav1.ListOptions{})
+	_, _, err := For(c, kunosv1.Tasks).Namespace("ns1").List(testCtx(t), metav1.ListOptions{})
 	if err == nil || !strings.HasPrefix(err.Error(), `list tasks in "ns1": `) {
 		t.Fatalf("err = %v", err)
 	}
 	if _, ok := err.(apierrors.APIStatus); ok {
 		t.Fatalf("transport error became an API error: %v", err)
 	}
-	_, err = For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns1").Get(testCtx(t), "x", metav1.GetOptions{})
+	_, err = For(c, kunosv1.Tasks).Namespace("ns1").Get(testCtx(t), "x", metav1.GetOptions{})
 	if err == nil || !strings.HasPrefix(err.Error(), `get tasks "x" in "ns1": `) {
 		t.Fatalf("err = %v", err)
 	}
@@ -223,7 +223,7 @@ func TestRateLimit(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := mustClient(t, &Config{Host: srv.URL, QPS: 0.001, Burst: 2})
-	tasks := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+	tasks := For(c, kunosv1.Tasks).Namespace("ns")
 	for i := range 2 {
 		if _, err := tasks.Get(testCtx(t), "a", metav1.GetOptions{}); err != nil {
 			t.Fatalf("request %d within burst: %v", i, err)
@@ -273,7 +273,7 @@ func TestRequests(t *testing.T) {
 	defer srv.Close()
 	c := mustClient(t, &Config{Host: srv.URL + "/prefix/", BearerToken: "tok", UserAgent: "ua/1", Timeout: 30 * time.Second})
 	ctx := testCtx(t)
-	tasks := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns 1")
+	tasks := For(c, kunosv1.Tasks).Namespace("ns 1")
 	ten := int64(300)
 	yes := true
 	steps := []struct {
@@ -294,7 +294,7 @@ func TestRequests(t *testing.T) {
 		}, seen{method: "GET", path: "/prefix/apis/kunos.io/v1/namespaces/ns 1/tasks",
 			query: "allowWatchBookmarks=true&resourceVersion=42&timeoutSeconds=300&watch=true"}},
 		{func() error {
-			w, err := For[*kunosv1.Task](c, kunosv1.TasksResource).Watch(ctx, metav1.ListOptions{
+			w, err := For(c, kunosv1.Tasks).Watch(ctx, metav1.ListOptions{
 				SendInitialEvents: &yes, ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan, AllowWatchBookmarks: true,
 				FieldSelector: "spec.nodeName=n1"})
 			if err == nil {
@@ -322,7 +322,7 @@ func TestRequests(t *testing.T) {
 		}, seen{method: "DELETE", path: "/prefix/apis/kunos.io/v1/namespaces/ns 1/tasks/a", query: "timeout=30s",
 			ctype: "application/json", body: `{"kind":"DeleteOptions","apiVersion":"v1"}`}},
 		{func() error {
-			_, _, err := For[*kunosv1.Node](c, kunosv1.NodesResource).List(ctx, metav1.ListOptions{})
+			_, _, err := For(c, kunosv1.Nodes).List(ctx, metav1.ListOptions{})
 			return err
 		}, seen{method: "GET", path: "/prefix/apis/kunos.io/v1/nodes", query: "timeout=30s"}},
 	}
@@ -402,7 +402,7 @@ func TestRetryDroppedConnection(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := mustClient(t, &Config{Host: srv.URL})
-	tasks := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+	tasks := For(c, kunosv1.Tasks).Namespace("ns")
 	if _, err := tasks.Get(testCtx(t), "a", metav1.GetOptions{}); err != nil || calls.Load() != 2 {
 		t.Fatalf("get: %v after %d calls", err, calls.Load())
 	}
@@ -433,7 +433,7 @@ func TestWebSocketHandshakeRetry(t *testing.T) {
 	defer srv.Close()
 	hook := &recordingHook{}
 	c := mustClient(t, &Config{Host: srv.URL, WatchTransport: TransportWebSocket, Metrics: hook})
-	tasks := For[*kunosv1.Task](c, kunosv1.TasksResource)
+	tasks := For(c, kunosv1.Tasks)
 	w, err := tasks.Watch(testCtx(t), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -467,7 +467,7 @@ func TestTimeout(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := mustClient(t, &Config{Host: srv.URL, Timeout: 300 * time.Millisecond, QPS: 2, Burst: 1})
-	tasks := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+	tasks := For(c, kunosv1.Tasks).Namespace("ns")
 	ctx := testCtx(t)
 	// The second request waits ~500ms for a token, longer than Timeout.
 	for i := range 2 {

@@ -126,6 +126,9 @@ func (w *streamWatcher[T]) run(ctx context.Context) {
 // when ctx is cancelled; the result channel is then closed.
 func (r *Resource[T]) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 	opts.Watch = true
+	if r.err != nil {
+		return nil, r.err
+	}
 	req := r.newRequest("watch", http.MethodGet, "")
 	req.query = listQuery(&opts)
 	var (

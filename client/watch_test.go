@@ -144,7 +144,7 @@ func TestWatchStreams(t *testing.T) {
 			t.Run(tr.String()+"/"+tc.name, func(t *testing.T) {
 				srv := frameServer(t, tc.frames, false)
 				c := mustClient(t, &Config{Host: srv.URL, WatchTransport: tr})
-				w, err := For[*kunosv1.Task](c, kunosv1.TasksResource).Watch(testCtx(t), metav1.ListOptions{})
+				w, err := For(c, kunosv1.Tasks).Watch(testCtx(t), metav1.ListOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -191,7 +191,7 @@ func typesStr(ts []watch.EventType) []string {
 func TestWatchTypedObjects(t *testing.T) {
 	srv := frameServer(t, []string{taskAdded, taskModified, taskBookmark}, false)
 	c := mustClient(t, &Config{Host: srv.URL})
-	w, err := For[*kunosv1.Task](c, kunosv1.TasksResource).Watch(testCtx(t), metav1.ListOptions{})
+	w, err := For(c, kunosv1.Tasks).Watch(testCtx(t), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestWatchUnstructured(t *testing.T) {
 			srv := frameServer(t, []string{taskAdded, taskModified,
 				`{"type":"ADDED","object":{"kind":"Status","apiVersion":"kunos.io/v1"}}`}, false)
 			c := mustClient(t, &Config{Host: srv.URL, WatchTransport: tr})
-			w, err := Dynamic(c, kunosv1.TasksResource).Watch(testCtx(t), metav1.ListOptions{})
+			w, err := Dynamic(c, kunosv1.Tasks.Info).Watch(testCtx(t), metav1.ListOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -238,7 +238,7 @@ func TestWatchStopAndCancel(t *testing.T) {
 		t.Run(tr.String()+"/stop", func(t *testing.T) {
 			srv := frameServer(t, []string{taskAdded, taskModified}, true)
 			c := mustClient(t, &Config{Host: srv.URL, WatchTransport: tr})
-			w, err := For[*kunosv1.Task](c, kunosv1.TasksResource).Watch(testCtx(t), metav1.ListOptions{})
+			w, err := For(c, kunosv1.Tasks).Watch(testCtx(t), metav1.ListOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -251,7 +251,7 @@ func TestWatchStopAndCancel(t *testing.T) {
 			srv := frameServer(t, []string{taskAdded}, true)
 			c := mustClient(t, &Config{Host: srv.URL, WatchTransport: tr})
 			ctx, cancel := context.WithCancel(context.Background())
-			w, err := For[*kunosv1.Task](c, kunosv1.TasksResource).Watch(ctx, metav1.ListOptions{})
+			w, err := For(c, kunosv1.Tasks).Watch(ctx, metav1.ListOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -285,7 +285,7 @@ func TestWatchReturnsAfterHeaders(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 	c := mustClient(t, &Config{Host: srv.URL})
-	tasks := For[*kunosv1.Task](c, kunosv1.TasksResource)
+	tasks := For(c, kunosv1.Tasks)
 	w, err := tasks.Watch(testCtx(t), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +313,7 @@ func TestWatchHTTPErrors(t *testing.T) {
 	defer srv.Close()
 	for _, tr := range []Transport{TransportHTTP, TransportWebSocket} {
 		c := mustClient(t, &Config{Host: srv.URL, WatchTransport: tr})
-		tasks := For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns")
+		tasks := For(c, kunosv1.Tasks).Namespace("ns")
 		_, err := tasks.Watch(testCtx(t), metav1.ListOptions{ResourceVersion: "1"})
 		if !apierrors.IsResourceExpired(err) {
 			t.Fatalf("%v: %v, want Expired", tr, err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kunos-io/listwatch/cache"
 	"github.com/kunos-io/listwatch/informer"
+	"github.com/kunos-io/listwatch/resource"
 	"github.com/kunos-io/listwatch/workqueue"
 )
 
@@ -34,14 +35,15 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Builder wires a controller whose primary objects are of type T, e.g.
-// *kunosv1.Job. Build one with New and finish it with Complete.
+// Builder wires a controller whose primary objects are those of a
+// resource.Descriptor[T], e.g. kunosv1.Jobs. Build one with New and finish
+// it with Complete.
 //
 // Go methods cannot have type parameters of their own, so the objects of
 // other types come in through Owned and Mapped, generic functions that
 // check them against their informer:
 //
-//	err := controller.New[*kunosv1.Job](mgr, "job", controller.Options{MaxConcurrentReconciles: 4}).
+//	err := controller.New(mgr, "job", kunosv1.Jobs, controller.Options{MaxConcurrentReconciles: 4}).
 //		For(jobs, controller.GenerationChanged).
 //		Owns(controller.Owned(tasks)).
 //		Watches(controller.Mapped(nodes, jobsOnNode)).
@@ -49,6 +51,7 @@ type Options struct {
 type Builder[T cache.Object] struct {
 	mgr     *Manager
 	name    string
+	desc    resource.Descriptor[T]
 	opts    Options
 	forSrc  *typedSource[T]
 	owns    []OwnedSource
@@ -56,15 +59,19 @@ type Builder[T cache.Object] struct {
 	errs    []error
 }
 
-// New starts wiring a controller called name on mgr. The name labels its
+// New starts wiring a controller called name on mgr whose primary objects
+// are those d describes; T is inferred from d. The name labels its
 // metrics, its workqueue and its informer registrations: it must be unique
 // in the manager.
-func New[T cache.Object](mgr *Manager, name string, opts Options) *Builder[T] {
-	return &Builder[T]{mgr: mgr, name: name, opts: opts}
+func New[T cache.Object](mgr *Manager, name string, d resource.Descriptor[T], opts Options) *Builder[T] {
+	return &Builder[T]{mgr: mgr, name: name, desc: d, opts: opts}
 }
 
-// For sets the primary objects: each event of inf that every predicate
-// passes enqueues that object's Request. Call it once.
+// For sets the informer of the primary objects and its predicates: each
+// event of inf that every predicate passes enqueues that object's Request.
+// Call it at most once; without it the controller watches every object of
+// the descriptor through the manager's factory (all namespaces, no
+// predicates).
 func (b *Builder[T]) For(inf informer.SharedIndexInformer[T], preds ...Predicate[T]) *Builder[T] {
 	if b.forSrc != nil {
 		b.errs = append(b.errs, errors.New("For called twice"))
@@ -123,11 +130,18 @@ func (b *Builder[T]) build(r Reconciler) (*ctrl, error) {
 	if b.opts.MaxConcurrentReconciles < 0 {
 		errs = append(errs, fmt.Errorf("negative MaxConcurrentReconciles %d", b.opts.MaxConcurrentReconciles))
 	}
-	if b.forSrc == nil {
-		errs = append(errs, errors.New("For was not called"))
+	if err := b.desc.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	if b.forSrc == nil {
+		inf, err := informer.For(b.mgr.factory, b.desc)
+		if err != nil {
+			return nil, fmt.Errorf("For: %w", err)
+		}
+		b.forSrc = forSource(inf, nil)
 	}
 	forSrc, err := b.forSrc.prepare(nil)
 	if err != nil {
@@ -170,7 +184,7 @@ func (b *Builder[T]) build(r Reconciler) (*ctrl, error) {
 		sources: sources,
 		metrics: b.mgr.rm,
 		queues:  b.mgr.lw.WorkqueueProvider(),
-		log:     log.With("controller", b.name),
+		log:     log.With("controller", b.name, "kind", b.desc.Kind),
 		grace:   b.mgr.opts.GracefulShutdownTimeout,
 	}, nil
 }

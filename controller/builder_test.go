@@ -11,6 +11,7 @@ import (
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/informer"
+	"github.com/kunos-io/listwatch/resource"
 )
 
 var nop = controller.ReconcilerFunc(func(context.Context, controller.Request) (controller.Result, error) {
@@ -24,8 +25,8 @@ func offline(t *testing.T) (*controller.Manager, informer.SharedIndexInformer[*k
 	if err != nil {
 		t.Fatal(err)
 	}
-	return mgr, informer.ForResource[*kunosv1.Job](mgr.Factory(), kunosv1.JobsResource, ""),
-		informer.ForResource[*kunosv1.Task](mgr.Factory(), kunosv1.TasksResource, "")
+	return mgr, mustInformer(t, mgr.Factory(), kunosv1.Jobs),
+		mustInformer(t, mgr.Factory(), kunosv1.Tasks)
 }
 
 // Wiring mistakes the compiler cannot catch are errors, never panics.
@@ -38,39 +39,41 @@ func TestWiringErrors(t *testing.T) {
 		build func() error
 		want  string
 	}{
-		{"no For", func() error { return controller.New[*kunosv1.Job](mgr, "x", controller.Options{}).Complete(nop) }, "For was not called"},
+		{"invalid descriptor", func() error {
+			return controller.New(mgr, "x", resource.Descriptor[*kunosv1.Job]{}, controller.Options{}).Complete(nop)
+		}, "no version"},
 		{"For twice", func() error {
-			return controller.New[*kunosv1.Job](mgr, "x", controller.Options{}).For(jobs).For(jobs).Complete(nop)
+			return controller.New(mgr, "x", kunosv1.Jobs, controller.Options{}).For(jobs).For(jobs).Complete(nop)
 		}, "For called twice"},
 		{"nil For informer", func() error {
-			return controller.New[*kunosv1.Job](mgr, "x", controller.Options{}).For(nilJobs).Complete(nop)
+			return controller.New(mgr, "x", kunosv1.Jobs, controller.Options{}).For(nilJobs).Complete(nop)
 		}, "nil informer"},
 		{"nil predicate", func() error {
-			return controller.New[*kunosv1.Job](mgr, "x", controller.Options{}).For(jobs, nil).Complete(nop)
+			return controller.New(mgr, "x", kunosv1.Jobs, controller.Options{}).For(jobs, nil).Complete(nop)
 		}, "predicate 0 is nil"},
 		{"nil reconciler", func() error {
-			return controller.New[*kunosv1.Job](mgr, "x", controller.Options{}).For(jobs).Complete(nil)
+			return controller.New(mgr, "x", kunosv1.Jobs, controller.Options{}).For(jobs).Complete(nil)
 		}, "nil reconciler"},
 		{"nil manager", func() error {
-			return controller.New[*kunosv1.Job](nil, "x", controller.Options{}).For(jobs).Complete(nop)
+			return controller.New(nil, "x", kunosv1.Jobs, controller.Options{}).For(jobs).Complete(nop)
 		}, "nil manager"},
 		{"empty name", func() error {
-			return controller.New[*kunosv1.Job](mgr, "", controller.Options{}).For(jobs).Complete(nop)
+			return controller.New(mgr, "", kunosv1.Jobs, controller.Options{}).For(jobs).Complete(nop)
 		}, "empty name"},
 		{"negative workers", func() error {
-			return controller.New[*kunosv1.Job](mgr, "x", controller.Options{MaxConcurrentReconciles: -1}).For(jobs).Complete(nop)
+			return controller.New(mgr, "x", kunosv1.Jobs, controller.Options{MaxConcurrentReconciles: -1}).For(jobs).Complete(nop)
 		}, "negative MaxConcurrentReconciles"},
 		{"nil Owns", func() error {
-			return controller.New[*kunosv1.Job](mgr, "x", controller.Options{}).For(jobs).Owns(nil).Complete(nop)
+			return controller.New(mgr, "x", kunosv1.Jobs, controller.Options{}).For(jobs).Owns(nil).Complete(nop)
 		}, "Owns: nil source"},
 		{"nil owned informer", func() error {
-			return controller.New[*kunosv1.Job](mgr, "x", controller.Options{}).For(jobs).Owns(controller.Owned(nilTasks)).Complete(nop)
+			return controller.New(mgr, "x", kunosv1.Jobs, controller.Options{}).For(jobs).Owns(controller.Owned(nilTasks)).Complete(nop)
 		}, "owns-0: nil informer"},
 		{"nil Watches", func() error {
-			return controller.New[*kunosv1.Job](mgr, "x", controller.Options{}).For(jobs).Watches(nil).Complete(nop)
+			return controller.New(mgr, "x", kunosv1.Jobs, controller.Options{}).For(jobs).Watches(nil).Complete(nop)
 		}, "Watches: nil source"},
 		{"nil map function", func() error {
-			return controller.New[*kunosv1.Job](mgr, "x", controller.Options{}).For(jobs).Watches(controller.Mapped(tasks, nil)).Complete(nop)
+			return controller.New(mgr, "x", kunosv1.Jobs, controller.Options{}).For(jobs).Watches(controller.Mapped(tasks, nil)).Complete(nop)
 		}, "watches-0: nil map function"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -89,10 +92,15 @@ func TestWiringErrors(t *testing.T) {
 		t.Error("ObserveOwned: nil Expectations accepted")
 	}
 
-	if err := controller.New[*kunosv1.Job](mgr, "x", controller.Options{}).For(jobs).Complete(nop); err != nil {
+	if err := controller.New(mgr, "x", kunosv1.Jobs, controller.Options{}).For(jobs).Complete(nop); err != nil {
 		t.Fatal(err)
 	}
-	if err := controller.New[*kunosv1.Task](mgr, "x", controller.Options{}).For(tasks).Complete(nop); err == nil ||
+	// Without For, the controller watches the descriptor's objects through
+	// the manager's factory.
+	if err := controller.New(mgr, "no-for", kunosv1.Jobs, controller.Options{}).Complete(nop); err != nil {
+		t.Fatal(err)
+	}
+	if err := controller.New(mgr, "x", kunosv1.Tasks, controller.Options{}).For(tasks).Complete(nop); err == nil ||
 		!strings.Contains(err.Error(), "of that name already") {
 		t.Fatalf("duplicate name: %v", err)
 	}
@@ -125,7 +133,7 @@ func TestManagerErrors(t *testing.T) {
 	if err := mgr.Start(ctx); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Errorf("second Start: %v", err)
 	}
-	if err := controller.New[*kunosv1.Job](mgr, "late", controller.Options{}).For(jobs).Complete(nop); err == nil ||
+	if err := controller.New(mgr, "late", kunosv1.Jobs, controller.Options{}).For(jobs).Complete(nop); err == nil ||
 		!strings.Contains(err.Error(), "has started") {
 		t.Errorf("Complete after Start: %v", err)
 	}

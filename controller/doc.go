@@ -3,9 +3,9 @@
 // with generics and without tombstones.
 //
 //	mgr, err := controller.NewManager(&client.Config{Host: url}, controller.ManagerOptions{MetricsAddr: ":9090"})
-//	jobs := informer.ForResource[*kunosv1.Job](mgr.Factory(), kunosv1.JobsResource, "")
-//	tasks := informer.ForResource[*kunosv1.Task](mgr.Factory(), kunosv1.TasksResource, "")
-//	err = controller.New[*kunosv1.Job](mgr, "job", controller.Options{MaxConcurrentReconciles: 4}).
+//	jobs, err := informer.For(mgr.Factory(), kunosv1.Jobs)   // SharedIndexInformer[*kunosv1.Job]
+//	tasks, err := informer.For(mgr.Factory(), kunosv1.Tasks) // SharedIndexInformer[*kunosv1.Task]
+//	err = controller.New(mgr, "job", kunosv1.Jobs, controller.Options{MaxConcurrentReconciles: 4}).
 //		For(jobs, controller.GenerationChanged).
 //		Owns(controller.Owned(tasks)).
 //		Complete(controller.ReconcilerFunc(func(ctx context.Context, req controller.Request) (controller.Result, error) {
@@ -33,8 +33,10 @@
 //
 // # Wiring
 //
-// New[T] starts a Builder for a primary type T. For takes T's informer and
-// predicates of type Predicate[T]; Owns and Watches take sources made by
+// New starts a Builder for the primary objects of a resource.Descriptor[T]
+// (kunosv1.Jobs), which fixes T. For takes an informer of T and
+// predicates of type Predicate[T] (without For, the manager's factory
+// supplies the informer); Owns and Watches take sources made by
 // Owned and Mapped, generic functions that check an informer against its
 // predicates and map function, because Go methods cannot have type
 // parameters of their own. Every type is checked when compiling; wiring

@@ -50,7 +50,7 @@ func TestControllersRunOnlyWhileLeading(t *testing.T) {
 	var mu sync.Mutex
 	var slowErr error
 	slowStarted := make(chan struct{})
-	if err := controller.New[*kunosv1.Job](e.mgr, "c", controller.Options{MaxConcurrentReconciles: 2}).For(e.jobs).
+	if err := controller.New(e.mgr, "c", kunosv1.Jobs, controller.Options{MaxConcurrentReconciles: 2}).For(e.jobs).
 		Complete(controller.ReconcilerFunc(func(ctx context.Context, r controller.Request) (controller.Result, error) {
 			if calls.inc(r) == 1 && r.Name == "slow" {
 				close(slowStarted)

@@ -16,13 +16,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -33,6 +33,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 
+	"github.com/kunos-io/listwatch/apis/kube"
 	"github.com/kunos-io/listwatch/client"
 )
 
@@ -49,9 +50,6 @@ const (
 	eventFlushTimeout     = 5 * time.Second
 	eventAggregatedPrefix = "(combined from similar events): "
 )
-
-// EventsResource is core v1 events.
-var EventsResource = corev1.SchemeGroupVersion.WithResource("events")
 
 // EventRecorder records Events about objects, as client-go's
 // record.EventRecorder does; *Recorder implements it, and tests may use
@@ -99,7 +97,7 @@ func (r *Recorder) Eventf(obj runtime.Object, eventtype, reason, messageFmt stri
 // correlates and writes them.
 type eventWriter struct {
 	events  *client.Resource[*corev1.Event]
-	schemes []*runtime.Scheme
+	kindOf  func(reflect.Type) (schema.GroupVersionKind, bool)
 	log     *slog.Logger
 	metrics *eventMetrics
 	now     func() time.Time
@@ -110,21 +108,20 @@ type eventWriter struct {
 	stopped bool
 }
 
-// eventScheme knows the built-in kinds a controller may record events
-// about besides the client's own.
-var eventScheme = func() *runtime.Scheme {
-	s := runtime.NewScheme()
-	if err := corev1.AddToScheme(s); err != nil {
-		panic(err)
+// builtinKinds are the kinds of k8s.io/api a controller may record events
+// about without an informer of them (an Event about a Lease, say).
+var builtinKinds = func() map[reflect.Type]schema.GroupVersionKind {
+	m := map[reflect.Type]schema.GroupVersionKind{}
+	for _, d := range kube.Resources {
+		m[reflect.TypeOf(d.NewObject())] = d.ResourceInfo().GVK()
 	}
-	if err := coordinationv1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
+	return m
 }()
 
-func newEventWriter(cfg client.Config, scheme *runtime.Scheme, reg prometheus.Registerer, log *slog.Logger) (*eventWriter, error) {
-	cfg.Scheme = eventScheme
+// newEventWriter returns the writer of the Events of a manager. kindOf
+// names the kinds of the objects the manager's informers decode, for
+// objects that carry no apiVersion and kind.
+func newEventWriter(cfg client.Config, kindOf func(reflect.Type) (schema.GroupVersionKind, bool), reg prometheus.Registerer, log *slog.Logger) (*eventWriter, error) {
 	c, err := client.New(&cfg)
 	if err != nil {
 		return nil, err
@@ -135,8 +132,8 @@ func newEventWriter(cfg client.Config, scheme *runtime.Scheme, reg prometheus.Re
 	}
 	now := time.Now
 	return &eventWriter{
-		events:  client.For[*corev1.Event](c, EventsResource),
-		schemes: []*runtime.Scheme{scheme, eventScheme},
+		events:  client.For(c, kube.Events),
+		kindOf:  kindOf,
 		log:     log,
 		metrics: m,
 		now:     now,
@@ -189,7 +186,8 @@ func (w *eventWriter) record(obj runtime.Object, source corev1.EventSource, even
 }
 
 // reference is client-go's reference.GetReference: kind and apiVersion
-// from the object if it carries them, else from the schemes.
+// from the object if it carries them, else from the descriptors of the
+// manager's informers and of the built-in kinds.
 func (w *eventWriter) reference(obj runtime.Object) (*corev1.ObjectReference, error) {
 	if obj == nil {
 		return nil, fmt.Errorf("nil object")
@@ -199,15 +197,13 @@ func (w *eventWriter) reference(obj runtime.Object) (*corev1.ObjectReference, er
 	}
 	gvk := obj.GetObjectKind().GroupVersionKind()
 	if gvk.Kind == "" || gvk.Version == "" {
-		gvk = schema.GroupVersionKind{}
-		for _, s := range w.schemes {
-			if kinds, _, err := s.ObjectKinds(obj); err == nil && len(kinds) > 0 {
-				gvk = kinds[0]
-				break
-			}
+		t := reflect.TypeOf(obj)
+		var ok bool
+		if gvk, ok = builtinKinds[t]; !ok && w.kindOf != nil {
+			gvk, ok = w.kindOf(t)
 		}
-		if gvk.Kind == "" {
-			return nil, fmt.Errorf("%T has no kind set and is in no scheme", obj)
+		if !ok {
+			return nil, fmt.Errorf("%T has no kind set, and no informer of the manager decodes that type", obj)
 		}
 	}
 	acc, err := meta.Accessor(obj)

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kunos-io/listwatch/apis/kube"
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/controller"
@@ -25,7 +26,7 @@ import (
 // with kubectl describe's field selector.
 func eventsAbout(t *testing.T, c *client.Client, job *kunosv1.Job) []*corev1.Event {
 	t.Helper()
-	events := client.For[*corev1.Event](c, controller.EventsResource).Namespace("default")
+	events := client.For(c, kube.Events).Namespace("default")
 	sel := fmt.Sprintf("involvedObject.name=%s,involvedObject.namespace=default,involvedObject.kind=Job,involvedObject.uid=%s", job.Name, job.UID)
 	items, _, err := events.List(context.Background(), metav1.ListOptions{FieldSelector: sel})
 	if err != nil {

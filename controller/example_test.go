@@ -33,11 +33,14 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	jobs := informer.ForResource[*kunosv1.Job](mgr.Factory(), kunosv1.JobsResource, "")
-	jobClient := client.For[*kunosv1.Job](mgr.Client(), kunosv1.JobsResource)
+	jobs, err := informer.For(mgr.Factory(), kunosv1.Jobs) // a SharedIndexInformer[*kunosv1.Job]
+	if err != nil {
+		panic(err)
+	}
+	jobClient := client.For(mgr.Client(), kunosv1.Jobs)
 	labelled := make(chan string)
 
-	err = controller.New[*kunosv1.Job](mgr, "labeller", controller.Options{}).
+	err = controller.New(mgr, "labeller", kunosv1.Jobs, controller.Options{}).
 		For(jobs, controller.GenerationChanged).
 		Complete(controller.ReconcilerFunc(func(ctx context.Context, req controller.Request) (controller.Result, error) {
 			job, err := jobs.Lister().Namespace(req.Namespace).Get(req.Name)

@@ -137,7 +137,7 @@ func TestObserveOwnedKeepsCreationsExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	var created atomic.Int32
-	if err := controller.New[*kunosv1.Job](e.mgr, "jobs", controller.Options{MaxConcurrentReconciles: 4}).
+	if err := controller.New(e.mgr, "jobs", kunosv1.Jobs, controller.Options{MaxConcurrentReconciles: 4}).
 		For(e.jobs).
 		Owns(controller.Owned(e.tasks)).
 		Complete(controller.ReconcilerFunc(func(ctx context.Context, r controller.Request) (controller.Result, error) {

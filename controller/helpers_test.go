@@ -17,9 +17,11 @@ import (
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/stubtest"
+	"github.com/kunos-io/listwatch/cache"
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/informer"
+	"github.com/kunos-io/listwatch/resource"
 )
 
 // env is a server, a manager on it with informers for Jobs, Tasks and
@@ -60,12 +62,12 @@ func newEnv(t *testing.T, opts controller.ManagerOptions) *env {
 		srv:        srv,
 		mgr:        mgr,
 		reg:        reg,
-		jobs:       informer.ForResource[*kunosv1.Job](f, kunosv1.JobsResource, ""),
-		tasks:      informer.ForResource[*kunosv1.Task](f, kunosv1.TasksResource, ""),
-		nodes:      informer.ForResource[*kunosv1.Node](f, kunosv1.NodesResource, ""),
-		jobClient:  client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("default"),
-		taskClient: client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default"),
-		nodeClient: client.For[*kunosv1.Node](c, kunosv1.NodesResource),
+		jobs:       mustInformer(t, f, kunosv1.Jobs),
+		tasks:      mustInformer(t, f, kunosv1.Tasks),
+		nodes:      mustInformer(t, f, kunosv1.Nodes),
+		jobClient:  client.For(c, kunosv1.Jobs).Namespace("default"),
+		taskClient: client.For(c, kunosv1.Tasks).Namespace("default"),
+		nodeClient: client.For(c, kunosv1.Nodes),
 	}
 }
 
@@ -195,4 +197,15 @@ func httptestGet(h http.Handler, path string) recorded {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	return recorded{rec.Code, rec.Body.String()}
+}
+
+// mustInformer returns the factory's informer for d, failing the test if
+// For refuses it.
+func mustInformer[T cache.Object](t testing.TB, f *informer.Factory, d resource.Descriptor[T], opts ...informer.ResourceOption) informer.SharedIndexInformer[T] {
+	t.Helper()
+	inf, err := informer.For(f, d, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inf
 }

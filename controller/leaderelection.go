@@ -25,10 +25,10 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/kunos-io/listwatch/apis/kube"
 	"github.com/kunos-io/listwatch/client"
 )
 
@@ -43,9 +43,6 @@ const (
 // plus up to 1.2 RetryPeriod, and RenewDeadline must exceed 1.2
 // RetryPeriod.
 const jitterFactor = 1.2
-
-// LeasesResource is coordination.k8s.io/v1 leases.
-var LeasesResource = coordinationv1.SchemeGroupVersion.WithResource("leases")
 
 // LeaseElectorOptions configure a LeaseElector. Name is required.
 type LeaseElectorOptions struct {
@@ -169,15 +166,13 @@ func NewLeaseElector(cfg *client.Config, opts LeaseElectorOptions) (*LeaseElecto
 	case opts.RenewDeadline <= time.Duration(jitterFactor*float64(opts.RetryPeriod)):
 		return nil, errors.New("controller: NewLeaseElector: RenewDeadline must be greater than RetryPeriod*1.2")
 	}
-	ccfg := *cfg
-	ccfg.Scheme = leaseScheme
-	c, err := client.New(&ccfg)
+	c, err := client.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("controller: NewLeaseElector: %w", err)
 	}
 	e := &LeaseElector{
 		opts:    opts,
-		leases:  client.For[*coordinationv1.Lease](c, LeasesResource).Namespace(opts.Namespace),
+		leases:  client.For(c, kube.Leases).Namespace(opts.Namespace),
 		release: opts.ReleaseOnCancel == nil || *opts.ReleaseOnCancel,
 		seconds: int32(math.Ceil(opts.LeaseDuration.Seconds())),
 		log:     opts.Logger,
@@ -189,15 +184,6 @@ func NewLeaseElector(cfg *client.Config, opts LeaseElectorOptions) (*LeaseElecto
 	}
 	return e, nil
 }
-
-// leaseScheme knows the Lease, so the elector's client checks kinds.
-var leaseScheme = func() *runtime.Scheme {
-	s := runtime.NewScheme()
-	if err := coordinationv1.AddToScheme(s); err != nil {
-		panic(err) // static registration
-	}
-	return s
-}()
 
 // Identity returns this replica's holderIdentity.
 func (e *LeaseElector) Identity() string { return e.opts.Identity }

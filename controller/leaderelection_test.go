@@ -20,11 +20,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
+	"github.com/kunos-io/listwatch/apis/kube"
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/stubtest"
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/controller"
-	"github.com/kunos-io/listwatch/informer"
 )
 
 // partition is a proxy in front of the server for one replica's elector:
@@ -123,9 +123,9 @@ func newElectionCluster(t *testing.T, opts controller.LeaseElectorOptions) *elec
 	ec := &electionCluster{
 		t: t, srv: srv, opts: opts,
 		fence:  &fence{starts: map[string][]time.Time{}, last: map[string]time.Time{}},
-		leases: client.For[*coordinationv1.Lease](c, controller.LeasesResource).Namespace(opts.Namespace),
+		leases: client.For(c, kube.Leases).Namespace(opts.Namespace),
 	}
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("default")
+	jobs := client.For(c, kunosv1.Jobs).Namespace("default")
 	for i := range 4 {
 		n := int32(1)
 		if _, err := jobs.Create(context.Background(), &kunosv1.Job{
@@ -168,10 +168,10 @@ func (ec *electionCluster) newReplica(id string) *replica {
 		t.Fatal(err)
 	}
 	r.mgr = mgr
-	jobs := informer.ForResource[*kunosv1.Job](mgr.Factory(), kunosv1.JobsResource, "")
+	jobs := mustInformer(t, mgr.Factory(), kunosv1.Jobs)
 	f := ec.fence
 	// One worker per replica: inside counts the replicas inside Reconcile.
-	if err := controller.New[*kunosv1.Job](mgr, "fenced", controller.Options{MaxConcurrentReconciles: 1}).For(jobs).
+	if err := controller.New(mgr, "fenced", kunosv1.Jobs, controller.Options{MaxConcurrentReconciles: 1}).For(jobs).
 		Complete(controller.ReconcilerFunc(func(ctx context.Context, req controller.Request) (controller.Result, error) {
 			n := f.inside.Add(1)
 			defer f.inside.Add(-1)

@@ -48,8 +48,8 @@ type ManagerOptions struct {
 	// /healthz and /readyz (port 0 picks a free port; Addr tells which).
 	// Handler serves the same to a server of your own.
 	MetricsAddr string
-	// Factory configures the manager's informer factory. Its Metrics and
-	// Logger default to the manager's.
+	// Factory configures the manager's informer factory. Its
+	// MetricsProvider and Logger default to the manager's.
 	Factory informer.FactoryOptions
 	// LeaderElection, if set, decides when the controllers run (see
 	// Elector). Default: they run from Start on.
@@ -137,21 +137,22 @@ func NewManager(cfg *client.Config, opts ManagerOptions) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controller: NewManager: %w", err)
 	}
-	events, err := newEventWriter(ccfg, c.Scheme(), opts.Registerer, opts.Logger)
-	if err != nil {
-		return nil, fmt.Errorf("controller: NewManager: %w", err)
-	}
 	fopts := opts.Factory
-	if fopts.Metrics == nil {
-		fopts.Metrics = lw
+	if fopts.MetricsProvider == nil {
+		fopts.MetricsProvider = lw
 	}
 	if fopts.Logger == nil {
 		fopts.Logger = opts.Logger
 	}
+	factory := informer.NewFactory(c, fopts)
+	events, err := newEventWriter(ccfg, factory.KindFor, opts.Registerer, opts.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("controller: NewManager: %w", err)
+	}
 	return &Manager{
 		opts:     opts,
 		client:   c,
-		factory:  informer.NewFactory(c, fopts),
+		factory:  factory,
 		lw:       lw,
 		rm:       rm,
 		events:   events,

@@ -15,6 +15,7 @@ import (
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/informer"
+	"github.com/kunos-io/listwatch/reflector"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -41,7 +42,7 @@ func TestEndpointsAndMetrics(t *testing.T) {
 		t.Fatal("ready before Start")
 	}
 	block, release := make(chan struct{}), make(chan struct{})
-	if err := controller.New[*kunosv1.Job](e.mgr, "c", controller.Options{MaxConcurrentReconciles: 3}).For(e.jobs).
+	if err := controller.New(e.mgr, "c", kunosv1.Jobs, controller.Options{MaxConcurrentReconciles: 3}).For(e.jobs).
 		Complete(controller.ReconcilerFunc(func(_ context.Context, r controller.Request) (controller.Result, error) {
 			switch r.Name {
 			case "fails":
@@ -131,9 +132,9 @@ func TestEndpointsAndMetrics(t *testing.T) {
 // manager's factory does not run.
 func TestReadyzWaitsForControllerCaches(t *testing.T) {
 	e := newEnv(t, controller.ManagerOptions{})
-	lw := client.For[*kunosv1.Job](e.mgr.Client(), kunosv1.JobsResource).ListerWatcher(nil)
-	own := informer.New(lw, informer.Options[*kunosv1.Job]{Name: "own-jobs"})
-	if err := controller.New[*kunosv1.Job](e.mgr, "c", controller.Options{}).For(own).
+	lw := client.For(e.mgr.Client(), kunosv1.Jobs).ListerWatcher(nil)
+	own := informer.New(lw, informer.Options[*kunosv1.Job]{Options: reflector.Options[*kunosv1.Job]{Name: "own-jobs"}})
+	if err := controller.New(e.mgr, "c", kunosv1.Jobs, controller.Options{}).For(own).
 		Complete(controller.ReconcilerFunc(func(context.Context, controller.Request) (controller.Result, error) {
 			return controller.Result{}, nil
 		})); err != nil {
@@ -165,7 +166,7 @@ func TestManagersShareARegistry(t *testing.T) {
 	a := newEnv(t, controller.ManagerOptions{Registerer: reg})
 	b := newEnv(t, controller.ManagerOptions{Registerer: reg})
 	for i, e := range []*env{a, b} {
-		if err := controller.New[*kunosv1.Job](e.mgr, []string{"a", "b"}[i], controller.Options{}).For(e.jobs).
+		if err := controller.New(e.mgr, []string{"a", "b"}[i], kunosv1.Jobs, controller.Options{}).For(e.jobs).
 			Complete(controller.ReconcilerFunc(func(context.Context, controller.Request) (controller.Result, error) {
 				return controller.Result{}, nil
 			})); err != nil {

@@ -109,7 +109,7 @@ func settle(t *testing.T, e *env, r *taskMaker, sentinel string) {
 func TestOwnsMapsOwnedObjectsToTheirController(t *testing.T) {
 	e := newEnv(t, controller.ManagerOptions{})
 	r := &taskMaker{e: e}
-	if err := controller.New[*kunosv1.Job](e.mgr, "jobs", controller.Options{MaxConcurrentReconciles: 2}).
+	if err := controller.New(e.mgr, "jobs", kunosv1.Jobs, controller.Options{MaxConcurrentReconciles: 2}).
 		For(e.jobs, controller.GenerationChanged).
 		Owns(controller.Owned(e.tasks)).
 		Complete(r); err != nil {
@@ -197,7 +197,7 @@ func TestWatchesMapsThroughAFunction(t *testing.T) {
 		}
 		return nil
 	}
-	if err := controller.New[*kunosv1.Job](e.mgr, "jobs", controller.Options{}).
+	if err := controller.New(e.mgr, "jobs", kunosv1.Jobs, controller.Options{}).
 		For(e.jobs).
 		Watches(controller.Mapped(e.nodes, nodeToJob, controller.LabelsChanged)).
 		Complete(controller.ReconcilerFunc(func(_ context.Context, r controller.Request) (controller.Result, error) {

@@ -44,7 +44,7 @@ func runReconciler(t *testing.T, opts controller.Options, fn controller.Reconcil
 	e := newEnv(t, controller.ManagerOptions{})
 	l := newRecordingLimiter()
 	opts.RateLimiter = l
-	if err := controller.New[*kunosv1.Job](e.mgr, "c", opts).For(e.jobs).Complete(fn); err != nil {
+	if err := controller.New(e.mgr, "c", kunosv1.Jobs, opts).For(e.jobs).Complete(fn); err != nil {
 		t.Fatal(err)
 	}
 	return e, l, e.start(t)
@@ -325,7 +325,7 @@ func TestGracefulShutdownTimeoutCancels(t *testing.T) {
 	e := newEnv(t, controller.ManagerOptions{GracefulShutdownTimeout: 100 * time.Millisecond})
 	started := make(chan struct{})
 	var ctxErr error
-	if err := controller.New[*kunosv1.Job](e.mgr, "c", controller.Options{}).For(e.jobs).
+	if err := controller.New(e.mgr, "c", kunosv1.Jobs, controller.Options{}).For(e.jobs).
 		Complete(controller.ReconcilerFunc(func(ctx context.Context, _ controller.Request) (controller.Result, error) {
 			close(started)
 			<-ctx.Done()

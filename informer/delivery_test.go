@@ -37,7 +37,7 @@ func holdHandler(t *testing.T, s *informer[*kunosv1.Task], r *recorder, rv int) 
 
 func TestCoalesceSemantics(t *testing.T) {
 	m := newCountingMetrics()
-	s := sinkInformer(t, Options[*kunosv1.Task]{Metrics: m, Delivery: Delivery{Policy: Coalesce}})
+	s := sinkInformer(t, Options[*kunosv1.Task]{InformerMetrics: m, Delivery: Delivery{Policy: Coalesce}})
 	r := newRecorder(t)
 	reg, err := s.AddEventHandler(r, WithName("h"))
 	must(t, err)

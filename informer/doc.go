@@ -5,7 +5,10 @@
 // 410) that fills a cache.Indexer[T], and tells every registered Handler[T]
 // about each change:
 //
-//	inf := informer.New[*kunosv1.Task](lw, informer.Options[*kunosv1.Task]{Name: "tasks"})
+//	tasks := client.For(c, kunosv1.Tasks).Namespace("default") // a lister-watcher itself
+//	var opts informer.Options[*kunosv1.Task]
+//	opts.Name = "tasks" // the embedded reflector.Options: one Name, Logger, Clock for both
+//	inf := informer.New(tasks, opts)
 //	reg, err := inf.AddEventHandler(informer.HandlerFuncs[*kunosv1.Task]{
 //		AddFunc:    func(t *kunosv1.Task, isInInitialList bool) { queue.Add(key(t)) },
 //		UpdateFunc: func(old, t *kunosv1.Task) { queue.Add(key(t)) },
@@ -15,8 +18,13 @@
 //	informer.WaitForCacheSync(ctx, reg.HasSynced)
 //
 // Most programs build informers through a Factory, which shares one informer
-// per resource, namespace and selectors, starts and stops them together,
-// stops one on its own (Remove), and reports readiness (ReadyzHandler).
+// per resource, Go type, namespace and selectors, starts and stops them
+// together, stops one on its own (Remove), and reports readiness
+// (ReadyzHandler). For takes a resource.Descriptor and infers the informer's
+// type from it, and refuses at once what could never list (a namespace on a
+// cluster-scoped resource, a selector on a field the resource lacks):
+//
+//	tasks, err := informer.For(f, kunosv1.Tasks, informer.WithFieldSelector("spec.nodeName=node-1"))
 //
 // # Notifications
 //

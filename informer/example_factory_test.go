@@ -21,9 +21,15 @@ func ExampleFactory() {
 	f := informer.NewFactory(c, informer.FactoryOptions{})
 	defer f.Shutdown()
 
-	tasks := informer.ForResource[*kunosv1.Task](f, kunosv1.TasksResource, "")
-	mine := informer.ForResource[*kunosv1.Task](f, kunosv1.TasksResource, "",
-		informer.WithFieldSelector("spec.nodeName=node-1"))
+	// The descriptor says the Go type: tasks is a SharedIndexInformer[*kunosv1.Task].
+	tasks, err := informer.For(f, kunosv1.Tasks)
+	if err != nil {
+		log.Fatal(err)
+	}
+	mine, err := informer.For(f, kunosv1.Tasks, informer.WithFieldSelector("spec.nodeName=node-1"))
+	if err != nil {
+		log.Fatal(err) // e.g. a field Tasks cannot be selected on
+	}
 	reg, err := mine.AddEventHandler(informer.HandlerFuncs[*kunosv1.Task]{
 		AddFunc:    func(t *kunosv1.Task, isInInitialList bool) { log.Println("run", t.Name) },
 		DeleteFunc: func(t *kunosv1.Task, finalStateUnknown bool) { log.Println("stop", t.Name) },
@@ -38,5 +44,5 @@ func ExampleFactory() {
 		return
 	}
 	// Later: this node left; stop its informer and its handler.
-	f.Remove(kunosv1.TasksResource, "", informer.WithFieldSelector("spec.nodeName=node-1"))
+	informer.Remove(f, kunosv1.Tasks, informer.WithFieldSelector("spec.nodeName=node-1"))
 }

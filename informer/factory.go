@@ -5,16 +5,20 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
-	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kunos-io/listwatch/cache"
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/reflector"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
+	"github.com/kunos-io/listwatch/resource"
 )
 
 // MetricsProvider gives a Factory the metrics hooks of each informer it
@@ -27,24 +31,21 @@ type MetricsProvider interface {
 // FactoryOptions configure a Factory. The zero value of every field selects
 // its default.
 type FactoryOptions struct {
-	// ResyncPeriod is every informer's ResyncPeriod (default 0: none).
-	ResyncPeriod time.Duration
-	// Delivery is every informer's default Delivery (default Unbounded).
-	Delivery Delivery
-	// Metrics, if set, provides every informer's and reflector's hooks.
-	Metrics MetricsProvider
-	// Logger receives the informers' logs. Default slog.Default().
-	Logger *slog.Logger
-	// WatchList, BookmarkInterval and WatchErrorHandler are passed to every
-	// reflector (see reflector.Options).
-	WatchList         *bool
-	BookmarkInterval  time.Duration
-	WatchErrorHandler func(err error)
+	// Options are every informer's options, embedded once: resync period,
+	// delivery, and the reflector's (watch-list, bookmark interval, watch
+	// error handler, timeouts, logger, clock...). Transform and Indexers,
+	// typed on cache.Object, apply to every informer, whatever its type (a
+	// Transform must return an object of the type it was given). Name,
+	// Resource and the metrics hooks are set per informer.
+	Options[cache.Object]
+	// MetricsProvider, if set, provides every informer's and reflector's
+	// hooks.
+	MetricsProvider MetricsProvider
 }
 
-// Factory shares one informer per resource, namespace and selectors among
-// all the parts of a program, starts them together and stops them together
-// or one at a time.
+// Factory shares one informer per resource, Go type, namespace and
+// selectors among all the parts of a program, starts them together and
+// stops them together or one at a time.
 type Factory struct {
 	client *client.Client
 	opts   FactoryOptions
@@ -52,6 +53,7 @@ type Factory struct {
 	mu        sync.Mutex
 	informers map[informerKey]*factoryEntry
 	order     []informerKey // creation order, for stable reports
+	kinds     map[reflect.Type]schema.GroupVersionKind
 	startCtx  context.Context
 	shutdown  bool
 	wg        sync.WaitGroup
@@ -59,6 +61,7 @@ type Factory struct {
 
 type informerKey struct {
 	gvr                       schema.GroupVersionResource
+	typ                       reflect.Type // a typed and a Dynamic informer of one resource are two informers
 	namespace, labels, fields string
 }
 
@@ -81,16 +84,22 @@ func NewFactory(c *client.Client, opts FactoryOptions) *Factory {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Factory{client: c, opts: opts, informers: map[informerKey]*factoryEntry{}}
+	return &Factory{client: c, opts: opts, informers: map[informerKey]*factoryEntry{}, kinds: map[reflect.Type]schema.GroupVersionKind{}}
 }
 
 // ResourceOption selects or configures one of a Factory's informers.
 type ResourceOption func(*resourceConfig)
 
 type resourceConfig struct {
-	labels, fields string
-	name           string
-	indexers       any // cache.Indexers[T]
+	namespace, labels, fields string
+	name                      string
+}
+
+// InNamespace restricts the informer to one namespace (default: all
+// namespaces). A cluster-scoped resource takes none. It is part of the
+// informer's identity.
+func InNamespace(namespace string) ResourceOption {
+	return func(c *resourceConfig) { c.namespace = namespace }
 }
 
 // WithLabelSelector restricts the informer to objects matching selector
@@ -100,7 +109,9 @@ func WithLabelSelector(selector string) ResourceOption {
 }
 
 // WithFieldSelector restricts the informer to objects matching selector,
-// e.g. "spec.nodeName=node-1". It is part of the informer's identity.
+// e.g. "spec.nodeName=node-1"; its fields must be among the descriptor's
+// SelectableFields, metadata.name or metadata.namespace. It is part of the
+// informer's identity.
 func WithFieldSelector(selector string) ResourceOption {
 	return func(c *resourceConfig) { c.fields = selector }
 }
@@ -110,12 +121,6 @@ func WithFieldSelector(selector string) ResourceOption {
 // "tasks.kunos.io ns=default fields=spec.nodeName=node-1".
 func WithInformerName(name string) ResourceOption {
 	return func(c *resourceConfig) { c.name = name }
-}
-
-// WithIndexers adds indices to the informer's cache; indices whose name the
-// cache already has are kept as they are.
-func WithIndexers[T cache.Object](indexers cache.Indexers[T]) ResourceOption {
-	return func(c *resourceConfig) { c.indexers = indexers }
 }
 
 func (k informerKey) String() string {
@@ -132,48 +137,55 @@ func (k informerKey) String() string {
 	return strings.Join(parts, " ")
 }
 
-// ForResource returns f's informer for gvr in namespace ("" for all
-// namespaces or a cluster-scoped resource) with the given selectors,
-// creating it on first use. Objects are decoded as T. If f was started, a
-// new informer starts at once. Asking for one informer with two different
-// types T panics: that is a programming error.
-func ForResource[T cache.Object](f *Factory, gvr schema.GroupVersionResource, namespace string, opts ...ResourceOption) SharedIndexInformer[T] {
+// key checks opts against d and returns the informer's identity. Every
+// mistake that would make each list and watch fail (a namespace on a
+// cluster-scoped resource, a selector that does not parse, a field the
+// resource cannot select on) is reported here, once, instead of by a
+// reflector retrying with backoff.
+func key[T cache.Object](d resource.Descriptor[T], opts []ResourceOption) (informerKey, resourceConfig, error) {
 	var cfg resourceConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
-	var indexers cache.Indexers[T]
-	if cfg.indexers != nil {
-		idx, ok := cfg.indexers.(cache.Indexers[T])
-		if !ok {
-			panic(fmt.Sprintf("informer: ForResource[%s] with indexers of type %T", typeName[T](), cfg.indexers))
-		}
-		indexers = idx
+	if err := d.Validate(); err != nil {
+		return informerKey{}, cfg, err
 	}
-	key := informerKey{gvr: gvr, namespace: namespace, labels: cfg.labels, fields: cfg.fields}
+	if err := d.CheckNamespace(cfg.namespace); err != nil {
+		return informerKey{}, cfg, err
+	}
+	if _, err := labels.Parse(cfg.labels); err != nil {
+		return informerKey{}, cfg, fmt.Errorf("%s: label selector: %w", d.Info, err)
+	}
+	sel, err := fields.ParseSelector(cfg.fields)
+	if err != nil {
+		return informerKey{}, cfg, fmt.Errorf("%s: field selector: %w", d.Info, err)
+	}
+	for _, r := range sel.Requirements() {
+		if r.Field != "metadata.name" && r.Field != "metadata.namespace" && !slices.Contains(d.SelectableFields, r.Field) {
+			return informerKey{}, cfg, fmt.Errorf("%s: field selector: %q is not a selectable field (have metadata.name, metadata.namespace%s)",
+				d.Info, r.Field, strings.Join(append([]string{""}, d.SelectableFields...), ", "))
+		}
+	}
+	return informerKey{gvr: d.GVR, typ: reflect.TypeFor[T](), namespace: cfg.namespace, labels: cfg.labels, fields: cfg.fields}, cfg, nil
+}
+
+// For returns f's informer for the resource d describes, with the
+// namespace and selectors of opts, creating it on first use; its objects
+// have d's Go type T. If f was started, a new informer starts at once.
+//
+// It fails, without creating anything, on what could never list: an
+// invalid descriptor, a namespace on a cluster-scoped resource, a selector
+// that does not parse or selects on a field d does not have.
+func For[T cache.Object](f *Factory, d resource.Descriptor[T], opts ...ResourceOption) (SharedIndexInformer[T], error) {
+	key, cfg, err := key(d, opts)
+	if err != nil {
+		return nil, fmt.Errorf("informer: %w", err)
+	}
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if e, ok := f.informers[key]; ok {
-		inf, ok := e.inf.(SharedIndexInformer[T])
-		if !ok {
-			panic(fmt.Sprintf("informer: ForResource[%s] for %q, which the factory holds as %T", typeName[T](), key, e.inf))
-		}
-		if len(indexers) > 0 {
-			have := inf.Indexer().GetIndexers()
-			add := cache.Indexers[T]{}
-			for name, fn := range indexers {
-				if _, dup := have[name]; !dup {
-					add[name] = fn
-				}
-			}
-			if len(add) > 0 {
-				if err := inf.Indexer().AddIndexers(add); err != nil {
-					f.opts.Logger.Error("informer: cannot add indexers to a shared informer", "informer", e.name, "err", err)
-				}
-			}
-		}
-		return inf
+		return e.inf.(SharedIndexInformer[T]), nil // the key holds T's type
 	}
 
 	name := cfg.name
@@ -183,37 +195,85 @@ func ForResource[T cache.Object](f *Factory, gvr schema.GroupVersionResource, na
 	tweak := func(o *metav1.ListOptions) {
 		o.LabelSelector, o.FieldSelector = key.labels, key.fields
 	}
-	lw := client.For[T](f.client, gvr).Namespace(namespace).ListerWatcher(tweak)
-	o := Options[T]{
-		Name:              name,
-		Resource:          gvr.GroupResource(),
-		ResyncPeriod:      f.opts.ResyncPeriod,
-		Indexers:          indexers,
-		WatchErrorHandler: f.opts.WatchErrorHandler,
-		Delivery:          f.opts.Delivery,
-		Logger:            f.opts.Logger,
-		Reflector: reflector.Options[T]{
-			WatchList:        f.opts.WatchList,
-			BookmarkInterval: f.opts.BookmarkInterval,
-		},
+	lw := client.For(f.client, d).Namespace(key.namespace).ListerWatcher(tweak)
+	o, err := optionsFor[T](f.opts.Options)
+	if err != nil {
+		return nil, fmt.Errorf("informer %s: %w", name, err)
 	}
-	if f.opts.Metrics != nil {
-		o.Metrics = f.opts.Metrics.InformerMetrics(name)
-		o.Reflector.Metrics = f.opts.Metrics.ReflectorMetrics(name)
+	o.Name, o.Resource = name, d.GVR.GroupResource()
+	if f.opts.MetricsProvider != nil {
+		o.InformerMetrics = f.opts.MetricsProvider.InformerMetrics(name)
+		o.Metrics = f.opts.MetricsProvider.ReflectorMetrics(name)
 	}
-	inf := New(lw, o)
+	inf, err := newInformerChecked(lw, o)
+	if err != nil {
+		return nil, err
+	}
 	e := &factoryEntry{name: name, inf: inf, done: make(chan struct{})}
 	f.informers[key] = e
 	f.order = append(f.order, key)
+	f.kinds[key.typ] = d.GVK()
 	if f.startCtx != nil && !f.shutdown {
 		f.startLocked(f.startCtx, e)
 	}
-	return inf
+	return inf, nil
 }
 
-func typeName[T any]() string {
-	var zero T
-	return fmt.Sprintf("%T", zero)
+// optionsFor gives the factory-wide options the type T of one informer:
+// the embedded structs are copied whole, and the Transform and Indexers
+// typed on cache.Object are wrapped for T.
+func optionsFor[T cache.Object](base Options[cache.Object]) (Options[T], error) {
+	var o Options[T]
+	copyExcept(&o.Options, base.Options, "Transform")
+	copyExcept(&o, base, "Options", "Transform", "Indexers")
+	if tr := base.Transform; tr != nil {
+		o.Transform = func(obj T) (T, error) {
+			out, err := tr(obj)
+			if err != nil {
+				return obj, err
+			}
+			t, ok := out.(T)
+			if !ok {
+				return obj, fmt.Errorf("informer: the factory's Transform returned %T for a %T", out, obj)
+			}
+			return t, nil
+		}
+	}
+	if len(base.Indexers) > 0 {
+		o.Indexers = cache.Indexers[T]{}
+		for name, fn := range base.Indexers {
+			if fn == nil {
+				return o, fmt.Errorf("index %q has a nil function", name)
+			}
+			o.Indexers[name] = func(obj T) ([]string, error) { return fn(obj) }
+		}
+	}
+	return o, nil
+}
+
+// copyExcept sets every field of *dst from the field of the same name in
+// src, but the fields named in skip. dst and src are structs whose other
+// fields have identical types (one generic struct at two type arguments),
+// so a field added later is carried without touching this code.
+func copyExcept[D, S any](dst *D, src S, skip ...string) {
+	dv, sv := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src)
+	for i := range sv.NumField() {
+		name := sv.Type().Field(i).Name
+		if slices.Contains(skip, name) {
+			continue
+		}
+		dv.FieldByName(name).Set(sv.Field(i))
+	}
+}
+
+// KindFor returns the kind of the objects of type t that f's informers
+// decode, if f has built one for that type: how an event recorder names an
+// object that carries no apiVersion and kind of its own.
+func (f *Factory) KindFor(t reflect.Type) (schema.GroupVersionKind, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	gvk, ok := f.kinds[t]
+	return gvk, ok
 }
 
 // Start starts every informer not started yet; informers created later
@@ -242,16 +302,15 @@ func (f *Factory) startLocked(ctx context.Context, e *factoryEntry) {
 	}()
 }
 
-// Remove stops the informer for gvr, namespace and the selectors in opts
-// and forgets it, waiting until its goroutines (reflector and handlers)
-// ended. It reports whether the factory held that informer. Registrations
-// on it stop receiving; a later ForResource builds a new informer.
-func (f *Factory) Remove(gvr schema.GroupVersionResource, namespace string, opts ...ResourceOption) bool {
-	var cfg resourceConfig
-	for _, o := range opts {
-		o(&cfg)
+// Remove stops the informer For(f, d, opts...) returned and forgets it,
+// waiting until its goroutines (reflector and handlers) ended. It reports
+// whether the factory held that informer. Registrations on it stop
+// receiving; a later For builds a new informer.
+func Remove[T cache.Object](f *Factory, d resource.Descriptor[T], opts ...ResourceOption) bool {
+	key, _, err := key(d, opts)
+	if err != nil {
+		return false
 	}
-	key := informerKey{gvr: gvr, namespace: namespace, labels: cfg.labels, fields: cfg.fields}
 	f.mu.Lock()
 	e, ok := f.informers[key]
 	if ok {

@@ -2,6 +2,7 @@ package informer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http/httptest"
@@ -11,9 +12,12 @@ import (
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/stubtest"
+	"github.com/kunos-io/listwatch/cache"
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/reflector"
+	"github.com/kunos-io/listwatch/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 type fakeProvider struct{ names []string }
@@ -34,20 +38,20 @@ func TestFactory(t *testing.T) {
 	must(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource)
+	tasks := client.For(c, kunosv1.Tasks)
 	for i, node := range []string{"n1", "n2", "n1"} {
 		_, err := tasks.Namespace("default").Create(ctx, newTask("default", fmt.Sprintf("t%d", i), node), metav1.CreateOptions{})
 		must(t, err)
 	}
 
 	prov := &fakeProvider{}
-	f := NewFactory(c, FactoryOptions{Metrics: prov})
+	f := NewFactory(c, FactoryOptions{MetricsProvider: prov})
 	defer f.Shutdown()
-	all := ForResource[*kunosv1.Task](f, kunosv1.TasksResource, "")
-	if again := ForResource[*kunosv1.Task](f, kunosv1.TasksResource, ""); again != all {
-		t.Fatal("ForResource built a second informer for the same key")
+	all := mustFor(t, f, kunosv1.Tasks)
+	if again := mustFor(t, f, kunosv1.Tasks); again != all {
+		t.Fatal("For built a second informer for the same key")
 	}
-	n1 := ForResource[*kunosv1.Task](f, kunosv1.TasksResource, "", WithFieldSelector("spec.nodeName=n1"))
+	n1 := mustFor(t, f, kunosv1.Tasks, WithFieldSelector("spec.nodeName=n1"))
 	if n1 == all {
 		t.Fatal("a field selector did not make a distinct informer")
 	}
@@ -81,10 +85,10 @@ func TestFactory(t *testing.T) {
 	}
 
 	// Removing one informer ends its goroutines and leaves the others be.
-	if !f.Remove(kunosv1.TasksResource, "", WithFieldSelector("spec.nodeName=n1")) {
+	if !Remove(f, kunosv1.Tasks, WithFieldSelector("spec.nodeName=n1")) {
 		t.Fatal("Remove found no informer")
 	}
-	if f.Remove(kunosv1.TasksResource, "", WithFieldSelector("spec.nodeName=n1")) {
+	if Remove(f, kunosv1.Tasks, WithFieldSelector("spec.nodeName=n1")) {
 		t.Fatal("second Remove found the informer again")
 	}
 	select {
@@ -103,21 +107,19 @@ func TestFactory(t *testing.T) {
 	}
 
 	// An informer created after Start starts at once.
-	nodes := ForResource[*kunosv1.Node](f, kunosv1.NodesResource, "")
+	nodes := mustFor(t, f, kunosv1.Nodes)
 	if !WaitForCacheSync(ctx, nodes.HasSynced) {
 		t.Fatal("late informer did not start")
 	}
 	if len(prov.names) != 3 || prov.names[1] != "tasks.kunos.io fields=spec.nodeName=n1" {
 		t.Errorf("metrics names = %q", prov.names)
 	}
-	func() {
-		defer func() {
-			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "*v1.Node") {
-				t.Errorf("ForResource with a second type: recover() = %v", r)
-			}
-		}()
-		ForResource[*kunosv1.Node](f, kunosv1.TasksResource, "")
-	}()
+	// The same resource as another Go type is another informer, not a
+	// conflict.
+	dyn := mustFor(t, f, resource.Descriptor[*unstructured.Unstructured]{Info: kunosv1.Tasks.Info})
+	if !WaitForCacheSync(ctx, dyn.HasSynced) || dyn.Indexer().Len() != 4 {
+		t.Errorf("unstructured informer of tasks holds %d objects, want 4 (t0-t2, t9)", dyn.Indexer().Len())
+	}
 	f.Shutdown()
 	select {
 	case <-regKept.Done():
@@ -131,7 +133,7 @@ func TestFactoryReadyzUnsynced(t *testing.T) {
 	c, err := client.New(&client.Config{Host: "http://127.0.0.1:1", QPS: -1})
 	must(t, err)
 	f := NewFactory(c, FactoryOptions{})
-	ForResource[*kunosv1.Job](f, kunosv1.JobsResource, "ns1")
+	mustFor(t, f, kunosv1.Jobs, InNamespace("ns1"))
 	ctx, cancel := context.WithCancel(context.Background())
 	f.Start(ctx)
 	rec := httptest.NewRecorder()
@@ -145,4 +147,84 @@ func TestFactoryReadyzUnsynced(t *testing.T) {
 	}
 	cancel()
 	f.Shutdown()
+}
+
+func mustFor[T cache.Object](t *testing.T, f *Factory, d resource.Descriptor[T], opts ...ResourceOption) SharedIndexInformer[T] {
+	t.Helper()
+	inf, err := For(f, d, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inf
+}
+
+// For refuses, before building anything, what could never list.
+func TestFactoryForErrors(t *testing.T) {
+	c, err := client.New(&client.Config{Host: "http://127.0.0.1:1", QPS: -1})
+	must(t, err)
+	f := NewFactory(c, FactoryOptions{})
+	defer f.Shutdown()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"namespace on a cluster-scoped resource", forErr(f, kunosv1.Nodes, InNamespace("x")), "cluster-scoped"},
+		{"label selector", forErr(f, kunosv1.Tasks, WithLabelSelector("a in (")), "label selector"},
+		{"field selector syntax", forErr(f, kunosv1.Tasks, WithFieldSelector("spec.nodeName")), "field selector"},
+		{"unknown field", forErr(f, kunosv1.Jobs, WithFieldSelector("spec.nodeName=n1")), `"spec.nodeName" is not a selectable field`},
+		{"invalid descriptor", forErr(f, resource.Descriptor[*kunosv1.Task]{}), "no version"},
+	} {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.name, tc.err, tc.want)
+		}
+	}
+	if !errors.Is(forErr(f, kunosv1.Nodes, InNamespace("x")), resource.ErrScope) {
+		t.Error("a scope error does not wrap resource.ErrScope")
+	}
+	if len(f.informers) != 0 {
+		t.Errorf("failed For calls left %d informers", len(f.informers))
+	}
+	if _, err := For(f, kunosv1.Tasks, WithFieldSelector("metadata.name=a,spec.nodeName=n1"), InNamespace("x")); err != nil {
+		t.Errorf("valid selectors: %v", err)
+	}
+}
+
+func forErr[T cache.Object](f *Factory, d resource.Descriptor[T], opts ...ResourceOption) error {
+	_, err := For(f, d, opts...)
+	return err
+}
+
+// The factory's options reach every informer, typed for it.
+func TestFactoryOptionsFor(t *testing.T) {
+	var seen []string
+	base := Options[cache.Object]{
+		ResyncPeriod: time.Minute,
+		Indexers: cache.Indexers[cache.Object]{"byName": func(o cache.Object) ([]string, error) {
+			return []string{o.GetName()}, nil
+		}},
+	}
+	base.PageSize = 7
+	base.Transform = func(o cache.Object) (cache.Object, error) {
+		seen = append(seen, o.GetName())
+		return o, nil
+	}
+	o, err := optionsFor[*kunosv1.Task](base)
+	must(t, err)
+	if o.ResyncPeriod != time.Minute || o.PageSize != 7 {
+		t.Errorf("options not carried: %+v", o)
+	}
+	task := newTask("ns", "t1", "n1")
+	if got, err := o.Transform(task); err != nil || got != task || len(seen) != 1 {
+		t.Errorf("Transform = %v, %v (seen %v)", got, err, seen)
+	}
+	if vals, err := o.Indexers["byName"](task); err != nil || len(vals) != 1 || vals[0] != "t1" {
+		t.Errorf("index = %v, %v", vals, err)
+	}
+	base.Transform = func(o cache.Object) (cache.Object, error) { return &kunosv1.Node{}, nil }
+	o, err = optionsFor[*kunosv1.Task](base)
+	must(t, err)
+	if _, err := o.Transform(task); err == nil {
+		t.Error("a Transform returning another type did not fail")
+	}
 }

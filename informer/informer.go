@@ -112,20 +112,30 @@ func New[T cache.Object](lw reflector.ListerWatcher[T], opts Options[T]) SharedI
 }
 
 func newInformer[T cache.Object](lw reflector.ListerWatcher[T], opts Options[T]) *informer[T] {
-	opts, err := opts.withDefaults()
+	s, err := newInformerChecked(lw, opts)
 	if err != nil {
 		panic(err)
 	}
+	return s
+}
+
+// newInformerChecked is New returning an error instead of panicking, for
+// the Factory, whose callers get errors.
+func newInformerChecked[T cache.Object](lw reflector.ListerWatcher[T], opts Options[T]) (*informer[T], error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	if lw == nil {
-		panic(fmt.Sprintf("informer %s: nil ListerWatcher", opts.Name))
+		return nil, fmt.Errorf("informer %s: nil ListerWatcher", opts.Name)
 	}
 	s := &informer[T]{
 		lw:         lw,
 		opts:       opts,
 		name:       opts.Name,
 		indexer:    cache.NewIndexer(cache.MetaNamespaceKeyFunc, opts.Indexers),
-		metrics:    opts.Metrics,
-		log:        opts.Logger,
+		metrics:    opts.InformerMetrics,
+		log:        opts.Logger.With("informer", opts.Name),
 		clock:      opts.Clock,
 		names:      map[string]*listener[T]{},
 		started:    map[*listener[T]]bool{},
@@ -136,7 +146,7 @@ func newInformer[T cache.Object](lw reflector.ListerWatcher[T], opts Options[T])
 	s.lister = cache.NewLister(s.indexer, opts.Resource)
 	empty := []*listener[T]{}
 	s.active.Store(&empty)
-	return s
+	return s, nil
 }
 
 func (s *informer[T]) Indexer() cache.Indexer[T] { return s.indexer }
@@ -298,7 +308,7 @@ func (s *informer[T]) Run(ctx context.Context) {
 		return
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	r := reflector.New(s.lw, reflector.Sink[T](s), s.opts.Reflector)
+	r := reflector.New(s.lw, reflector.Sink[T](s), s.opts.Options)
 	s.refl.Store(r)
 	var wg sync.WaitGroup
 	wg.Add(2)

@@ -143,7 +143,7 @@ func TestRegistrationHasSynced(t *testing.T) {
 
 func TestRemoveEventHandlerStopsDelivery(t *testing.T) {
 	m := newCountingMetrics()
-	s := sinkInformer(t, Options[*kunosv1.Task]{Metrics: m})
+	s := sinkInformer(t, Options[*kunosv1.Task]{InformerMetrics: m})
 	must(t, s.Replace(nil, "0"))
 	keep, gone := newRecorder(t), newRecorder(t)
 	_, err := s.AddEventHandler(keep, WithName("keep"))
@@ -199,7 +199,7 @@ func TestRemoveBeforeRun(t *testing.T) {
 
 func TestPanickingHandlerKeepsReceiving(t *testing.T) {
 	m := newCountingMetrics()
-	s := sinkInformer(t, Options[*kunosv1.Task]{Metrics: m})
+	s := sinkInformer(t, Options[*kunosv1.Task]{InformerMetrics: m})
 	var mu sync.Mutex
 	var got []string
 	reg, err := s.AddEventHandler(HandlerFuncs[*kunosv1.Task]{
@@ -225,7 +225,7 @@ func TestPanickingHandlerKeepsReceiving(t *testing.T) {
 
 func TestRelistNotifications(t *testing.T) {
 	m := newCountingMetrics()
-	s := sinkInformer(t, Options[*kunosv1.Task]{Metrics: m})
+	s := sinkInformer(t, Options[*kunosv1.Task]{InformerMetrics: m})
 	r := newRecorder(t)
 	_, err := s.AddEventHandler(r)
 	must(t, err)
@@ -271,7 +271,7 @@ func TestRelistNotifications(t *testing.T) {
 
 func TestResync(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
-	s := sinkInformer(t, Options[*kunosv1.Task]{Clock: clk, ResyncPeriod: 10 * time.Second})
+	s := sinkInformer(t, Options[*kunosv1.Task]{Options: reflector.Options[*kunosv1.Task]{Clock: clk}, ResyncPeriod: 10 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); s.resyncLoop(ctx) }()
@@ -364,10 +364,6 @@ func (f *fakeLW) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Inte
 	return w, nil
 }
 
-func reflectorOpts(watchList *bool) reflector.Options[*kunosv1.Task] {
-	return reflector.Options[*kunosv1.Task]{WatchList: watchList}
-}
-
 func newFakeLW(rv string, items ...*kunosv1.Task) *fakeLW {
 	return &fakeLW{items: items, rv: rv, watches: make(chan chan<- watchEvent, 16)}
 }
@@ -383,9 +379,9 @@ func TestRunEndToEnd(t *testing.T) {
 	off := false
 	m := newCountingMetrics()
 	inf := New[*kunosv1.Task](lw, Options[*kunosv1.Task]{
-		Name: "tasks", Metrics: m,
-		Resource:  kunosv1.TasksResource.GroupResource(),
-		Reflector: reflectorOpts(&off),
+		Options:         reflector.Options[*kunosv1.Task]{Name: "tasks", WatchList: &off},
+		InformerMetrics: m,
+		Resource:        kunosv1.Tasks.GVR.GroupResource(),
 	})
 	r := newRecorder(t)
 	reg, err := inf.AddEventHandler(r)
@@ -432,7 +428,7 @@ func TestRunEndToEnd(t *testing.T) {
 func ExampleNew() {
 	lw := newFakeLW("2", task("a", 1), task("b", 2))
 	off := false
-	inf := New[*kunosv1.Task](lw, Options[*kunosv1.Task]{Name: "tasks", Reflector: reflectorOpts(&off)})
+	inf := New[*kunosv1.Task](lw, Options[*kunosv1.Task]{Options: reflector.Options[*kunosv1.Task]{Name: "tasks", WatchList: &off}})
 
 	var mu sync.Mutex
 	var seen []string

@@ -17,10 +17,17 @@ const MinResyncPeriod = time.Second
 
 // Options configure an informer. The zero value of every field selects its
 // default.
+//
+// The reflector's options are embedded once, not copied: Name, Logger and
+// Clock serve the informer and its reflector alike, and Transform,
+// WatchErrorHandler, watch-list, paging, timeouts, backoff and the
+// reflector's Metrics are the reflector's (see reflector.Options).
 type Options[T cache.Object] struct {
-	// Name identifies the informer in logs and metrics, e.g. "tasks".
-	// Default: the Go type of T.
-	Name string
+	// Options are the reflector's options. Name identifies the informer in
+	// logs and metrics too (default: the Go type of T); Logger receives the
+	// informer's logs too (default slog.Default()); Clock drives resyncs
+	// too (default: the real clock).
+	reflector.Options[T]
 
 	// Resource names the collection in the Lister's NotFound errors.
 	Resource schema.GroupResource
@@ -33,33 +40,13 @@ type Options[T cache.Object] struct {
 	// added, so that listers can list one namespace without a scan.
 	Indexers cache.Indexers[T]
 
-	// Transform, if set, is applied to every object as it arrives, before
-	// it is cached (see reflector.Options.Transform), e.g. to drop fields
-	// the program never reads.
-	Transform func(T) (T, error)
-
-	// WatchErrorHandler, if set, sees every list and watch error. It must
-	// not block.
-	WatchErrorHandler func(err error)
-
 	// Delivery is the default delivery of every handler (see WithDelivery).
 	// Default: Unbounded (nothing is lost).
 	Delivery Delivery
 
-	// Metrics, if set, is told what the informer does.
-	Metrics MetricsHook
-
-	// Logger receives the informer's logs. Default slog.Default().
-	Logger *slog.Logger
-
-	// Clock drives resyncs, and the reflector unless Reflector.Clock is set.
-	// Default: the real clock.
-	Clock clock.WithTicker
-
-	// Reflector holds further reflector options (watch-list, page size,
-	// timeouts, backoff, metrics). Its Name, Transform, WatchErrorHandler,
-	// Logger and Clock default to the fields above.
-	Reflector reflector.Options[T]
+	// InformerMetrics, if set, is told what the informer does (the
+	// reflector's hook is Options.Metrics).
+	InformerMetrics MetricsHook
 }
 
 func (o Options[T]) withDefaults() (Options[T], error) {
@@ -87,31 +74,14 @@ func (o Options[T]) withDefaults() (Options[T], error) {
 		idx[cache.NamespaceIndex] = cache.MetaNamespaceIndexFunc[T]
 	}
 	o.Indexers = idx
-	if o.Metrics == nil {
-		o.Metrics = noMetrics{}
+	if o.InformerMetrics == nil {
+		o.InformerMetrics = noMetrics{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	o.Logger = o.Logger.With("informer", o.Name)
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
-	}
-	r := &o.Reflector
-	if r.Name == "" {
-		r.Name = o.Name
-	}
-	if r.Transform == nil {
-		r.Transform = o.Transform
-	}
-	if r.WatchErrorHandler == nil {
-		r.WatchErrorHandler = o.WatchErrorHandler
-	}
-	if r.Logger == nil {
-		r.Logger = o.Logger
-	}
-	if r.Clock == nil {
-		r.Clock = o.Clock
 	}
 	return o, nil
 }

@@ -26,7 +26,7 @@ func TestInformerAgainstServerFaults(t *testing.T) {
 	must(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default")
+	tasks := client.For(c, kunosv1.Tasks).Namespace("default")
 	create := func(name string) {
 		_, err := tasks.Create(ctx, newTask("default", name, "n1"), metav1.CreateOptions{})
 		must(t, err)
@@ -36,9 +36,7 @@ func TestInformerAgainstServerFaults(t *testing.T) {
 	}
 
 	inf := New[*kunosv1.Task](tasks.ListerWatcher(nil), Options[*kunosv1.Task]{
-		Name:              "tasks",
-		WatchErrorHandler: func(err error) { t.Logf("watch error: %v", err) },
-		Reflector:         reflector.Options[*kunosv1.Task]{InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
+		Options: reflector.Options[*kunosv1.Task]{Name: "tasks", WatchErrorHandler: func(err error) { t.Logf("watch error: %v", err) }, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
 	})
 	recs := []*recorder{newRecorder(t), newRecorder(t)}
 	_, err = inf.AddEventHandler(recs[0], WithDelivery(Delivery{Policy: Unbounded}))

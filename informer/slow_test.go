@@ -72,7 +72,7 @@ func TestSlowHandlerDoesNotDelayOthers(t *testing.T) {
 func slowHandlerRun(t *testing.T, p Policy, events int) {
 	const keys = 1000
 	m := newCountingMetrics()
-	s := sinkInformer(t, Options[*kunosv1.Task]{Metrics: m, Delivery: Delivery{Policy: p}})
+	s := sinkInformer(t, Options[*kunosv1.Task]{InformerMetrics: m, Delivery: Delivery{Policy: p}})
 	fast, slow := newLastSeen(keys, 0), newLastSeen(keys, time.Millisecond)
 	_, err := s.AddEventHandler(fast, WithName("fast"))
 	must(t, err)

@@ -9,10 +9,10 @@
 //	reg := prometheus.NewRegistry()
 //	m := metrics.New(reg)
 //	c, err := client.New(&client.Config{Host: url, Metrics: m.Client()})
-//	lw := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default").ListerWatcher(nil)
-//	opts := informer.Options[*kunosv1.Task]{Name: "tasks", Metrics: m.Informer("tasks")}
-//	opts.Reflector.Metrics = m.Reflector("tasks") // same name: stopping the informer removes both
-//	inf := informer.New(lw, opts)
+//	tasks := client.For(c, kunosv1.Tasks).Namespace("default")
+//	opts := informer.Options[*kunosv1.Task]{InformerMetrics: m.Informer("tasks")}
+//	opts.Name, opts.Metrics = "tasks", m.Reflector("tasks") // same name: stopping the informer removes both
+//	inf := informer.New(tasks, opts)
 //	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 //		workqueue.TypedRateLimitingQueueConfig[string]{Name: "tasks", MetricsProvider: m.WorkqueueProvider()})
 //	http.Handle("/metrics", metrics.Handler(reg))
@@ -20,7 +20,7 @@
 // or through an informer Factory, which asks m for both hooks of every
 // informer it builds, under the informer's name:
 //
-//	f := informer.NewFactory(c, informer.FactoryOptions{Metrics: m})
+//	f := informer.NewFactory(c, informer.FactoryOptions{MetricsProvider: m})
 //
 // # Metrics
 //

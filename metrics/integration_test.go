@@ -46,10 +46,10 @@ func newRig(t *testing.T, opts ...stubtest.Option) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default")
+	tasks := client.For(c, kunosv1.Tasks).Namespace("default")
 	quiet := slog.New(slog.DiscardHandler)
-	o := informer.Options[*kunosv1.Task]{Name: "tasks", Logger: quiet, Metrics: m.InformerMetrics("tasks")}
-	o.Reflector.Metrics = m.ReflectorMetrics("tasks")
+	o := informer.Options[*kunosv1.Task]{Options: reflector.Options[*kunosv1.Task]{Name: "tasks", Logger: quiet}, InformerMetrics: m.InformerMetrics("tasks")}
+	o.Metrics = m.ReflectorMetrics("tasks")
 	inf := informer.New(tasks.ListerWatcher(nil), o)
 	return &rig{srv: srv, reg: reg, m: m, tasks: tasks, inf: inf}
 }
@@ -428,12 +428,14 @@ func TestEndToEndFactoryChurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := informer.NewFactory(c, informer.FactoryOptions{Metrics: m, Logger: slog.New(slog.DiscardHandler)})
+	f := informer.NewFactory(c, informer.FactoryOptions{MetricsProvider: m})
 	defer f.Shutdown()
 
 	// Built, never started, removed: no series at all.
-	informer.ForResource[*kunosv1.Task](f, kunosv1.TasksResource, "default", informer.WithInformerName("idle"))
-	if !f.Remove(kunosv1.TasksResource, "default") {
+	if _, err := informer.For(f, kunosv1.Tasks, informer.InNamespace("default"), informer.WithInformerName("idle")); err != nil {
+		t.Fatal(err)
+	}
+	if !informer.Remove(f, kunosv1.Tasks, informer.InNamespace("default")) {
 		t.Fatal("Remove of the idle informer = false")
 	}
 	if n := testutil.CollectAndCount(m); n != 0 {
@@ -443,13 +445,16 @@ func TestEndToEndFactoryChurn(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f.Start(ctx)
-	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default")
+	tasks := client.For(c, kunosv1.Tasks).Namespace("default")
 	if _, err := tasks.Create(ctx, &kunosv1.Task{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 {
 		name := fmt.Sprint("tasks-", i)
-		inf := informer.ForResource[*kunosv1.Task](f, kunosv1.TasksResource, "default", informer.WithInformerName(name))
+		inf, err := informer.For(f, kunosv1.Tasks, informer.InNamespace("default"), informer.WithInformerName(name))
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, err := inf.AddEventHandler(informer.HandlerFuncs[*kunosv1.Task]{}, informer.WithName("h")); err != nil {
 			t.Fatal(err)
 		}
@@ -465,7 +470,7 @@ func TestEndToEndFactoryChurn(t *testing.T) {
 				value(t, reg, "reflector_watch_events_total", map[string]string{"name": name, "type": "ADDED"}) == 1 &&
 				value(t, reg, "informer_handler_duration_seconds", map[string]string{"name": name, "handler": "h"}) == 1
 		})
-		if !f.Remove(kunosv1.TasksResource, "default") {
+		if !informer.Remove(f, kunosv1.Tasks, informer.InNamespace("default")) {
 			t.Fatalf("Remove of %s = false", name)
 		}
 		if left := seriesNamed(t, reg, "name", name); len(left) != 0 {
@@ -488,7 +493,7 @@ func TestEndToEndStandaloneReflector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default")
+	tasks := client.For(c, kunosv1.Tasks).Namespace("default")
 	store := cache.NewIndexer[*kunosv1.Task](cache.MetaNamespaceKeyFunc, nil)
 	r := reflector.New(tasks.ListerWatcher(nil), reflector.NewStoreSink(store), reflector.Options[*kunosv1.Task]{
 		Name: "solo", Metrics: m.Reflector("solo"), Logger: slog.New(slog.DiscardHandler),

@@ -73,7 +73,7 @@ func BenchmarkInitialSync(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		lw := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace(ns).ListerWatcher(nil)
+		lw := client.For(c, kunosv1.Tasks).Namespace(ns).ListerWatcher(nil)
 		for _, mode := range []string{"watch-list", "paged-list"} {
 			b.Run(fmt.Sprintf("%s/n=%d", mode, n), func(b *testing.B) {
 				var peak uint64

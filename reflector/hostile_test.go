@@ -115,7 +115,7 @@ func TestHostileServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lw := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ns").ListerWatcher(nil)
+	lw := client.For(c, kunosv1.Tasks).Namespace("ns").ListerWatcher(nil)
 
 	var mu sync.Mutex
 	var errs []string

@@ -37,7 +37,7 @@ func newEnv(t *testing.T, transport client.Transport, opts ...stubtest.Option) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace(ns)
+	res := client.For(c, kunosv1.Tasks).Namespace(ns)
 	return &env{t: t, srv: srv, res: res, lw: &countingLW{inner: res.ListerWatcher(nil)}}
 }
 
@@ -363,7 +363,7 @@ func TestIntegrationRandomConvergence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plw := &countingLW{inner: client.For[*kunosv1.Task](wsc, kunosv1.TasksResource).Namespace(ns).ListerWatcher(nil)}
+	plw := &countingLW{inner: client.For(wsc, kunosv1.Tasks).Namespace(ns).ListerWatcher(nil)}
 	lws := []*countingLW{e.lw, plw}
 	rns := map[string]*running{
 		"watch-list": runWith(t, e.lw, slow),

@@ -4,57 +4,38 @@ package server
 // kunos.io/v1, with the Go types of k8s.io/api, so that controllers written
 // against a real cluster work unchanged: coordination.k8s.io/v1 Leases
 // (leader election) and core v1 Events (kubectl describe, kubectl get
-// events). Their selectable fields and table columns are kube-apiserver's
-// (pkg/registry/core/event/strategy.go ToSelectableFields,
-// pkg/printers/internalversion/printers.go printLease and printEvent).
+// events), as package apis/kube describes them. Their table columns are
+// kube-apiserver's (pkg/printers/internalversion/printers.go printLease and
+// printEvent).
 
 import (
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/kunos-io/listwatch/apis/kube"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/duration"
 )
 
-// The GVRs of the built-in resources.
-var (
-	LeasesResource = coordinationv1.SchemeGroupVersion.WithResource("leases")
-	EventsResource = corev1.SchemeGroupVersion.WithResource("events")
-)
-
-// eventFields are the field-selector keys of core v1 Events beyond
-// metadata.name and metadata.namespace, as kube-apiserver has them.
-var eventFields = []string{
-	"involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-	"involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-	"reason", "reportingComponent", "source", "type",
-}
-
 func builtinResources() []Resource {
-	lease := typed(Resource{
-		GVR: LeasesResource, Kind: "Lease", ListKind: "LeaseList", Singular: "lease",
-		Namespaced: true, StrategicMerge: true,
+	lease := ResourceOf(kube.Leases, Serving[*coordinationv1.Lease]{
+		StrategicMerge: true,
 		Columns: []metav1.TableColumnDefinition{colName,
 			{Name: "Holder", Type: "string", Description: "holderIdentity contains the identity of the holder of a current lease."},
 			colAge},
-	}, func() *coordinationv1.Lease { return &coordinationv1.Lease{} },
-		func(l *coordinationv1.Lease) fields.Set { return metaFields(&l.ObjectMeta, true) },
-		func(l *coordinationv1.Lease, now time.Time) []any {
+		Cells: func(l *coordinationv1.Lease, now time.Time) []any {
 			holder := ""
 			if l.Spec.HolderIdentity != nil {
 				holder = *l.Spec.HolderIdentity
 			}
 			return []any{l.Name, holder, since(l.CreationTimestamp.Time, now)}
-		})
-
-	event := typed(Resource{
-		GVR: EventsResource, Kind: "Event", ListKind: "EventList", Singular: "event",
-		ShortNames: []string{"ev"}, Namespaced: true, StrategicMerge: true,
-		SelectableFields: eventFields,
+		},
+	})
+	event := ResourceOf(kube.Events, Serving[*corev1.Event]{
+		StrategicMerge: true,
 		Columns: []metav1.TableColumnDefinition{
 			{Name: "Last Seen", Type: "string", Description: "The time at which the most recent occurrence of this event was recorded."},
 			{Name: "Type", Type: "string", Description: "Type of this event (Normal, Warning), new types could be added in the future"},
@@ -67,30 +48,9 @@ func builtinResources() []Resource {
 			{Name: "Count", Type: "string", Priority: 1, Description: "The number of times this event has occurred."},
 			{Name: "Name", Type: "string", Priority: 1, Format: "name", Description: colName.Description},
 		},
-	}, func() *corev1.Event { return &corev1.Event{} },
-		eventFieldSet, eventCells)
-
+		Cells: eventCells,
+	})
 	return []Resource{lease, event}
-}
-
-func eventFieldSet(e *corev1.Event) fields.Set {
-	source := e.Source.Component
-	if source == "" {
-		source = e.ReportingController
-	}
-	f := metaFields(&e.ObjectMeta, true)
-	f["involvedObject.kind"] = e.InvolvedObject.Kind
-	f["involvedObject.namespace"] = e.InvolvedObject.Namespace
-	f["involvedObject.name"] = e.InvolvedObject.Name
-	f["involvedObject.uid"] = string(e.InvolvedObject.UID)
-	f["involvedObject.apiVersion"] = e.InvolvedObject.APIVersion
-	f["involvedObject.resourceVersion"] = e.InvolvedObject.ResourceVersion
-	f["involvedObject.fieldPath"] = e.InvolvedObject.FieldPath
-	f["reason"] = e.Reason
-	f["reportingComponent"] = e.ReportingController
-	f["source"] = source
-	f["type"] = e.Type
-	return f
 }
 
 // eventCells is kube-apiserver's printEvent with Wide set, as its server

@@ -14,26 +14,21 @@ import (
 	"time"
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
+	"github.com/kunos-io/listwatch/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// Resource describes one resource the server serves: its Go type, where
-// it lives (group, version, plural name, scope), how discovery names it,
-// which fields a field selector may use and how a table shows it.
+// Resource is one resource the server serves: its descriptor's Info (where
+// it lives, how discovery names it, its selectable fields), with the
+// descriptor's Go type hidden behind New and Fields, and what only a server
+// needs (generation, patch types, categories, table columns). Build one
+// from a descriptor with ResourceOf.
 type Resource struct {
-	GVR        schema.GroupVersionResource
-	Kind       string
-	ListKind   string
-	Singular   string
-	ShortNames []string
+	resource.Info
 	Categories []string
-	Namespaced bool
-	// HasStatus says the resource has a /status subresource; writes to the
-	// main resource then keep the stored status.
-	HasStatus bool
 	// Generation says metadata.generation is 1 at creation and bumped on
 	// every change of .spec, as for custom resources. Without it the server
 	// leaves generation unset, as kube-apiserver does for Leases and Events.
@@ -44,9 +39,6 @@ type Resource struct {
 	StrategicMerge bool
 	// New returns an empty object of the resource's Go type.
 	New func() runtime.Object
-	// SelectableFields are the field-selector keys beyond metadata.name
-	// and metadata.namespace.
-	SelectableFields []string
 	// Fields returns every selectable field of obj with its value,
 	// metadata.name and metadata.namespace included. obj has the type New
 	// returns.
@@ -58,19 +50,42 @@ type Resource struct {
 	Cells   func(obj runtime.Object, now time.Time) []any
 }
 
-// GVK returns the GroupVersionKind of the resource.
-func (r *Resource) GVK() schema.GroupVersionKind { return r.GVR.GroupVersion().WithKind(r.Kind) }
+// Serving says how the server serves the resource of a Descriptor[T]
+// beyond what the descriptor says: the parts only a server needs.
+type Serving[T resource.Object] struct {
+	// Categories are discovery's categories (kubectl get all).
+	Categories []string
+	// Generation and StrategicMerge are Resource's.
+	Generation, StrategicMerge bool
+	// Columns and Cells make kubectl's table; without them the table has
+	// Name and Age.
+	Columns []metav1.TableColumnDefinition
+	Cells   func(obj T, now time.Time) []any
+}
 
-// typed builds the type-erased functions of a Resource from typed ones, so
-// that each descriptor is written against its own Go type.
-func typed[T runtime.Object](r Resource, newT func() T, fieldsOf func(T) fields.Set, cells func(T, time.Time) []any) Resource {
-	r.New = func() runtime.Object { return newT() }
+// ResourceOf builds the Resource that serves d, so that the descriptor
+// stays the one source of the resource's names, scope and fields, and its
+// typed functions are written against T.
+func ResourceOf[T resource.Object](d resource.Descriptor[T], s Serving[T]) Resource {
+	if err := d.Validate(); err != nil {
+		panic(fmt.Sprintf("server: %v", err)) // static tables only
+	}
+	r := Resource{
+		Info: d.Info, Categories: s.Categories, Generation: s.Generation, StrategicMerge: s.StrategicMerge,
+		Columns: s.Columns,
+		New:     func() runtime.Object { return d.New() },
+	}
 	r.Fields = func(obj runtime.Object) fields.Set {
 		o, ok := obj.(T)
 		if !ok {
 			return nil
 		}
-		return fieldsOf(o)
+		return d.FieldSet(o)
+	}
+	cells := s.Cells
+	if cells == nil {
+		r.Columns = []metav1.TableColumnDefinition{colName, colAge}
+		cells = func(o T, now time.Time) []any { return []any{o.GetName(), age(o.GetCreationTimestamp(), now)} }
 	}
 	r.Cells = func(obj runtime.Object, now time.Time) []any {
 		o, ok := obj.(T)
@@ -80,14 +95,6 @@ func typed[T runtime.Object](r Resource, newT func() T, fieldsOf func(T) fields.
 		return cells(o, now)
 	}
 	return r
-}
-
-// metaFields is the field set every object has.
-func metaFields(m *metav1.ObjectMeta, namespaced bool) fields.Set {
-	if !namespaced {
-		return fields.Set{"metadata.name": m.Name, "metadata.namespace": ""}
-	}
-	return fields.Set{"metadata.name": m.Name, "metadata.namespace": m.Namespace}
 }
 
 // registry indexes the served resources.
@@ -172,21 +179,13 @@ func Resources() []Resource {
 	return out
 }
 
-// kunosResources adapts the kunos.io/v1 descriptors of apis/kunos/v1,
-// which stay the source of truth for those kinds.
+// kunosResources serves the kunos.io/v1 descriptors of apis/kunos/v1,
+// which stay the source of truth for those kinds, as custom resources.
 func kunosResources() []Resource {
-	out := make([]Resource, 0, len(kunosv1.Resources))
-	for _, info := range kunosv1.Resources {
-		out = append(out, Resource{
-			GVR: info.GVR, Kind: info.Kind, ListKind: info.ListKind, Singular: info.Singular,
-			ShortNames: info.ShortNames, Categories: []string{"all", "kunos"},
-			Namespaced: info.Namespaced, HasStatus: info.HasStatus, Generation: true,
-			New:              info.New,
-			SelectableFields: info.SelectableFields,
-			Fields:           kunosv1.SelectableFieldSet,
-			Columns:          kunosColumns(info.Kind),
-			Cells:            kunosCells,
-		})
+	cats := []string{"all", "kunos"}
+	return []Resource{
+		ResourceOf(kunosv1.Nodes, Serving[*kunosv1.Node]{Categories: cats, Generation: true, Columns: nodeColumns, Cells: nodeCells}),
+		ResourceOf(kunosv1.Tasks, Serving[*kunosv1.Task]{Categories: cats, Generation: true, Columns: taskColumns, Cells: taskCells}),
+		ResourceOf(kunosv1.Jobs, Serving[*kunosv1.Job]{Categories: cats, Generation: true, Columns: jobColumns, Cells: jobCells}),
 	}
-	return out
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/apimachinery/pkg/watch"
 )
@@ -38,52 +37,47 @@ var (
 		Description: "CreationTimestamp is a timestamp representing the server time when this object was created."}
 )
 
-// kunosColumns returns the columns of a kunos.io/v1 kind.
-func kunosColumns(kind string) []metav1.TableColumnDefinition {
-	switch kind {
-	case "Task":
-		return []metav1.TableColumnDefinition{colName,
-			{Name: "Phase", Type: "string", Description: "The lifecycle phase of the Task."},
-			{Name: "Node", Type: "string", Description: "The Node the Task is bound to."},
-			colAge}
-	case "Job":
-		return []metav1.TableColumnDefinition{colName,
-			{Name: "Completions", Type: "string", Description: "Succeeded Tasks out of the desired completions."},
-			{Name: "Active", Type: "integer", Description: "The number of active Tasks."},
-			colAge}
-	case "Node":
-		return []metav1.TableColumnDefinition{colName,
-			{Name: "Ready", Type: "string", Description: "The status of the Ready condition."},
-			{Name: "Capacity", Type: "integer", Description: "How many Tasks the Node runs at once."},
-			{Name: "Running", Type: "integer", Description: "The number of Tasks running on the Node."},
-			colAge}
+// The tables of the kunos.io/v1 kinds.
+var (
+	taskColumns = []metav1.TableColumnDefinition{colName,
+		{Name: "Phase", Type: "string", Description: "The lifecycle phase of the Task."},
+		{Name: "Node", Type: "string", Description: "The Node the Task is bound to."},
+		colAge}
+	jobColumns = []metav1.TableColumnDefinition{colName,
+		{Name: "Completions", Type: "string", Description: "Succeeded Tasks out of the desired completions."},
+		{Name: "Active", Type: "integer", Description: "The number of active Tasks."},
+		colAge}
+	nodeColumns = []metav1.TableColumnDefinition{colName,
+		{Name: "Ready", Type: "string", Description: "The status of the Ready condition."},
+		{Name: "Capacity", Type: "integer", Description: "How many Tasks the Node runs at once."},
+		{Name: "Running", Type: "integer", Description: "The number of Tasks running on the Node."},
+		colAge}
+)
+
+// age is the Age column: how long ago created, or <unknown>.
+func age(created metav1.Time, now time.Time) string {
+	if created.IsZero() {
+		return "<unknown>"
 	}
-	return []metav1.TableColumnDefinition{colName, colAge}
+	return duration.HumanDuration(now.Sub(created.Time))
 }
 
-// kunosCells returns the cells of a kunos.io/v1 object's row.
-func kunosCells(obj runtime.Object, now time.Time) []any {
-	age := func(m metav1.ObjectMeta) string {
-		if m.CreationTimestamp.IsZero() {
-			return "<unknown>"
+func taskCells(o *kunosv1.Task, now time.Time) []any {
+	return []any{o.Name, string(o.Status.Phase), o.Spec.NodeName, age(o.CreationTimestamp, now)}
+}
+
+func jobCells(o *kunosv1.Job, now time.Time) []any {
+	return []any{o.Name, fmt.Sprintf("%d/%d", o.Status.Succeeded, o.Spec.CompletionsOrDefault()), int64(o.Status.Active), age(o.CreationTimestamp, now)}
+}
+
+func nodeCells(o *kunosv1.Node, now time.Time) []any {
+	ready := "Unknown"
+	for _, c := range o.Status.Conditions {
+		if c.Type == kunosv1.NodeReady {
+			ready = string(c.Status)
 		}
-		return duration.HumanDuration(now.Sub(m.CreationTimestamp.Time))
 	}
-	switch o := obj.(type) {
-	case *kunosv1.Task:
-		return []any{o.Name, string(o.Status.Phase), o.Spec.NodeName, age(o.ObjectMeta)}
-	case *kunosv1.Job:
-		return []any{o.Name, fmt.Sprintf("%d/%d", o.Status.Succeeded, o.Spec.CompletionsOrDefault()), int64(o.Status.Active), age(o.ObjectMeta)}
-	case *kunosv1.Node:
-		ready := "Unknown"
-		for _, c := range o.Status.Conditions {
-			if c.Type == kunosv1.NodeReady {
-				ready = string(c.Status)
-			}
-		}
-		return []any{o.Name, ready, int64(o.Spec.Capacity), int64(o.Status.RunningTasks), age(o.ObjectMeta)}
-	}
-	return nil
+	return []any{o.Name, ready, int64(o.Spec.Capacity), int64(o.Status.RunningTasks), age(o.CreationTimestamp, now)}
 }
 
 // tableRow renders one record of res as a row with the requested object.

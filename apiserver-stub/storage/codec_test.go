@@ -13,12 +13,23 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
+	"github.com/kunos-io/listwatch/resource"
 )
 
 // testCodec is a minimal Codec over the kunos.io/v1 kinds: JSON with
 // apiVersion and kind set, labels from metadata, fields from
-// kunosv1.SelectableFieldSet.
+// the kunosv1 descriptors.
 type testCodec struct{}
+
+// kunosResource returns the kunos.io/v1 descriptor of a plural name.
+func kunosResource(plural string) (resource.Untyped, bool) {
+	for _, d := range kunosv1.Resources {
+		if d.ResourceInfo().GVR.Resource == plural {
+			return d, true
+		}
+	}
+	return nil, false
+}
 
 func (testCodec) Encode(obj runtime.Object) ([]byte, error) {
 	gvks, _, err := kunosv1.Scheme.ObjectKinds(obj)
@@ -31,11 +42,11 @@ func (testCodec) Encode(obj runtime.Object) ([]byte, error) {
 
 func (testCodec) Decode(key string, data []byte) (runtime.Object, error) {
 	parts := strings.SplitN(strings.TrimPrefix(key, "/"), "/", 2)
-	info, ok := kunosv1.ResourceFor(parts[0])
+	d, ok := kunosResource(parts[0])
 	if !ok {
 		return nil, fmt.Errorf("unknown resource in key %q", key)
 	}
-	obj := info.New()
+	obj := d.NewObject()
 	if err := json.Unmarshal(data, obj); err != nil {
 		return nil, err
 	}
@@ -47,7 +58,12 @@ func (testCodec) Attributes(obj runtime.Object) (labels.Set, fields.Set, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	f := kunosv1.SelectableFieldSet(obj)
+	var f fields.Set
+	for _, d := range kunosv1.Resources {
+		if f, err = d.ObjectFields(obj); err == nil {
+			break
+		}
+	}
 	if f == nil {
 		return nil, nil, errors.New("not a kunos.io/v1 object")
 	}

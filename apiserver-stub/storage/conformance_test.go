@@ -189,12 +189,12 @@ func cfRecordProblem(r *storage.Record) string {
 		return fmt.Sprintf("%s@%d: data does not decode: %v", r.Key, r.Revision, err)
 	}
 	resource := strings.SplitN(strings.TrimPrefix(r.Key, "/"), "/", 2)[0]
-	info, ok := kunosv1.ResourceFor(resource)
+	d, ok := kunosResource(resource)
 	if !ok {
 		return fmt.Sprintf("record key %q names no kunos.io/v1 resource", r.Key)
 	}
-	if head.APIVersion != kunosv1.SchemeGroupVersion.String() || head.Kind != info.Kind {
-		return fmt.Sprintf("%s@%d: apiVersion %q kind %q, want %q %q", r.Key, r.Revision, head.APIVersion, head.Kind, kunosv1.SchemeGroupVersion.String(), info.Kind)
+	if head.APIVersion != kunosv1.SchemeGroupVersion.String() || head.Kind != d.ResourceInfo().Kind {
+		return fmt.Sprintf("%s@%d: apiVersion %q kind %q, want %q %q", r.Key, r.Revision, head.APIVersion, head.Kind, kunosv1.SchemeGroupVersion.String(), d.ResourceInfo().Kind)
 	}
 	if want := strconv.FormatInt(r.Revision, 10); head.Metadata.ResourceVersion != want {
 		return fmt.Sprintf("%s: resourceVersion %q in Data, Revision %d", r.Key, head.Metadata.ResourceVersion, r.Revision)

@@ -132,7 +132,10 @@ func run(ctx context.Context, o options) error {
 
 	prog := newProgress(os.Stdout)
 	demoDone := make(chan error, 1)
-	jobs := informer.ForResource[*kunosv1.Job](mgr.Factory(), kunosv1.JobsResource, "")
+	jobs, err := informer.For(mgr.Factory(), kunosv1.Jobs)
+	if err != nil {
+		return err
+	}
 	if _, err := jobs.AddEventHandler(informer.HandlerFuncs[*kunosv1.Job]{
 		AddFunc:    func(j *kunosv1.Job, _ bool) { prog.observe(j); checkDemo(j, demoDone) },
 		UpdateFunc: func(_, j *kunosv1.Job) { prog.observe(j); checkDemo(j, demoDone) },
@@ -335,7 +338,7 @@ func submitDemo(ctx context.Context, c *client.Client) error {
 	if err := yaml.UnmarshalStrict(demoJobYAML, job); err != nil {
 		return fmt.Errorf("demo manifest: %w", err)
 	}
-	_, err := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace(job.Namespace).Create(ctx, job, metav1.CreateOptions{})
+	_, err := client.For(c, kunosv1.Jobs).Namespace(job.Namespace).Create(ctx, job, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		fmt.Printf("demo Job %s/%s already exists: following it\n", job.Namespace, job.Name)
 		return nil

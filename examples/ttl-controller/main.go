@@ -44,11 +44,13 @@ func run(ctx context.Context, server string, ttl time.Duration, metricsAddr stri
 	if err != nil {
 		return err
 	}
-	jobs := informer.ForResource[*kunosv1.Job](mgr.Factory(), kunosv1.JobsResource, "")
-	jobClient := client.For[*kunosv1.Job](mgr.Client(), kunosv1.JobsResource)
+	jobs, err := informer.For(mgr.Factory(), kunosv1.Jobs) // a SharedIndexInformer[*kunosv1.Job]
+	if err != nil {
+		return err
+	}
 	isFinished := func(e controller.Event[*kunosv1.Job]) bool { return !finishedAt(e.Object).IsZero() }
-	err = controller.New[*kunosv1.Job](mgr, "ttl", controller.Options{}).For(jobs, isFinished).
-		Complete(controller.ReconcilerFunc(func(ctx context.Context, req controller.Request) (controller.Result, error) {
+	err = controller.New(mgr, "ttl", kunosv1.Jobs, controller.Options{}).For(jobs, isFinished). // kunosv1.Jobs fixes the type
+													Complete(controller.ReconcilerFunc(func(ctx context.Context, req controller.Request) (controller.Result, error) {
 			job, err := jobs.Lister().Namespace(req.Namespace).Get(req.Name)
 			if err != nil || finishedAt(job).IsZero() {
 				return controller.Result{}, nil // gone (a cache fails only with NotFound), or not finished
@@ -57,10 +59,8 @@ func run(ctx context.Context, server string, ttl time.Duration, metricsAddr stri
 				return controller.Result{RequeueAfter: left}, nil
 			}
 			controller.LoggerFrom(ctx).Info("deleting a finished Job", "finished", finishedAt(job))
-			// The UID precondition spares a new Job of that name (409); a retry then sees it in the cache.
-			uid := metav1.NewUIDPreconditions(string(job.UID))
-			err = jobClient.Namespace(job.Namespace).Delete(ctx, job.Name, metav1.DeleteOptions{Preconditions: uid})
-			return controller.Result{}, err
+			return controller.Result{}, client.For(mgr.Client(), kunosv1.Jobs).Namespace(job.Namespace).Delete(ctx, job.Name,
+				metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions(string(job.UID))}) // spares a new Job of that name (409)
 		}))
 	if err != nil {
 		return err

@@ -27,7 +27,7 @@ func TestDeletesFinishedJobsAfterTheTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("default")
+	jobs := client.For(c, kunosv1.Jobs).Namespace("default")
 	ctx := context.Background()
 	create := func(name string) {
 		t.Helper()

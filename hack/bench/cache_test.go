@@ -45,7 +45,7 @@ const byNode = "byNode"
 
 func lwIndexer(indexers lwcache.Indexers[*kunosv1.Task]) indexer {
 	x := lwcache.NewIndexer(lwcache.MetaNamespaceKeyFunc, indexers)
-	l := lwcache.NewLister(x, kunosv1.TasksResource.GroupResource())
+	l := lwcache.NewLister(x, kunosv1.Tasks.GVR.GroupResource())
 	return indexer{
 		update:  x.Update,
 		replace: func(objs []*kunosv1.Task) { _ = x.Replace(objs, "1") },

@@ -131,7 +131,7 @@ func BenchmarkClientWatch(b *testing.B) {
 	ctx := context.Background()
 	b.Run("typed/listwatch", func(b *testing.B) {
 		b.ReportAllocs()
-		w, err := lwclient.For[*kunosv1.Task](ours, kunosv1.TasksResource).Watch(ctx, opts(b.N))
+		w, err := lwclient.For(ours, kunosv1.Tasks).Watch(ctx, opts(b.N))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -149,7 +149,7 @@ func BenchmarkClientWatch(b *testing.B) {
 	})
 	b.Run("unstructured/listwatch", func(b *testing.B) {
 		b.ReportAllocs()
-		w, err := lwclient.Dynamic(ours, kunosv1.TasksResource).Watch(ctx, opts(b.N))
+		w, err := lwclient.Dynamic(ours, kunosv1.Tasks.Info).Watch(ctx, opts(b.N))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -157,7 +157,7 @@ func BenchmarkClientWatch(b *testing.B) {
 	})
 	b.Run("unstructured/client-go", func(b *testing.B) {
 		b.ReportAllocs()
-		w, err := dyn.Resource(kunosv1.TasksResource).Watch(ctx, opts(b.N))
+		w, err := dyn.Resource(kunosv1.Tasks.GVR).Watch(ctx, opts(b.N))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -184,7 +184,7 @@ func BenchmarkClientList(b *testing.B) {
 	}
 	b.Run("typed/listwatch", func(b *testing.B) {
 		b.ReportAllocs()
-		tasks := lwclient.For[*kunosv1.Task](ours, kunosv1.TasksResource)
+		tasks := lwclient.For(ours, kunosv1.Tasks)
 		for b.Loop() {
 			items, _, err := tasks.List(ctx, metav1.ListOptions{})
 			check(b, len(items), err)
@@ -200,7 +200,7 @@ func BenchmarkClientList(b *testing.B) {
 	})
 	b.Run("unstructured/listwatch", func(b *testing.B) {
 		b.ReportAllocs()
-		tasks := lwclient.Dynamic(ours, kunosv1.TasksResource)
+		tasks := lwclient.Dynamic(ours, kunosv1.Tasks.Info)
 		for b.Loop() {
 			items, _, err := tasks.List(ctx, metav1.ListOptions{})
 			check(b, len(items), err)
@@ -209,7 +209,7 @@ func BenchmarkClientList(b *testing.B) {
 	b.Run("unstructured/client-go", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			l, err := dyn.Resource(kunosv1.TasksResource).List(ctx, metav1.ListOptions{})
+			l, err := dyn.Resource(kunosv1.Tasks.GVR).List(ctx, metav1.ListOptions{})
 			check(b, len(l.Items), err)
 		}
 	})

@@ -74,7 +74,7 @@ func startInformer(t *testing.T, url, ns string) (cache.SharedIndexInformer, *re
 		t.Fatal(err)
 	}
 	f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, ns, nil)
-	inf := f.ForResource(kunosv1.TasksResource).Informer()
+	inf := f.ForResource(kunosv1.Tasks.GVR).Informer()
 	rec := &recorder{events: make(chan string, 10000)}
 	if _, err := inf.AddEventHandler(rec.handler()); err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestClientGoInformer(t *testing.T) {
 			srv := stubtest.Start(t)
 			ctx := context.Background()
 			dyn, _ := dynamic.NewForConfig(&rest.Config{Host: srv.URL})
-			tasks := dyn.Resource(kunosv1.TasksResource).Namespace("compat")
+			tasks := dyn.Resource(kunosv1.Tasks.GVR).Namespace("compat")
 			for i := 0; i < 5; i++ {
 				if _, err := tasks.Create(ctx, newTask("compat", fmt.Sprintf("pre-%d", i)), metav1.CreateOptions{}); err != nil {
 					t.Fatal(err)
@@ -132,7 +132,7 @@ func TestClientGoInformerRecoversFrom410(t *testing.T) {
 	srv := stubtest.Start(t, stubtest.WithHistory(20))
 	ctx := context.Background()
 	inf, _, dyn := startInformer(t, srv.URL, "compat")
-	tasks := dyn.Resource(kunosv1.TasksResource).Namespace("compat")
+	tasks := dyn.Resource(kunosv1.Tasks.GVR).Namespace("compat")
 	srv.StallWatches(true) // the informer sees nothing of what follows
 	for i := 0; i < 60; i++ {
 		if _, err := tasks.Create(ctx, newTask("compat", fmt.Sprintf("t-%d", i)), metav1.CreateOptions{}); err != nil {
@@ -163,7 +163,7 @@ func TestClientGoInformerBookmarks(t *testing.T) {
 	ctx := context.Background()
 	inf, _, dyn := startInformer(t, srv.URL, "quiet")
 	before := inf.LastSyncResourceVersion()
-	other := dyn.Resource(kunosv1.TasksResource).Namespace("busy")
+	other := dyn.Resource(kunosv1.Tasks.GVR).Namespace("busy")
 	var last string
 	for i := 0; i < 5; i++ {
 		o, err := other.Create(ctx, newTask("busy", fmt.Sprintf("b-%d", i)), metav1.CreateOptions{})

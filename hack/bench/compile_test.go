@@ -10,5 +10,5 @@ import (
 func TestModuleBuilds(t *testing.T) {
 	q := workqueue.NewTyped[string]()
 	defer q.ShutDown()
-	_ = kunosv1.TasksResource
+	_ = kunosv1.Tasks.GVR
 }

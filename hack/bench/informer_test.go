@@ -121,9 +121,8 @@ func oursImpl(p informer.Policy) infImpl {
 	return infImpl{name: "listwatch-" + p.String(), start: func(ctx context.Context, b *testing.B, src *infSource, counters []*infCounter, wg *sync.WaitGroup) {
 		off := false
 		inf := informer.New[*kunosv1.Task](src, informer.Options[*kunosv1.Task]{
-			Delivery:          informer.Delivery{Policy: p},
-			Reflector:         reflector.Options[*kunosv1.Task]{WatchList: &off},
-			WatchErrorHandler: func(err error) { b.Logf("watch error: %v", err) },
+			Options:  reflector.Options[*kunosv1.Task]{WatchList: &off, WatchErrorHandler: func(err error) { b.Logf("watch error: %v", err) }},
+			Delivery: informer.Delivery{Policy: p},
 		})
 		var synced []func() bool
 		for _, c := range counters {

@@ -120,7 +120,7 @@ func BenchmarkReflectorInitialSync(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ourLW := lwclient.For[*kunosv1.Task](ours, kunosv1.TasksResource).Namespace(reflectorBenchNS).ListerWatcher(nil)
+	ourLW := lwclient.For(ours, kunosv1.Tasks).Namespace(reflectorBenchNS).ListerWatcher(nil)
 
 	rc, err := rest.RESTClientFor(&rest.Config{
 		Host:    srv.URL,

@@ -36,7 +36,7 @@ func TestServerWithClientGoMetadataInformer(t *testing.T) {
 			srv := stubtest.Start(t)
 			cfg := &rest.Config{Host: srv.URL, QPS: -1}
 			dyn, _ := dynamic.NewForConfig(cfg)
-			tasks := dyn.Resource(kunosv1.TasksResource).Namespace("m")
+			tasks := dyn.Resource(kunosv1.Tasks.GVR).Namespace("m")
 			ctx := context.Background()
 			if _, err := tasks.Create(ctx, newTask("m", "a"), metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
@@ -46,7 +46,7 @@ func TestServerWithClientGoMetadataInformer(t *testing.T) {
 				t.Fatal(err)
 			}
 			f := metadatainformer.NewFilteredSharedInformerFactory(mc, 0, "m", nil)
-			inf := f.ForResource(kunosv1.TasksResource).Informer()
+			inf := f.ForResource(kunosv1.Tasks.GVR).Informer()
 			runCtx, cancel := context.WithCancel(ctx)
 			t.Cleanup(func() { cancel(); f.Shutdown() })
 			f.Start(runCtx.Done())
@@ -75,7 +75,7 @@ func TestServerWithClientGoMetadataInformer(t *testing.T) {
 func TestServerWithClientGoPager(t *testing.T) {
 	srv := stubtest.Start(t)
 	dyn, _ := dynamic.NewForConfig(&rest.Config{Host: srv.URL, QPS: -1})
-	tasks := dyn.Resource(kunosv1.TasksResource).Namespace("p")
+	tasks := dyn.Resource(kunosv1.Tasks.GVR).Namespace("p")
 	ctx := context.Background()
 	for i := 0; i < 25; i++ {
 		if _, err := tasks.Create(ctx, newTask("p", fmt.Sprintf("t%02d", i)), metav1.CreateOptions{}); err != nil {
@@ -109,7 +109,7 @@ func TestServerWithClientGoPager(t *testing.T) {
 func TestServerErrorsAsClientGoSeesThem(t *testing.T) {
 	srv := stubtest.Start(t)
 	dyn, _ := dynamic.NewForConfig(&rest.Config{Host: srv.URL, QPS: -1})
-	tasks := dyn.Resource(kunosv1.TasksResource).Namespace("e")
+	tasks := dyn.Resource(kunosv1.Tasks.GVR).Namespace("e")
 	ctx := context.Background()
 	created, err := tasks.Create(ctx, newTask("e", "a"), metav1.CreateOptions{})
 	if err != nil {

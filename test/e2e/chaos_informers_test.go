@@ -143,7 +143,7 @@ func newChaosInformer(r *chaosRun, spec informerSpec, urls []string) (*chaosInfo
 	if err != nil {
 		return nil, err
 	}
-	res := client.For[*kunosv1.Task](c, kunosv1.TasksResource)
+	res := client.For(c, kunosv1.Tasks)
 	if spec.namespace != "" {
 		res = res.Namespace(spec.namespace)
 	}
@@ -151,19 +151,19 @@ func newChaosInformer(r *chaosRun, spec informerSpec, urls []string) (*chaosInfo
 	lw := epochLW{ListerWatcher: res.ListerWatcher(func(o *metav1.ListOptions) { o.FieldSelector = spec.fieldSelector() }), epoch: &ci.epoch}
 	watchList := spec.watchList
 	ci.inf = informer.New[*kunosv1.Task](lw, informer.Options[*kunosv1.Task]{
-		Name:   spec.name,
-		Logger: chaosLogger(r.t, true),
-		WatchErrorHandler: func(err error) {
-			ci.relists.watchError(err)
-		},
-		Transform: func(t *kunosv1.Task) (*kunosv1.Task, error) {
-			if t.Annotations == nil {
-				t.Annotations = map[string]string{}
-			}
-			t.Annotations[epochAnnotation] = strconv.FormatInt(ci.epoch.Load(), 10)
-			return t, nil
-		},
-		Reflector: reflector.Options[*kunosv1.Task]{
+		Options: reflector.Options[*kunosv1.Task]{
+			Name:   spec.name,
+			Logger: chaosLogger(r.t, true),
+			WatchErrorHandler: func(err error) {
+				ci.relists.watchError(err)
+			},
+			Transform: func(t *kunosv1.Task) (*kunosv1.Task, error) {
+				if t.Annotations == nil {
+					t.Annotations = map[string]string{}
+				}
+				t.Annotations[epochAnnotation] = strconv.FormatInt(ci.epoch.Load(), 10)
+				return t, nil
+			},
 			WatchList:            &watchList,
 			PageSize:             50,
 			MinWatchTimeout:      8 * time.Second,

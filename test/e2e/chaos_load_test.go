@@ -103,8 +103,8 @@ func newChaosLoad(st *chaosStats, cfg chaosConfig, direct []string) (*chaosLoad,
 	}
 	return &chaosLoad{
 		st: st, cfg: cfg, log: &writerLog{byKey: map[string][]logEntry{}},
-		tasks: client.For[*kunosv1.Task](c, kunosv1.TasksResource),
-		jobs:  client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace(jobNamespace),
+		tasks: client.For(c, kunosv1.Tasks),
+		jobs:  client.For(c, kunosv1.Jobs).Namespace(jobNamespace),
 	}, nil
 }
 
@@ -334,7 +334,7 @@ func (o *jobObserver) report(t *testing.T) {
 func startJobController(ctx context.Context, urls []string, t *testing.T) (done chan error, err error) {
 	quiet := chaosLogger(t, false)
 	mgr, err := controller.NewManager(&client.Config{Host: urls[0], Hosts: urls, QPS: -1, Timeout: 10 * time.Second},
-		controller.ManagerOptions{Logger: quiet, Factory: informer.FactoryOptions{BookmarkInterval: chaosBookmark}})
+		controller.ManagerOptions{Logger: quiet, Factory: chaosFactoryOptions()})
 	if err != nil {
 		return nil, err
 	}
@@ -357,4 +357,12 @@ func startJobController(ctx context.Context, urls []string, t *testing.T) (done 
 	done = make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	return done, nil
+}
+
+// chaosFactoryOptions are the job-controller's informer options under
+// chaos: the server's short bookmark interval, so the watchdog fires soon.
+func chaosFactoryOptions() informer.FactoryOptions {
+	var o informer.FactoryOptions
+	o.BookmarkInterval = chaosBookmark
+	return o
 }

@@ -78,9 +78,9 @@ func runChaos(t *testing.T, cfg chaosConfig, name string, rng *rand.Rand) *chaos
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.tasks = client.For[*kunosv1.Task](direct, kunosv1.TasksResource)
+	r.tasks = client.For(direct, kunosv1.Tasks)
 	r.nodesClient = direct
-	r.jobsR = client.For[*kunosv1.Job](direct, kunosv1.JobsResource).Namespace(jobNamespace)
+	r.jobsR = client.For(direct, kunosv1.Jobs).Namespace(jobNamespace)
 	if r.load, err = newChaosLoad(st, cfg, be.direct()); err != nil {
 		t.Fatal(err)
 	}
@@ -672,7 +672,7 @@ func (r *chaosRun) describeJobs() {
 		}
 		r.t.Logf("Task %s: rv %s, owner %s, node %q, phase %q, created %s", t.Name, t.ResourceVersion, owner, t.Spec.NodeName, t.Status.Phase, t.CreationTimestamp.Format("15:04:05"))
 	}
-	nodes, _, err := client.For[*kunosv1.Node](r.nodesClient, kunosv1.NodesResource).List(ctx, metav1.ListOptions{})
+	nodes, _, err := client.For(r.nodesClient, kunosv1.Nodes).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		r.t.Logf("list Nodes: %v", err)
 	}

@@ -22,7 +22,7 @@ func TestCacheConvergesAfterEmptyRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	createTasks(t, client.For[*kunosv1.Task](c, kunosv1.TasksResource), 0, 10)
+	createTasks(t, client.For(c, kunosv1.Tasks), 0, 10)
 	inf, rc := startTestInformer(t, c, 10*time.Second, true)
 	srv.RestartEmpty(opts...)
 	start := time.Now()

@@ -33,9 +33,9 @@ func startTestInformer(t *testing.T, c *client.Client, watchdog time.Duration, w
 	t.Helper()
 	on := watchList
 	rc := &relistCounter{reasons: map[reflector.RelistReason]int64{}}
-	inf := informer.New[*kunosv1.Task](client.For[*kunosv1.Task](c, kunosv1.TasksResource).ListerWatcher(nil), informer.Options[*kunosv1.Task]{
-		Name: "known-bug", Logger: slog.New(slog.DiscardHandler),
-		Reflector: reflector.Options[*kunosv1.Task]{
+	inf := informer.New[*kunosv1.Task](client.For(c, kunosv1.Tasks).ListerWatcher(nil), informer.Options[*kunosv1.Task]{
+		Options: reflector.Options[*kunosv1.Task]{
+			Name: "known-bug", Logger: slog.New(slog.DiscardHandler),
 			WatchList: &on, MinWatchTimeout: time.Minute, BookmarkInterval: chaosBookmark,
 			WatchdogTimeout: watchdog, MaxBackoff: time.Second, Metrics: rc,
 		},
@@ -95,7 +95,7 @@ func TestWatchOnHalfOpenConnection(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, _, _ = client.For[*kunosv1.Task](c, kunosv1.TasksResource).List(context.Background(), metav1.ListOptions{})
+					_, _, _ = client.For(c, kunosv1.Tasks).List(context.Background(), metav1.ListOptions{})
 				}()
 			}
 			wg.Wait()
@@ -104,7 +104,7 @@ func TestWatchOnHalfOpenConnection(t *testing.T) {
 			for _, cn := range p.Conns() {
 				cn.Stall(true)
 			}
-			createTasks(t, client.For[*kunosv1.Task](direct, kunosv1.TasksResource), 0, 10)
+			createTasks(t, client.For(direct, kunosv1.Tasks), 0, 10)
 			deadline := time.Now().Add(10 * time.Second)
 			for len(inf.Indexer().List()) != 10 {
 				if time.Now().After(deadline) {
@@ -144,7 +144,7 @@ func TestWatchFromEmptyList(t *testing.T) {
 	}
 	inf, _ := startTestInformer(t, c, time.Minute, false) // paged lists
 	t.Logf("synced at resourceVersion %q", inf.LastSyncResourceVersion())
-	tasks := client.For[*kunosv1.Task](direct, kunosv1.TasksResource)
+	tasks := client.For(direct, kunosv1.Tasks)
 	createTasks(t, tasks, 0, 5)
 	for len(inf.Indexer().List()) != 5 {
 		time.Sleep(10 * time.Millisecond)
@@ -214,7 +214,7 @@ func TestJobAfterAmbiguousCreates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := client.For[*kunosv1.Job](direct, kunosv1.JobsResource).Namespace(jobNamespace)
+	jobs := client.For(direct, kunosv1.Jobs).Namespace(jobNamespace)
 	three := int32(chaosCompletions)
 	newJob := func(name string) {
 		t.Helper()

@@ -24,9 +24,10 @@ func TestDeepCopyRoundTrip(t *testing.T) {
 		},
 		func(tm *metav1.TypeMeta, c randfill.Continue) {},
 	)
-	for _, r := range Resources {
+	for _, d := range Resources {
+		r := d.ResourceInfo()
 		for i := 0; i < 50; i++ {
-			obj := r.New()
+			obj := d.NewObject()
 			f.Fill(obj)
 			cp := obj.DeepCopyObject()
 			if !reflect.DeepEqual(obj, cp) {
@@ -36,7 +37,7 @@ func TestDeepCopyRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			back := r.New()
+			back := d.NewObject()
 			if err := json.Unmarshal(data, back); err != nil {
 				t.Fatal(err)
 			}
@@ -87,12 +88,17 @@ func mutate(obj runtime.Object) {
 }
 
 func TestSchemeKnowsKinds(t *testing.T) {
-	for _, r := range Resources {
-		gvks, _, err := Scheme.ObjectKinds(r.New())
+	for _, d := range Resources {
+		if err := d.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		r := d.ResourceInfo()
+		gvks, _, err := Scheme.ObjectKinds(d.NewObject())
 		if err != nil || len(gvks) == 0 || gvks[0] != r.GVK() {
 			t.Fatalf("%s: scheme kinds %v, %v", r.Kind, gvks, err)
 		}
-		if _, _, err := Scheme.ObjectKinds(r.NewList()); err != nil {
+		list, err := Scheme.New(r.GVR.GroupVersion().WithKind(r.ListKind))
+		if err != nil || list == nil {
 			t.Fatalf("%s: %v", r.ListKind, err)
 		}
 	}

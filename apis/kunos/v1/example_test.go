@@ -15,6 +15,6 @@ func Example() {
 			Template: kunosv1.TaskTemplateSpec{Spec: kunosv1.TaskSpec{Command: []string{"echo", "hi"}}},
 		},
 	}
-	fmt.Println(kunosv1.TasksResource, job.Spec.CompletionsOrDefault(), job.Spec.BackoffLimitOrDefault())
-	// Output: kunos.io/v1, Resource=tasks 1 6
+	fmt.Println(kunosv1.Tasks, kunosv1.Tasks.Namespaced, job.Spec.CompletionsOrDefault(), job.Spec.BackoffLimitOrDefault())
+	// Output: tasks.kunos.io true 1 6
 }

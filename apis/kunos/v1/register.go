@@ -12,13 +12,6 @@ const GroupName = "kunos.io"
 // SchemeGroupVersion is kunos.io/v1.
 var SchemeGroupVersion = schema.GroupVersion{Group: GroupName, Version: "v1"}
 
-// The resources of kunos.io/v1, as clients address them.
-var (
-	NodesResource = SchemeGroupVersion.WithResource("nodes")
-	TasksResource = SchemeGroupVersion.WithResource("tasks")
-	JobsResource  = SchemeGroupVersion.WithResource("jobs")
-)
-
 var (
 	// SchemeBuilder registers the kinds of this package into a scheme.
 	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)

@@ -28,9 +28,18 @@ type Options struct {
 func Add(mgr *controller.Manager, o Options) error {
 	o = o.withDefaults()
 	f := mgr.Factory()
-	jobs := informer.ForResource[*kunosv1.Job](f, kunosv1.JobsResource, "")
-	tasks := informer.ForResource[*kunosv1.Task](f, kunosv1.TasksResource, "")
-	nodes := informer.ForResource[*kunosv1.Node](f, kunosv1.NodesResource, "")
+	jobs, err := informer.For(f, kunosv1.Jobs)
+	if err != nil {
+		return err
+	}
+	tasks, err := informer.For(f, kunosv1.Tasks)
+	if err != nil {
+		return err
+	}
+	nodes, err := informer.For(f, kunosv1.Nodes)
+	if err != nil {
+		return err
+	}
 	if err := AddJobController(mgr, jobs, tasks, o.JobWorkers); err != nil {
 		return err
 	}
@@ -39,7 +48,10 @@ func Add(mgr *controller.Manager, o Options) error {
 	}
 	for _, name := range nodeNames(o) {
 		// Each agent watches only its own Tasks, like a kubelet.
-		own := informer.ForResource[*kunosv1.Task](f, kunosv1.TasksResource, "", informer.WithFieldSelector("spec.nodeName="+name))
+		own, err := informer.For(f, kunosv1.Tasks, informer.WithFieldSelector("spec.nodeName="+name))
+		if err != nil {
+			return err
+		}
 		if err := AddNodeAgent(mgr, nodes, own, NodeAgentOptions{
 			Name: name, Capacity: o.NodeCapacity, Exec: o.Exec, HeartbeatInterval: o.HeartbeatInterval,
 		}); err != nil {
@@ -55,7 +67,7 @@ func Add(mgr *controller.Manager, o Options) error {
 // no event: the runtime has no way to reconcile an object nothing names.
 func RegisterNodes(ctx context.Context, c *client.Client, o Options) error {
 	o = o.withDefaults()
-	nodes := client.For[*kunosv1.Node](c, kunosv1.NodesResource)
+	nodes := client.For(c, kunosv1.Nodes)
 	for _, name := range nodeNames(o) {
 		if err := registerNode(ctx, nodes, name, o.NodeCapacity); err != nil {
 			return err

@@ -81,7 +81,7 @@ type taskLog struct {
 
 func watchTasks(t *testing.T, c *client.Client, ns string) *taskLog {
 	t.Helper()
-	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace(ns)
+	tasks := client.For(c, kunosv1.Tasks).Namespace(ns)
 	_, lm, err := tasks.List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestJobRunsToExactCompletionsWithinParallelism(t *testing.T) {
 	srv, c := setup(t)
 	log := watchTasks(t, c, "t1")
 	startCluster(t, srv.URL, 3)
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("t1")
+	jobs := client.For(c, kunosv1.Jobs).Namespace("t1")
 	if _, err := jobs.Create(context.Background(), newJob("t1", "exact", 12, 3, 6, "sleep", "0.05"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestNodeCapacityIsRespected(t *testing.T) {
 	srv, c := setup(t)
 	log := watchTasks(t, c, "t6")
 	startCluster(t, srv.URL, 2) // 2 Nodes of capacity 2
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("t6")
+	jobs := client.For(c, kunosv1.Jobs).Namespace("t6")
 	if _, err := jobs.Create(context.Background(), newJob("t6", "wide", 12, 6, 6, "sleep", "0.1"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestJobFailsAfterBackoffLimit(t *testing.T) {
 	srv, c := setup(t)
 	log := watchTasks(t, c, "t2")
 	startCluster(t, srv.URL, 2)
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("t2")
+	jobs := client.For(c, kunosv1.Jobs).Namespace("t2")
 	if _, err := jobs.Create(context.Background(), newJob("t2", "doomed", 3, 1, 2, "false"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -248,9 +248,9 @@ func TestDeletingJobDeletesItsTasks(t *testing.T) {
 	srv, c := setup(t)
 	startCluster(t, srv.URL, 2)
 	ctx := context.Background()
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("t3")
-	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("t3")
-	nodes := client.For[*kunosv1.Node](c, kunosv1.NodesResource)
+	jobs := client.For(c, kunosv1.Jobs).Namespace("t3")
+	tasks := client.For(c, kunosv1.Tasks).Namespace("t3")
+	nodes := client.For(c, kunosv1.Nodes)
 	if _, err := jobs.Create(ctx, newJob("t3", "long", 10, 3, 6, "sleep", "60"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestStatusConflictsAreRetried(t *testing.T) {
 	startCluster(t, srv.URL, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("t4")
+	jobs := client.For(c, kunosv1.Jobs).Namespace("t4")
 	if _, err := jobs.Create(ctx, newJob("t4", "contended", 10, 4, 6, "sleep", "0.05"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +317,7 @@ func TestRestartCreatesNoDuplicates(t *testing.T) {
 	srv, c := setup(t)
 	log := watchTasks(t, c, "t5")
 	first := startCluster(t, srv.URL, 3)
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("t5")
+	jobs := client.For(c, kunosv1.Jobs).Namespace("t5")
 	if _, err := jobs.Create(context.Background(), newJob("t5", "restart", 15, 4, 6, "sleep", "0.1"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestExactCompletionsUnderALaggingCache(t *testing.T) {
 	srv, c := setup(t)
 	log := watchTasks(t, c, "t8")
 	startCluster(t, lagTaskWatches(t, srv.URL, 300*time.Millisecond), 2) // room for 4
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("t8")
+	jobs := client.For(c, kunosv1.Jobs).Namespace("t8")
 	if _, err := jobs.Create(context.Background(), newJob("t8", "lagged", 10, 5, 6, "sleep", "0.05"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +427,7 @@ func TestAgentRegistersItsNodeAgain(t *testing.T) {
 	srv, c := setup(t)
 	startCluster(t, srv.URL, 2)
 	ctx := context.Background()
-	nodes := client.For[*kunosv1.Node](c, kunosv1.NodesResource)
+	nodes := client.For(c, kunosv1.Nodes)
 	get := func(name string) *kunosv1.Node {
 		n, err := nodes.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -514,7 +514,7 @@ func TestOnlyTheLeaderRuns(t *testing.T) {
 	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
 	startCluster(t, srv.URL, 3, func(o *controller.ManagerOptions) { o.LeaderElection, o.Registerer = a, regA })
 	B := startCluster(t, srv.URL, 3, func(o *controller.ManagerOptions) { o.LeaderElection, o.Registerer = b, regB })
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("t7")
+	jobs := client.For(c, kunosv1.Jobs).Namespace("t7")
 	if _, err := jobs.Create(context.Background(), newJob("t7", "led", 12, 3, 6, "sleep", "0.1"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

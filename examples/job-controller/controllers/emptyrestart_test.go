@@ -54,7 +54,7 @@ func TestServerRestartedEmpty(t *testing.T) {
 	t.Cleanup(func() { front.Close(); transport.CloseIdleConnections() })
 
 	cl := startCluster(t, front.URL, 2)
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("er")
+	jobs := client.For(c, kunosv1.Jobs).Namespace("er")
 	if _, err := jobs.Create(context.Background(), newJob("er", "before", 4, 2, 6, "sleep", "0.05"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestServerRestartedEmpty(t *testing.T) {
 
 	// The Job and its Tasks are gone from the caches, and the Nodes come
 	// back, registered by their agents.
-	nodes := client.For[*kunosv1.Node](c, kunosv1.NodesResource)
+	nodes := client.For(c, kunosv1.Nodes)
 	eventually(t, "both Nodes registered again and Ready on the new server", func() bool {
 		for _, name := range []string{"node-1", "node-2"} {
 			n, err := nodes.Get(context.Background(), name, metav1.GetOptions{})

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/kunos-io/listwatch/apis/kube"
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/client"
-	"github.com/kunos-io/listwatch/controller"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -18,7 +18,7 @@ import (
 // returns the Events too.
 func eventCounts(t *testing.T, c *client.Client, ns string) (map[string]int32, []*corev1.Event) {
 	t.Helper()
-	evs, _, err := client.For[*corev1.Event](c, controller.EventsResource).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+	evs, _, err := client.For(c, kube.Events).Namespace(ns).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func eventCounts(t *testing.T, c *client.Client, ns string) (map[string]int32, [
 func TestEventsAsKubectlShowsThem(t *testing.T) {
 	srv, c := setup(t)
 	startCluster(t, srv.URL, 3)
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("ev")
+	jobs := client.For(c, kunosv1.Jobs).Namespace("ev")
 	if _, err := jobs.Create(context.Background(), newJob("ev", "ok", 12, 3, 6, "sleep", "0.05"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestEventsAsKubectlShowsThem(t *testing.T) {
 				t.Errorf("BackoffLimitExceeded event: count %d, %s", e.Count, e.Type)
 			}
 		case e.InvolvedObject.Kind == "Task" && e.Reason == "Scheduled":
-			task, err := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("ev").Get(context.Background(), e.InvolvedObject.Name, metav1.GetOptions{})
+			task, err := client.For(c, kunosv1.Tasks).Namespace("ev").Get(context.Background(), e.InvolvedObject.Name, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
 				continue // a failed Job's active Task, deleted
 			} else if err != nil {

@@ -42,7 +42,7 @@ func ExampleAdd() {
 	done := make(chan error)
 	go func() { done <- mgr.Start(ctx) }()
 
-	jobs := client.For[*kunosv1.Job](mgr.Client(), kunosv1.JobsResource).Namespace("default")
+	jobs := client.For(mgr.Client(), kunosv1.Jobs).Namespace("default")
 	three := int32(3)
 	job := &kunosv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "hello"},

@@ -87,8 +87,8 @@ func AddJobController(mgr *controller.Manager, jobs informer.SharedIndexInformer
 	}
 	r := &jobReconciler{
 		jobs: jobs, tasks: tasks,
-		jobClient:  client.For[*kunosv1.Job](mgr.Client(), kunosv1.JobsResource),
-		taskClient: client.For[*kunosv1.Task](mgr.Client(), kunosv1.TasksResource),
+		jobClient:  client.For(mgr.Client(), kunosv1.Jobs),
+		taskClient: client.For(mgr.Client(), kunosv1.Tasks),
 		exp:        controller.NewExpectations(controller.ExpectationsOptions{Name: "job-expectations"}),
 		events:     mgr.EventRecorder("job-controller"),
 		uncertain:  map[controller.Request][]*kunosv1.Task{},
@@ -96,7 +96,7 @@ func AddJobController(mgr *controller.Manager, jobs informer.SharedIndexInformer
 	if _, err := controller.ObserveOwned(r.exp, tasks); err != nil {
 		return err
 	}
-	return controller.New[*kunosv1.Job](mgr, "job", controller.Options{MaxConcurrentReconciles: workers}).
+	return controller.New(mgr, "job", kunosv1.Jobs, controller.Options{MaxConcurrentReconciles: workers}).
 		For(jobs).
 		Owns(controller.Owned(tasks)).
 		Complete(wrap("job", r))

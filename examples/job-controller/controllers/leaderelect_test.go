@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunos-io/listwatch/apis/kube"
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/examples/job-controller/controllers"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
@@ -62,7 +62,7 @@ func (f *replicaFence) count(id string) int {
 func TestLeaseElectionHandsOverMidJob(t *testing.T) {
 	srv, c := setup(t)
 	log := watchTasks(t, c, "le")
-	leases := client.For[*coordinationv1.Lease](c, controller.LeasesResource).Namespace("default")
+	leases := client.For(c, kube.Leases).Namespace("default")
 	f := &replicaFence{inside: map[string]int{}, reconciles: map[string]int{}}
 	var wiring string // the replica being wired
 	defer controllers.SetReconcilerWrapper(func(name string, r controller.Reconciler) controller.Reconciler {
@@ -111,7 +111,7 @@ func TestLeaseElectionHandsOverMidJob(t *testing.T) {
 		return nil
 	}
 
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("le")
+	jobs := client.For(c, kunosv1.Jobs).Namespace("le")
 	if _, err := jobs.Create(context.Background(), newJob("le", "handover", 20, 3, 6, "sleep", "0.1"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -64,8 +64,8 @@ func AddNodeAgent(mgr *controller.Manager, nodes informer.SharedIndexInformer[*k
 	}
 	a := &nodeAgent{
 		NodeAgentOptions: o, nodes: nodes, tasks: tasks,
-		nodeClient: client.For[*kunosv1.Node](mgr.Client(), kunosv1.NodesResource),
-		taskClient: client.For[*kunosv1.Task](mgr.Client(), kunosv1.TasksResource),
+		nodeClient: client.For(mgr.Client(), kunosv1.Nodes),
+		taskClient: client.For(mgr.Client(), kunosv1.Tasks),
 		runs:       map[types.UID]context.CancelFunc{},
 	}
 	if _, err := tasks.AddEventHandler(informer.HandlerFuncs[*kunosv1.Task]{
@@ -74,7 +74,7 @@ func AddNodeAgent(mgr *controller.Manager, nodes informer.SharedIndexInformer[*k
 		return err
 	}
 	mine := func(e controller.Event[*kunosv1.Node]) bool { return e.Object.Name == o.Name }
-	err := controller.New[*kunosv1.Node](mgr, "agent-"+o.Name+"-node", controller.Options{
+	err := controller.New(mgr, "agent-"+o.Name+"-node", kunosv1.Nodes, controller.Options{
 		// A failed heartbeat is retried no later than the next one was due.
 		RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[controller.Request](5*time.Millisecond, o.HeartbeatInterval),
 	}).
@@ -83,7 +83,7 @@ func AddNodeAgent(mgr *controller.Manager, nodes informer.SharedIndexInformer[*k
 	if err != nil {
 		return err
 	}
-	return controller.New[*kunosv1.Task](mgr, "agent-"+o.Name, controller.Options{MaxConcurrentReconciles: int(o.Capacity)}).
+	return controller.New(mgr, "agent-"+o.Name, kunosv1.Tasks, controller.Options{MaxConcurrentReconciles: int(o.Capacity)}).
 		For(tasks).
 		Complete(wrap("agent-"+o.Name, controller.ReconcilerFunc(a.reconcileTask)))
 }

@@ -66,7 +66,7 @@ func AddScheduler(mgr *controller.Manager, tasks informer.SharedIndexInformer[*k
 	if err := tasks.Indexer().AddIndexers(cache.Indexers[*kunosv1.Task]{ByNodeIndex: TaskByNode, PendingIndex: TaskPending}); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
-	s := &scheduler{tasks: tasks, nodes: nodes, client: client.For[*kunosv1.Task](mgr.Client(), kunosv1.TasksResource), assumed: map[controller.Request]string{},
+	s := &scheduler{tasks: tasks, nodes: nodes, client: client.For(mgr.Client(), kunosv1.Tasks), assumed: map[controller.Request]string{},
 		events: mgr.EventRecorder("scheduler")}
 	pending := func(e controller.Event[*kunosv1.Task]) bool {
 		return e.Type != controller.Delete && e.Object.Spec.NodeName == "" && !taskDone(e.Object)
@@ -74,7 +74,7 @@ func AddScheduler(mgr *controller.Manager, tasks informer.SharedIndexInformer[*k
 	freesCapacity := func(e controller.Event[*kunosv1.Task]) bool {
 		return e.Object.Spec.NodeName != "" && (e.Type == controller.Delete || e.Type == controller.Update && taskDone(e.Object) && !taskDone(e.Old))
 	}
-	return controller.New[*kunosv1.Task](mgr, "scheduler", controller.Options{MaxConcurrentReconciles: 1}).
+	return controller.New(mgr, "scheduler", kunosv1.Tasks, controller.Options{MaxConcurrentReconciles: 1}).
 		For(tasks, pending).
 		Watches(controller.Mapped(tasks, func(*kunosv1.Task) []controller.Request { return s.pending() }, freesCapacity)).
 		// A Node registered, Ready again or changed may make room.

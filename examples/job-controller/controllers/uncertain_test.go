@@ -89,7 +89,7 @@ func TestAmbiguousCreationsAreSettled(t *testing.T) {
 
 	failing.Store(true)
 	startCluster(t, front.URL, 3)
-	jobs := client.For[*kunosv1.Job](c, kunosv1.JobsResource).Namespace("t9")
+	jobs := client.For(c, kunosv1.Jobs).Namespace("t9")
 	for _, name := range []string{"ambiguous-1", "ambiguous-2"} {
 		if _, err := jobs.Create(context.Background(), newJob("t9", name, 8, 4, 6, "sleep", "0.05"), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)

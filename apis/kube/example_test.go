@@ -1,0 +1,19 @@
+package kube_test
+
+import (
+	"fmt"
+
+	"github.com/kunos-io/listwatch/apis/kube"
+)
+
+// The descriptors name the built-in resources as kubectl does and say
+// their scope.
+func Example() {
+	for _, d := range kube.Resources {
+		info := d.ResourceInfo()
+		fmt.Println(info, info.GVR.Version, info.Kind, info.Namespaced)
+	}
+	// Output:
+	// leases.coordination.k8s.io v1 Lease true
+	// events v1 Event true
+}

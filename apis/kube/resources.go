@@ -1,0 +1,60 @@
+package kube
+
+import (
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+
+	"github.com/kunos-io/listwatch/resource"
+)
+
+var (
+	// Leases are coordination.k8s.io/v1 Leases, namespaced, as leader
+	// election uses them.
+	Leases = resource.Descriptor[*coordinationv1.Lease]{Info: resource.Info{
+		GVR: coordinationv1.SchemeGroupVersion.WithResource("leases"), Kind: "Lease", ListKind: "LeaseList",
+		Singular: "lease", Namespaced: true,
+	}}
+	// Events are core v1 Events, namespaced. Their selectable fields are
+	// kube-apiserver's (involvedObject.*, reason, source, type...), so
+	// kubectl describe finds an object's events by field selector.
+	Events = resource.Descriptor[*corev1.Event]{
+		Info: resource.Info{
+			GVR: corev1.SchemeGroupVersion.WithResource("events"), Kind: "Event", ListKind: "EventList",
+			Singular: "event", ShortNames: []string{"ev"}, Namespaced: true,
+			SelectableFields: []string{
+				"involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+				"involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+				"reason", "reportingComponent", "source", "type",
+			},
+		},
+		Fields: eventFields,
+	}
+)
+
+// Resources lists the descriptors of this package with their Go types
+// hidden.
+var Resources = []resource.Untyped{Leases, Events}
+
+// eventFields is kube-apiserver's ToSelectableFields for Events
+// (pkg/registry/core/event/strategy.go): source is the source component,
+// or the reporting controller of events written through events.k8s.io.
+func eventFields(e *corev1.Event) fields.Set {
+	source := e.Source.Component
+	if source == "" {
+		source = e.ReportingController
+	}
+	return fields.Set{
+		"involvedObject.kind":            e.InvolvedObject.Kind,
+		"involvedObject.namespace":       e.InvolvedObject.Namespace,
+		"involvedObject.name":            e.InvolvedObject.Name,
+		"involvedObject.uid":             string(e.InvolvedObject.UID),
+		"involvedObject.apiVersion":      e.InvolvedObject.APIVersion,
+		"involvedObject.resourceVersion": e.InvolvedObject.ResourceVersion,
+		"involvedObject.fieldPath":       e.InvolvedObject.FieldPath,
+		"reason":                         e.Reason,
+		"reportingComponent":             e.ReportingController,
+		"source":                         source,
+		"type":                           e.Type,
+	}
+}
