@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
+	"github.com/kunos-io/listwatch/apiserver-stub/server"
 )
 
 func main() {
@@ -60,14 +61,12 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := embed.Start(ctx, embed.Options{
-		Listen:           *listen,
-		History:          *history,
-		CompactInterval:  *compactInterval,
-		MaxHistoryAge:    *maxHistoryAge,
-		BookmarkInterval: *bookmarkInterval,
-		MaxBodyBytes:     *maxBodyBytes,
-		Logger:           logger,
-		Etcd:             etcdOpts,
+		Config:          server.Config{BookmarkInterval: *bookmarkInterval, MaxBodyBytes: *maxBodyBytes, Logger: logger},
+		Listen:          *listen,
+		History:         *history,
+		CompactInterval: *compactInterval,
+		MaxHistoryAge:   *maxHistoryAge,
+		Etcd:            etcdOpts,
 	})
 	if err != nil {
 		return err

@@ -12,13 +12,14 @@ import (
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
+	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/client"
 )
 
 // startServer runs an embedded API server for the examples.
 func startServer() (*embed.Server, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := embed.Start(ctx, embed.Options{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	srv, err := embed.Start(ctx, embed.Options{Config: server.Config{Logger: slog.New(slog.DiscardHandler)}, Listen: "127.0.0.1:0"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
+	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/informer"
@@ -23,7 +24,7 @@ func Example() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := embed.Start(ctx, embed.Options{Listen: "127.0.0.1:0", Logger: logger})
+	srv, err := embed.Start(ctx, embed.Options{Config: server.Config{Logger: logger}, Listen: "127.0.0.1:0"})
 	if err != nil {
 		panic(err)
 	}

@@ -17,7 +17,18 @@ import (
 )
 
 // Options configure an embedded server. Zero values take the defaults noted.
+//
+// The API server's own settings are server.Config, embedded once (bookmark
+// interval, body and list limits, timeouts, logger, metrics registry);
+// Options adds only what embedding decides: where to listen and which store
+// to build.
 type Options struct {
+	// Config configures the API server (see server.Config). Its Store, if
+	// set, is served as it is and the store fields below are ignored;
+	// otherwise Start builds the store they describe. Registry defaults to
+	// a new registry with the standard Go and process collectors; Logger
+	// to slog.Default().
+	server.Config
 	// Listen is the TCP address; default 127.0.0.1:8080, port 0 picks one.
 	Listen string
 	// History is the number of events kept for watch replay; default 10000.
@@ -26,13 +37,6 @@ type Options struct {
 	// compacted; default 1m. MaxHistoryAge defaults to 5m.
 	CompactInterval time.Duration
 	MaxHistoryAge   time.Duration
-	// BookmarkInterval is the period of BOOKMARK events; default 1m.
-	BookmarkInterval time.Duration
-	// MaxBodyBytes caps request bodies; default 3 MiB.
-	MaxBodyBytes int64
-	// Registry receives the server metrics; default a new registry.
-	Registry *prometheus.Registry
-	Logger   *slog.Logger
 	// Etcd, when it names servers or a data dir, keeps the objects in
 	// etcd instead of memory: durable, and shared by every server process
 	// over the same etcd and prefix.
@@ -61,8 +65,9 @@ func (o EtcdOptions) enabled() bool { return len(o.Servers) > 0 || o.DataDir != 
 type Server struct {
 	// URL is the base URL clients use, e.g. http://127.0.0.1:8080.
 	URL string
-	// Registry holds the server's metrics.
-	Registry *prometheus.Registry
+	// Registry holds the server's metrics (Options.Registry, or the
+	// registry Start made).
+	Registry prometheus.Registerer
 
 	api   *server.Server
 	store storage.Interface
@@ -88,8 +93,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		opts.MaxHistoryAge = 5 * time.Minute
 	}
 	if opts.Registry == nil {
-		opts.Registry = prometheus.NewRegistry()
-		opts.Registry.MustRegister(server.StandardCollectors()...)
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(server.StandardCollectors()...)
+		opts.Registry = reg
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -98,23 +104,21 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embed: listen on %s: %w", opts.Listen, err)
 	}
-	store, closers, err := newStore(opts)
-	if err != nil {
-		ln.Close()
-		return nil, err
+	store, closers := opts.Store, []func(){}
+	if store == nil {
+		if store, closers, err = newStore(opts); err != nil {
+			ln.Close()
+			return nil, err
+		}
 	}
 	closeAll := func() {
 		for _, c := range closers {
 			c()
 		}
 	}
-	api, err := server.New(server.Config{
-		Store:            store,
-		BookmarkInterval: opts.BookmarkInterval,
-		MaxBodyBytes:     opts.MaxBodyBytes,
-		Logger:           opts.Logger,
-		Registry:         opts.Registry,
-	})
+	cfg := opts.Config
+	cfg.Store = store
+	api, err := server.New(cfg)
 	if err != nil {
 		ln.Close()
 		closeAll()

@@ -66,8 +66,10 @@ func TestDataDirKeepsObjects(t *testing.T) {
 // itself stays up; etcd unreachable at start is an error, not a hang.
 func TestEtcdLostAnswers503(t *testing.T) {
 	m := etcdtest.Start(t)
-	srv, err := embed.Start(context.Background(), embed.Options{Listen: "127.0.0.1:0",
-		Etcd: embed.EtcdOptions{Servers: []string{m.ClientURL}, RequestTimeout: time.Second}})
+	srv, err := embed.Start(context.Background(), embed.Options{
+		Listen: "127.0.0.1:0",
+		Etcd:   embed.EtcdOptions{Servers: []string{m.ClientURL}, RequestTimeout: time.Second},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +89,10 @@ func TestEtcdLostAnswers503(t *testing.T) {
 		}
 	}
 
-	_, err = embed.Start(context.Background(), embed.Options{Listen: "127.0.0.1:0",
-		Etcd: embed.EtcdOptions{Servers: []string{m.ClientURL}, RequestTimeout: time.Second}})
+	_, err = embed.Start(context.Background(), embed.Options{
+		Listen: "127.0.0.1:0",
+		Etcd:   embed.EtcdOptions{Servers: []string{m.ClientURL}, RequestTimeout: time.Second},
+	})
 	if err == nil || !strings.Contains(err.Error(), m.ClientURL) {
 		t.Fatalf("start with etcd unreachable: %v, want an error naming %s", err, m.ClientURL)
 	}
@@ -105,8 +109,11 @@ func TestEtcdTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	srv, err := embed.Start(context.Background(), embed.Options{Listen: "127.0.0.1:0", Etcd: embed.EtcdOptions{
-		Servers: []string{m.ClientURL}, CAFile: certs.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}})
+	srv, err := embed.Start(context.Background(), embed.Options{
+		Listen: "127.0.0.1:0",
+		Etcd: embed.EtcdOptions{
+			Servers: []string{m.ClientURL}, CAFile: certs.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func TestStandardCollectors(t *testing.T) {
 		check(t, hs.URL)
 	})
 	t.Run("embed", func(t *testing.T) {
-		srv, err := embed.Start(context.Background(), embed.Options{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+		srv, err := embed.Start(context.Background(), embed.Options{Config: server.Config{Logger: slog.New(slog.DiscardHandler)}, Listen: "127.0.0.1:0"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,6 +28,7 @@ import (
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
+	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/examples/job-controller/controllers"
@@ -269,8 +270,11 @@ func clientConfig(ctx context.Context, o options, reg *prometheus.Registry, log 
 		}
 		return &client.Config{Hosts: hosts}, noop, nil
 	}
-	opts := embed.Options{Listen: o.apiListen, Registry: reg, Logger: log, BookmarkInterval: 10 * time.Second,
-		Etcd: embed.EtcdOptions{DataDir: o.dataDir}}
+	opts := embed.Options{
+		Config: server.Config{Registry: reg, Logger: log, BookmarkInterval: 10 * time.Second},
+		Listen: o.apiListen,
+		Etcd:   embed.EtcdOptions{DataDir: o.dataDir},
+	}
 	srvCtx := context.WithoutCancel(ctx)
 	srv, err := embed.Start(srvCtx, opts)
 	if err != nil && isAddrInUse(err) {

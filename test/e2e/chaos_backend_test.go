@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
+	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"github.com/kunos-io/listwatch/apiserver-stub/stubtest"
 	"github.com/kunos-io/listwatch/internal/etcdrun"
@@ -260,11 +261,10 @@ func startEtcdBackend(t *testing.T, cfg chaosConfig) *etcdBackend {
 
 func (b *etcdBackend) startReplica(listen string) (*embed.Server, error) {
 	return embed.Start(context.Background(), embed.Options{
-		Listen:           listen,
-		History:          b.history,
-		BookmarkInterval: chaosBookmark,
-		Logger:           slog.New(slog.DiscardHandler),
-		Etcd:             embed.EtcdOptions{Servers: b.cluster.Endpoints(), Prefix: "/chaos"},
+		Config:  server.Config{BookmarkInterval: chaosBookmark, Logger: slog.New(slog.DiscardHandler)},
+		Listen:  listen,
+		History: b.history,
+		Etcd:    embed.EtcdOptions{Servers: b.cluster.Endpoints(), Prefix: "/chaos"},
 	})
 }
 

@@ -102,9 +102,9 @@ func startEtcdTarget(tb testing.TB, n, replicas int) *fanoutTarget {
 	tb.Cleanup(cancel)
 	for i := 0; i < replicas; i++ {
 		s, err := embed.Start(ctx, embed.Options{
+			Config:  server.Config{Logger: slog.New(slog.DiscardHandler)},
 			Listen:  "127.0.0.1:0",
 			History: n + 1000,
-			Logger:  slog.New(slog.DiscardHandler),
 			Etcd:    embed.EtcdOptions{Servers: []string{m.ClientURL}, Prefix: "/listwatch-bench"},
 		})
 		if err != nil {

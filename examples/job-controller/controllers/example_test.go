@@ -9,6 +9,7 @@ import (
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
+	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/examples/job-controller/controllers"
@@ -22,7 +23,7 @@ func ExampleAdd() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := embed.Start(ctx, embed.Options{Listen: "127.0.0.1:0", Logger: quiet})
+	srv, err := embed.Start(ctx, embed.Options{Config: server.Config{Logger: quiet}, Listen: "127.0.0.1:0"})
 	if err != nil {
 		panic(err)
 	}
