@@ -134,6 +134,9 @@ func validateNew(res *Resource, obj runtime.Object) error {
 		return apierrors.NewInternalError(err)
 	}
 	errs := apivalidation.ValidateObjectMetaAccessor(acc, res.Namespaced, apivalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	if res.Validate != nil {
+		errs = append(errs, res.Validate(obj, nil)...)
+	}
 	if len(errs) > 0 {
 		return apierrors.NewInvalid(res.GVK().GroupKind(), acc.GetName(), errs)
 	}
@@ -153,6 +156,9 @@ func validateUpdate(res *Resource, obj, old runtime.Object) error {
 	}
 	errs := apivalidation.ValidateObjectMetaAccessor(acc, res.Namespaced, apivalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
 	errs = append(errs, apivalidation.ValidateObjectMetaAccessorUpdate(acc, oldAcc, field.NewPath("metadata"))...)
+	if res.Validate != nil {
+		errs = append(errs, res.Validate(obj, old)...)
+	}
 	if len(errs) > 0 {
 		return apierrors.NewInvalid(res.GVK().GroupKind(), acc.GetName(), errs)
 	}

@@ -43,7 +43,7 @@ func apiResourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 			SingularName: r.Singular,
 			Namespaced:   r.Namespaced,
 			Kind:         r.Kind,
-			Verbs:        metav1.Verbs{"delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"},
+			Verbs:        r.verbs(),
 			ShortNames:   r.ShortNames,
 			Categories:   r.Categories,
 		})

@@ -183,13 +183,20 @@ var transports = []transport{chunked, wsTransport}
 // startWatch opens a watch at path?query and returns once the server has
 // answered (headers for HTTP, the handshake for WebSocket). A non-200
 // answer is returned as resp with a nil watcher.
-func startWatch(t testing.TB, srv *stubtest.Server, tr transport, path, query string) (*watcher, *resp) {
+//
+// hdr are header name, value pairs sent with the request.
+func startWatch(t testing.TB, srv *stubtest.Server, tr transport, path, query string, hdr ...string) (*watcher, *resp) {
 	t.Helper()
 	w := &watcher{events: make(chan event, 1024), done: make(chan error, 1)}
 	url := srv.URL + path + "?" + query
+	header := http.Header{}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		header.Set(hdr[i], hdr[i+1])
+	}
 	switch tr {
 	case chunked:
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header = header
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("watch: %v", err)
@@ -226,7 +233,7 @@ func startWatch(t testing.TB, srv *stubtest.Server, tr transport, path, query st
 			}
 		}()
 	case wsTransport:
-		conn, res, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(url, "http"), nil)
+		conn, res, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(url, "http"), header)
 		if err != nil {
 			if res != nil {
 				b, _ := io.ReadAll(res.Body)

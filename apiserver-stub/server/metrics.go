@@ -68,6 +68,9 @@ func newMetrics(reg prometheus.Registerer, store storage.Interface) (*metrics, h
 		}, func() float64 { return float64(store.CompactedRevision()) }),
 	}
 	for _, r := range resources.all {
+		if !r.Stored() {
+			continue
+		}
 		prefix := "/" + r.GVR.Resource + "/"
 		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "apiserver_storage_objects",

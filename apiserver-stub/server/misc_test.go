@@ -99,7 +99,8 @@ func TestDiscoveryVersionHealthOpenAPI(t *testing.T) {
 	}
 	var gl metav1.APIGroupList
 	r = do(t, srv, http.MethodGet, "/apis", "", "", "Accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")
-	if err := json.Unmarshal(r.body, &gl); err != nil || gl.Kind != "APIGroupList" || len(gl.Groups) != 2 || gl.Groups[0].Name != "kunos.io" || gl.Groups[1].Name != "coordination.k8s.io" ||
+	if err := json.Unmarshal(r.body, &gl); err != nil || gl.Kind != "APIGroupList" || len(gl.Groups) != 5 || gl.Groups[0].Name != "kunos.io" || gl.Groups[1].Name != "coordination.k8s.io" ||
+		gl.Groups[2].Name != "rbac.authorization.k8s.io" || gl.Groups[3].Name != "authorization.k8s.io" || gl.Groups[4].Name != "authentication.k8s.io" ||
 		r.header.Get("Content-Type") != "application/json" {
 		t.Fatalf("/apis: %v %s", err, r.body)
 	}

@@ -58,6 +58,9 @@ func openAPIV3() map[string]openAPIDoc {
 	openAPIOnce.Do(func() {
 		openAPIDocs = map[string]openAPIDoc{}
 		for _, r := range resources.all {
+			if !r.Stored() {
+				continue // a group of reviews only has no document
+			}
 			gv := r.GVR.GroupVersion()
 			p := openAPIPath(gv)
 			if _, ok := openAPIDocs[p]; ok {
@@ -98,6 +101,9 @@ func buildOpenAPIV3(gv schema.GroupVersion) []byte {
 	schemas := obj{}
 	root := "/" + openAPIPath(gv) + "/"
 	for _, r := range resources.resources(gv) {
+		if !r.Stored() {
+			continue // reviews: create only, not described
+		}
 		gvk := obj{"group": gv.Group, "version": gv.Version, "kind": r.Kind}
 		op := func(id, action string, params []any, body bool, resp obj) obj {
 			o := obj{

@@ -161,6 +161,17 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, gv schema
 	}
 	verb := verbOf(r, ri)
 	var code int
+	if !ri.res.Stored() {
+		// A review: create is its only verb.
+		if verb == "POST" {
+			code = s.handleReview(w, r, ri)
+		} else {
+			code = writeError(w, apierrors.NewMethodNotSupported(ri.gr(), methodAction(r, ri)))
+		}
+		code = answeredCode(w, code)
+		s.metrics.observe(verb, ri.res.GVR.Resource, code, start)
+		return
+	}
 	switch verb {
 	case "WATCH":
 		s.log.Debug("watch start", "url", r.URL.String(), "websocket", isWebSocket(r))

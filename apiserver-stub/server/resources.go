@@ -8,6 +8,7 @@ package server
 // Codec computes with Resource.Fields.
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Resource is one resource the server serves: its descriptor's Info (where
@@ -48,6 +50,27 @@ type Resource struct {
 	// of Priority > 0 unless -o wide), as kube-apiserver answers.
 	Columns []metav1.TableColumnDefinition
 	Cells   func(obj runtime.Object, now time.Time) []any
+	// Validate, when set, checks what the metadata checks do not: obj
+	// (of the type New returns) about to be stored, old the stored
+	// version on an update and nil on a create.
+	Validate func(obj, old runtime.Object) field.ErrorList
+	// Review, when set, makes the resource a review (kube's
+	// SelfSubjectAccessReview, SelfSubjectReview): create is its only
+	// verb, nothing is stored, and the answer (201) is what Review
+	// returns for the decoded request.
+	Review func(ctx context.Context, rc ReviewContext, obj runtime.Object) (runtime.Object, error)
+}
+
+// Stored reports whether the resource keeps objects in storage (all but
+// reviews).
+func (r *Resource) Stored() bool { return r.Review == nil }
+
+// verbs are the discovery verbs of the resource.
+func (r *Resource) verbs() metav1.Verbs {
+	if !r.Stored() {
+		return metav1.Verbs{"create"}
+	}
+	return metav1.Verbs{"delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"}
 }
 
 // Serving says how the server serves the resource of a Descriptor[T]
@@ -166,15 +189,19 @@ func (reg *registry) resources(gv schema.GroupVersion) []*Resource {
 
 // resources is the server's registry: the kunos.io/v1 resources (as
 // apis/kunos/v1 describes them), then the built-in kinds controllers need
-// (coordination.k8s.io/v1 Leases for leader election, core v1 Events).
-var resources = newRegistry(slices.Concat(kunosResources(), builtinResources()))
+// (coordination.k8s.io/v1 Leases for leader election, core v1 Events),
+// the RBAC kinds and the self reviews.
+var resources = newRegistry(slices.Concat(kunosResources(), builtinResources(), rbacResources(), reviewResources()))
 
-// Resources returns the descriptors of every resource the server serves.
-// Their storage keys start with "/" + GVR.Resource + "/".
+// Resources returns the descriptors of every resource the server stores
+// (reviews, which are not stored, are left out). Their storage keys start
+// with "/" + GVR.Resource + "/".
 func Resources() []Resource {
-	out := make([]Resource, len(resources.all))
-	for i, r := range resources.all {
-		out[i] = *r
+	out := make([]Resource, 0, len(resources.all))
+	for _, r := range resources.all {
+		if r.Stored() {
+			out = append(out, *r)
+		}
 	}
 	return out
 }

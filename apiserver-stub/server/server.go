@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kunos-io/listwatch/apiserver-stub/audit"
+	"github.com/kunos-io/listwatch/apiserver-stub/auth/authz"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -67,6 +69,14 @@ type Config struct {
 	// client that does not read: past it the watch's connection is cut and
 	// its goroutine ends. Default 60s.
 	WatchWriteTimeout time.Duration
+	// Authenticator finds who sent each request (401 when it fails).
+	// Nil: no authentication, every request is system:anonymous.
+	Authenticator Authenticator
+	// Authorizer decides on every request (403 unless it allows); nil
+	// allows everything (authz.AlwaysAllow).
+	Authorizer authz.Authorizer
+	// Audit, when set, receives one event per answered request.
+	Audit *audit.Log
 }
 
 // Server serves the resources of Resources (kunos.io/v1, Leases, Events)
@@ -80,6 +90,11 @@ type Server struct {
 	maxListLimit int64
 	metrics      *metrics
 	metricsH     http.Handler
+
+	authenticator Authenticator
+	authorizer    authz.Authorizer
+	audit         *audit.Log
+	secured       bool // any of the three is set: requests go through filter
 
 	reqTimeout        time.Duration
 	bodyTimeout       time.Duration
@@ -127,7 +142,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	secured := cfg.Authenticator != nil || cfg.Authorizer != nil || cfg.Audit != nil
+	if cfg.Authorizer == nil {
+		cfg.Authorizer = authz.AlwaysAllow{}
+	}
 	s := &Server{
+		authenticator: cfg.Authenticator,
+		authorizer:    cfg.Authorizer,
+		audit:         cfg.Audit,
+		secured:       secured,
+
 		store:        cfg.Store,
 		codec:        NewCodec(),
 		log:          cfg.Logger,
@@ -152,9 +176,20 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP serves a request. Watches run until their own end; every other
-// request is bounded by the request timeout (see serveWithTimeout).
+// ServeHTTP serves a request: it authenticates, authorizes and audits it
+// when the Config asks for it (see filter), then routes it. Watches run
+// until their own end; every other request is bounded by the request
+// timeout (see serveWithTimeout).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.secured {
+		s.filter(w, r)
+		return
+	}
+	s.route(w, r)
+}
+
+// route serves an authorized request.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	if s.isLongRunning(r) {
 		s.serve(w, r)
 		return

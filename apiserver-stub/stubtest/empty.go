@@ -51,6 +51,11 @@ func (s *Server) RestartEmpty(opts ...Option) {
 		Hooks:        hooks,
 		MaxWatchers:  cfg.maxWatchers,
 	})
+	authorizer, err := cfg.authorizer(store)
+	if err != nil {
+		store.Close()
+		s.tb.Fatalf("stubtest: %v", err)
+	}
 	api, err := server.New(server.Config{
 		Store:             store,
 		BookmarkInterval:  cfg.bookmarkInterval,
@@ -61,6 +66,9 @@ func (s *Server) RestartEmpty(opts ...Option) {
 		RequestTimeout:    cfg.requestTimeout,
 		BodyReadTimeout:   cfg.bodyReadTimeout,
 		WatchWriteTimeout: cfg.watchWriteTimeout,
+		Authenticator:     cfg.authenticator,
+		Authorizer:        authorizer,
+		Audit:             cfg.audit,
 	})
 	if err != nil {
 		store.Close()

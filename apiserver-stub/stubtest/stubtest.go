@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunos-io/listwatch/apiserver-stub/audit"
 	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,9 @@ type config struct {
 	bodyReadTimeout   time.Duration
 	watchWriteTimeout time.Duration
 	logger            *slog.Logger
+	authenticator     server.Authenticator
+	rbac              bool
+	audit             *audit.Log
 }
 
 // WithHistory keeps n events for watch replay (the store's HistoryLimit);
@@ -110,6 +114,11 @@ func Start(tb testing.TB, opts ...Option) *Server {
 		Hooks:        hooks,
 		MaxWatchers:  cfg.maxWatchers,
 	})
+	authorizer, err := cfg.authorizer(store)
+	if err != nil {
+		store.Close()
+		tb.Fatalf("stubtest: %v", err)
+	}
 	api, err := server.New(server.Config{
 		Store:             store,
 		BookmarkInterval:  cfg.bookmarkInterval,
@@ -120,6 +129,9 @@ func Start(tb testing.TB, opts ...Option) *Server {
 		RequestTimeout:    cfg.requestTimeout,
 		BodyReadTimeout:   cfg.bodyReadTimeout,
 		WatchWriteTimeout: cfg.watchWriteTimeout,
+		Authenticator:     cfg.authenticator,
+		Authorizer:        authorizer,
+		Audit:             cfg.audit,
 	})
 	if err != nil {
 		store.Close()

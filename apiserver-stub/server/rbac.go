@@ -1,0 +1,152 @@
+package server
+
+// This file describes the rbac.authorization.k8s.io/v1 kinds (Roles,
+// ClusterRoles, RoleBindings, ClusterRoleBindings), served as stored
+// resources like Leases, with kube-apiserver's table columns
+// (printers.go printRole, printRoleBinding) and the checks of its
+// validation that RBAC evaluation relies on: a binding's roleRef names a
+// role kind it may name and cannot change, and every subject has a kind
+// and a name.
+
+import (
+	"strings"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// The GVRs of the RBAC resources.
+var (
+	RolesResource               = rbacv1.SchemeGroupVersion.WithResource("roles")
+	ClusterRolesResource        = rbacv1.SchemeGroupVersion.WithResource("clusterroles")
+	RoleBindingsResource        = rbacv1.SchemeGroupVersion.WithResource("rolebindings")
+	ClusterRoleBindingsResource = rbacv1.SchemeGroupVersion.WithResource("clusterrolebindings")
+)
+
+var colCreatedAt = metav1.TableColumnDefinition{Name: "Created At", Type: "date",
+	Description: colAge.Description}
+
+func rbacResources() []Resource {
+	roleCells := func(m *metav1.ObjectMeta) []any {
+		return []any{m.Name, m.CreationTimestamp.UTC().Format(time.RFC3339)}
+	}
+	bindingColumns := []metav1.TableColumnDefinition{colName,
+		{Name: "Role", Type: "string", Description: "RoleRef references a Role or ClusterRole."},
+		colAge,
+		{Name: "Users", Type: "string", Priority: 1, Description: "Users in the binding"},
+		{Name: "Groups", Type: "string", Priority: 1, Description: "Groups in the binding"},
+		{Name: "ServiceAccounts", Type: "string", Priority: 1, Description: "ServiceAccounts in the binding"},
+	}
+	bindingCells := func(m *metav1.ObjectMeta, ref rbacv1.RoleRef, subjects []rbacv1.Subject, now time.Time) []any {
+		var users, groups, sas []string
+		for _, s := range subjects {
+			switch s.Kind {
+			case rbacv1.UserKind:
+				users = append(users, s.Name)
+			case rbacv1.GroupKind:
+				groups = append(groups, s.Name)
+			case rbacv1.ServiceAccountKind:
+				sas = append(sas, s.Namespace+"/"+s.Name)
+			}
+		}
+		return []any{m.Name, ref.Kind + "/" + ref.Name, since(m.CreationTimestamp.Time, now),
+			strings.Join(users, ", "), strings.Join(groups, ", "), strings.Join(sas, ", ")}
+	}
+	role := typed(Resource{
+		GVR: RolesResource, Kind: "Role", ListKind: "RoleList", Singular: "role",
+		Namespaced: true, StrategicMerge: true,
+		Columns: []metav1.TableColumnDefinition{colName, colCreatedAt},
+	}, func() *rbacv1.Role { return &rbacv1.Role{} },
+		func(r *rbacv1.Role) fields.Set { return metaFields(&r.ObjectMeta, true) },
+		func(r *rbacv1.Role, _ time.Time) []any { return roleCells(&r.ObjectMeta) })
+	clusterRole := typed(Resource{
+		GVR: ClusterRolesResource, Kind: "ClusterRole", ListKind: "ClusterRoleList", Singular: "clusterrole",
+		StrategicMerge: true,
+		Columns:        []metav1.TableColumnDefinition{colName, colCreatedAt},
+	}, func() *rbacv1.ClusterRole { return &rbacv1.ClusterRole{} },
+		func(r *rbacv1.ClusterRole) fields.Set { return metaFields(&r.ObjectMeta, false) },
+		func(r *rbacv1.ClusterRole, _ time.Time) []any { return roleCells(&r.ObjectMeta) })
+	roleBinding := typed(Resource{
+		GVR: RoleBindingsResource, Kind: "RoleBinding", ListKind: "RoleBindingList", Singular: "rolebinding",
+		Namespaced: true, StrategicMerge: true, Columns: bindingColumns,
+	}, func() *rbacv1.RoleBinding { return &rbacv1.RoleBinding{} },
+		func(b *rbacv1.RoleBinding) fields.Set { return metaFields(&b.ObjectMeta, true) },
+		func(b *rbacv1.RoleBinding, now time.Time) []any {
+			return bindingCells(&b.ObjectMeta, b.RoleRef, b.Subjects, now)
+		})
+	roleBinding.Validate = func(obj, old runtime.Object) field.ErrorList {
+		b := obj.(*rbacv1.RoleBinding)
+		var oldRef *rbacv1.RoleRef
+		if old != nil {
+			oldRef = &old.(*rbacv1.RoleBinding).RoleRef
+		}
+		return validateBinding(b.RoleRef, oldRef, b.Subjects, true)
+	}
+	clusterRoleBinding := typed(Resource{
+		GVR: ClusterRoleBindingsResource, Kind: "ClusterRoleBinding", ListKind: "ClusterRoleBindingList",
+		Singular: "clusterrolebinding", StrategicMerge: true, Columns: bindingColumns,
+	}, func() *rbacv1.ClusterRoleBinding { return &rbacv1.ClusterRoleBinding{} },
+		func(b *rbacv1.ClusterRoleBinding) fields.Set { return metaFields(&b.ObjectMeta, false) },
+		func(b *rbacv1.ClusterRoleBinding, now time.Time) []any {
+			return bindingCells(&b.ObjectMeta, b.RoleRef, b.Subjects, now)
+		})
+	clusterRoleBinding.Validate = func(obj, old runtime.Object) field.ErrorList {
+		b := obj.(*rbacv1.ClusterRoleBinding)
+		var oldRef *rbacv1.RoleRef
+		if old != nil {
+			oldRef = &old.(*rbacv1.ClusterRoleBinding).RoleRef
+		}
+		return validateBinding(b.RoleRef, oldRef, b.Subjects, false)
+	}
+	return []Resource{role, clusterRole, roleBinding, clusterRoleBinding}
+}
+
+// validateBinding checks a binding as kube-apiserver's RBAC validation
+// does, in the parts evaluation depends on.
+func validateBinding(ref rbacv1.RoleRef, oldRef *rbacv1.RoleRef, subjects []rbacv1.Subject, namespaced bool) field.ErrorList {
+	var errs field.ErrorList
+	p := field.NewPath("roleRef")
+	if ref.APIGroup != rbacv1.GroupName {
+		errs = append(errs, field.NotSupported(p.Child("apiGroup"), ref.APIGroup, []string{rbacv1.GroupName}))
+	}
+	kinds := []string{"ClusterRole"}
+	if namespaced {
+		kinds = []string{"Role", "ClusterRole"}
+	}
+	if ref.Kind != "ClusterRole" && (!namespaced || ref.Kind != "Role") {
+		errs = append(errs, field.NotSupported(p.Child("kind"), ref.Kind, kinds))
+	}
+	if ref.Name == "" {
+		errs = append(errs, field.Required(p.Child("name"), ""))
+	}
+	if oldRef != nil && *oldRef != ref {
+		errs = append(errs, field.Invalid(p, ref, "cannot change roleRef"))
+	}
+	for i, s := range subjects {
+		sp := field.NewPath("subjects").Index(i)
+		if s.Name == "" {
+			errs = append(errs, field.Required(sp.Child("name"), ""))
+		}
+		switch s.Kind {
+		case rbacv1.UserKind, rbacv1.GroupKind:
+			if s.APIGroup != rbacv1.GroupName {
+				errs = append(errs, field.NotSupported(sp.Child("apiGroup"), s.APIGroup, []string{rbacv1.GroupName}))
+			}
+		case rbacv1.ServiceAccountKind:
+			if s.APIGroup != "" {
+				errs = append(errs, field.NotSupported(sp.Child("apiGroup"), s.APIGroup, []string{""}))
+			}
+			if s.Namespace == "" && !namespaced {
+				errs = append(errs, field.Required(sp.Child("namespace"), ""))
+			}
+		default:
+			errs = append(errs, field.NotSupported(sp.Child("kind"), s.Kind,
+				[]string{rbacv1.ServiceAccountKind, rbacv1.UserKind, rbacv1.GroupKind}))
+		}
+	}
+	return errs
+}
