@@ -4,6 +4,14 @@
 // in-memory MVCC store by default; --data-dir keeps them in an etcd member
 // inside the process, and --etcd-servers in an etcd cluster that several
 // server processes (replicas) share.
+//
+// Security follows kube-apiserver's flags: --tls-cert-file and
+// --tls-private-key-file, or --cert-dir for a generated CA and certificate;
+// --token-auth-file and --client-ca-file to authenticate;
+// --authorization-mode=RBAC (default AlwaysAllow) with the rbac.authorization.k8s.io
+// kinds served; --audit-log-path. Without them it serves plain HTTP with
+// everything allowed, which it refuses to do on a non-loopback address
+// unless --insecure-allow-unauthenticated-non-loopback says so.
 package main
 
 import (
@@ -14,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -45,6 +54,17 @@ func run() error {
 		etcdCert         = flag.String("etcd-certfile", "", "client certificate for etcd")
 		etcdKey          = flag.String("etcd-keyfile", "", "client key for etcd")
 		dataDir          = flag.String("data-dir", "", "run a single-member etcd inside this process with its data here (durable across restarts)")
+
+		tlsCert        = flag.String("tls-cert-file", "", "serve TLS with this certificate (PEM; with --tls-private-key-file)")
+		tlsKey         = flag.String("tls-private-key-file", "", "the key of --tls-cert-file")
+		certDir        = flag.String("cert-dir", "", "serve TLS with a certificate signed by a CA generated once into this directory (ca.crt), which also verifies client certificates")
+		clientCA       = flag.String("client-ca-file", "", "authenticate client certificates signed by these CAs (CN = user, O = groups)")
+		tokenFile      = flag.String("token-auth-file", "", "authenticate bearer tokens listed here: token,user,uid,\"group1,group2\"")
+		authzMode      = flag.String("authorization-mode", embed.AuthorizationAlwaysAllow, "AlwaysAllow or RBAC")
+		anonymous      = flag.Bool("anonymous-auth", true, "let requests without credentials through as system:anonymous, for authorization to judge (never under AlwaysAllow with an authenticator)")
+		auditLog       = flag.String("audit-log-path", "", "append one JSON line per request to this file (- for standard output)")
+		kubeconfigOut  = flag.String("write-kubeconfig", "", "write a kubeconfig for this server here (with --cert-dir: its CA and an admin client certificate in system:masters)")
+		insecureRemote = flag.Bool("insecure-allow-unauthenticated-non-loopback", false, "serve a non-loopback --listen address without TLS and authentication")
 	)
 	flag.Parse()
 	etcdOpts, err := etcdOptions(*backend, *etcdServers, *dataDir)
@@ -67,6 +87,12 @@ func run() error {
 		CompactInterval: *compactInterval,
 		MaxHistoryAge:   *maxHistoryAge,
 		Etcd:            etcdOpts,
+		Secure: embed.SecureOptions{
+			TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, CertDir: *certDir, ClientCAFile: *clientCA,
+			TokenAuthFile: *tokenFile, AuthorizationMode: *authzMode, DisableAnonymous: !*anonymous,
+			AuditLogPath: *auditLog, WriteKubeconfig: *kubeconfigOut,
+			InsecureAllowUnauthenticatedNonLoopback: *insecureRemote,
+		},
 	})
 	if err != nil {
 		return err
@@ -80,7 +106,19 @@ func run() error {
 		fmt.Println("storage: memory (nothing survives a restart; use --data-dir or --etcd-servers to keep it)")
 	}
 	fmt.Printf("listwatch apiserver-stub serving on %s\n", srv.URL)
-	fmt.Printf("try: kubectl --server %s get tasks,jobs,nodes -A\n", srv.URL)
+	if len(srv.CAData) > 0 {
+		fmt.Printf("CA: %s (SHA-256 %s)\n%s", filepath.Join(*certDir, "ca.crt"), embed.Fingerprint(srv.CAData), srv.CAData)
+	}
+	fmt.Printf("authorization: %s\n", *authzMode)
+	switch {
+	case *kubeconfigOut != "":
+		fmt.Printf("kubeconfig: %s\n", *kubeconfigOut)
+		fmt.Printf("try: kubectl --kubeconfig %s get tasks,jobs,nodes -A\n", *kubeconfigOut)
+	case strings.HasPrefix(srv.URL, "https://"):
+		fmt.Printf("try: kubectl --server %s --certificate-authority CA --token TOKEN get tasks,jobs,nodes -A\n", srv.URL)
+	default:
+		fmt.Printf("try: kubectl --server %s get tasks,jobs,nodes -A\n", srv.URL)
+	}
 	fmt.Printf("metrics: %s/metrics\n", srv.URL)
 	select {
 	case <-ctx.Done():

@@ -1,8 +1,11 @@
 package kube
 
 import (
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/kunos-io/listwatch/resource"
@@ -32,9 +35,42 @@ var (
 	}
 )
 
-// Resources lists the descriptors of this package with their Go types
-// hidden.
-var Resources = []resource.Untyped{Leases, Events}
+// The rbac.authorization.k8s.io/v1 kinds: what RBAC authorization reads.
+var (
+	Roles = resource.Descriptor[*rbacv1.Role]{Info: resource.Info{
+		GVR: rbacv1.SchemeGroupVersion.WithResource("roles"), Kind: "Role", ListKind: "RoleList",
+		Singular: "role", Namespaced: true,
+	}}
+	ClusterRoles = resource.Descriptor[*rbacv1.ClusterRole]{Info: resource.Info{
+		GVR: rbacv1.SchemeGroupVersion.WithResource("clusterroles"), Kind: "ClusterRole", ListKind: "ClusterRoleList",
+		Singular: "clusterrole",
+	}}
+	RoleBindings = resource.Descriptor[*rbacv1.RoleBinding]{Info: resource.Info{
+		GVR: rbacv1.SchemeGroupVersion.WithResource("rolebindings"), Kind: "RoleBinding", ListKind: "RoleBindingList",
+		Singular: "rolebinding", Namespaced: true,
+	}}
+	ClusterRoleBindings = resource.Descriptor[*rbacv1.ClusterRoleBinding]{Info: resource.Info{
+		GVR: rbacv1.SchemeGroupVersion.WithResource("clusterrolebindings"), Kind: "ClusterRoleBinding",
+		ListKind: "ClusterRoleBindingList", Singular: "clusterrolebinding",
+	}}
+)
+
+// The self reviews (kubectl auth can-i, kubectl auth whoami): create-only,
+// cluster-scoped, never stored.
+var (
+	SelfSubjectAccessReviews = resource.Descriptor[*authorizationv1.SelfSubjectAccessReview]{Info: resource.Info{
+		GVR: authorizationv1.SchemeGroupVersion.WithResource("selfsubjectaccessreviews"), Kind: "SelfSubjectAccessReview",
+		ListKind: "SelfSubjectAccessReviewList", Singular: "selfsubjectaccessreview",
+	}}
+	SelfSubjectReviews = resource.Descriptor[*authenticationv1.SelfSubjectReview]{Info: resource.Info{
+		GVR: authenticationv1.SchemeGroupVersion.WithResource("selfsubjectreviews"), Kind: "SelfSubjectReview",
+		ListKind: "SelfSubjectReviewList", Singular: "selfsubjectreview",
+	}}
+)
+
+// Resources lists the stored descriptors of this package with their Go
+// types hidden.
+var Resources = []resource.Untyped{Leases, Events, Roles, ClusterRoles, RoleBindings, ClusterRoleBindings}
 
 // eventFields is kube-apiserver's ToSelectableFields for Events
 // (pkg/registry/core/event/strategy.go): source is the source component,

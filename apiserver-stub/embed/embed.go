@@ -2,8 +2,10 @@ package embed
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -41,6 +43,9 @@ type Options struct {
 	// etcd instead of memory: durable, and shared by every server process
 	// over the same etcd and prefix.
 	Etcd EtcdOptions
+	// Secure configures TLS, authentication, authorization and audit;
+	// the zero value is plain HTTP, everything allowed (loopback only).
+	Secure SecureOptions
 }
 
 // EtcdOptions select the etcd backend.
@@ -63,8 +68,12 @@ func (o EtcdOptions) enabled() bool { return len(o.Servers) > 0 || o.DataDir != 
 
 // Server is a running embedded API server.
 type Server struct {
-	// URL is the base URL clients use, e.g. http://127.0.0.1:8080.
+	// URL is the base URL clients use, e.g. http://127.0.0.1:8080, or
+	// https:// when serving TLS.
 	URL string
+	// CAData is the PEM CA that verifies the server, when it generated
+	// its certificate (SecureOptions.CertDir).
+	CAData []byte
 	// Registry holds the server's metrics (Options.Registry, or the
 	// registry Start made).
 	Registry prometheus.Registerer
@@ -100,36 +109,73 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	sec, err := newSecurity(opts.Secure, opts.Listen, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	closeAudit := func() {
+		if sec.audit != nil {
+			_ = sec.audit.Close()
+		}
+	}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
+		closeAudit()
 		return nil, fmt.Errorf("embed: listen on %s: %w", opts.Listen, err)
 	}
 	store, closers := opts.Store, []func(){}
 	if store == nil {
 		if store, closers, err = newStore(opts); err != nil {
 			ln.Close()
+			closeAudit()
 			return nil, err
 		}
 	}
+	closers = append(closers, closeAudit)
 	closeAll := func() {
 		for _, c := range closers {
 			c()
 		}
 	}
+	authorizer, err := sec.authorizer(ctx, store)
+	if err != nil {
+		ln.Close()
+		closeAll()
+		return nil, err
+	}
 	cfg := opts.Config
 	cfg.Store = store
+	cfg.Authenticator = sec.authenticator
+	cfg.Authorizer = authorizer
+	cfg.Audit = sec.audit
 	api, err := server.New(cfg)
 	if err != nil {
 		ln.Close()
 		closeAll()
 		return nil, fmt.Errorf("embed: %w", err)
 	}
+	scheme := "http"
+	if sec.tls != nil {
+		scheme = "https"
+	}
+	url := clientURL(scheme, ln.Addr())
+	if opts.Secure.WriteKubeconfig != "" {
+		if err := sec.writeKubeconfig(opts.Secure.WriteKubeconfig, url); err != nil {
+			ln.Close()
+			closeAll()
+			return nil, err
+		}
+	}
+	if sec.tls != nil {
+		ln = tls.NewListener(ln, sec.tls)
+	}
 	s := &Server{
-		URL:      "http://" + ln.Addr().String(),
+		URL:      url,
+		CAData:   sec.caPEM,
 		Registry: opts.Registry,
 		api:      api,
 		store:    store,
-		http:     &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second},
+		http:     &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(opts.Logger)},
 		done:     make(chan error, 1),
 		closers:  closers,
 	}
@@ -247,3 +293,9 @@ func newStore(opts Options) (storage.Interface, []func(), error) {
 // Done delivers the HTTP server's result once, when it stops serving: nil
 // after Stop, or the error that ended it.
 func (s *Server) Done() <-chan error { return s.done }
+
+// httpErrorLog sends net/http's own errors (TLS handshake failures among
+// them) to l at debug level.
+func httpErrorLog(l *slog.Logger) *log.Logger {
+	return slog.NewLogLogger(l.Handler(), slog.LevelDebug)
+}

@@ -37,7 +37,7 @@ func (s *Server) decodeWrite(w http.ResponseWriter, r *http.Request, ri *request
 	if _, _, err := negotiateOutput(r, false); err != nil {
 		return writeRequest{}, err
 	}
-	mt, err := bodyMediaType(r.Header.Get("Content-Type"))
+	mt, err := bodyMediaType(r.Header.Get("Content-Type"), ri.res)
 	if err != nil {
 		return writeRequest{}, err
 	}
@@ -49,7 +49,7 @@ func (s *Server) decodeWrite(w http.ResponseWriter, r *http.Request, ri *request
 	if err != nil {
 		return writeRequest{}, err
 	}
-	data, err := bodyJSON(mt, body)
+	data, err := bodyJSON(mt, body, ri.res)
 	if err != nil {
 		return writeRequest{}, err
 	}

@@ -23,28 +23,87 @@ func tooLarge(limit int64) error {
 	return apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d bytes", limit))
 }
 
-// bodyMediaType checks the Content-Type of an object body:
-// application/json (also when the header is absent) or application/yaml.
+// protobufMediaType is Kubernetes' protobuf encoding, which typed
+// client-go clients (kubectl create rolebinding, kubectl auth can-i) send
+// for the kinds of k8s.io/api.
+const protobufMediaType = "application/vnd.kubernetes.protobuf"
+
+// protoMagic starts every protobuf body: "k8s" and a zero byte, then a
+// runtime.Unknown holding the object.
+var protoMagic = []byte{0x6b, 0x38, 0x73, 0x00}
+
+// protoUnmarshaler is implemented by the generated types of k8s.io/api.
+type protoUnmarshaler interface{ Unmarshal([]byte) error }
+
+// acceptsProtobuf reports whether res takes protobuf bodies: the kinds of
+// k8s.io/api do, custom kinds (kunos.io/v1) do not, as for CRDs.
+func acceptsProtobuf(res *Resource) bool {
+	_, ok := res.New().(protoUnmarshaler)
+	return ok
+}
+
+// bodyMediaType checks the Content-Type of an object body of res:
+// application/json (also when the header is absent), application/yaml,
+// and for the kinds of k8s.io/api application/vnd.kubernetes.protobuf.
 // Anything else is 415, before the body is read.
-func bodyMediaType(contentType string) (string, error) {
+func bodyMediaType(contentType string, res *Resource) (string, error) {
 	if strings.TrimSpace(contentType) == "" {
 		return "application/json", nil
 	}
+	accepted := "application/json, application/yaml"
+	proto := acceptsProtobuf(res)
+	if proto {
+		accepted += ", " + protobufMediaType
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil || (mt != "application/json" && mt != "application/yaml") {
-		return "", unsupportedMediaType(contentType, "application/json, application/yaml")
+	if err != nil || (mt != "application/json" && mt != "application/yaml" && (mt != protobufMediaType || !proto)) {
+		return "", unsupportedMediaType(contentType, accepted)
 	}
 	return mt, nil
 }
 
-// bodyJSON returns a body of media type mt (from bodyMediaType) as JSON.
-func bodyJSON(mt string, body []byte) ([]byte, error) {
-	if mt != "application/yaml" {
-		return body, nil
+// bodyJSON returns a body of media type mt (from bodyMediaType) for res
+// as JSON.
+func bodyJSON(mt string, body []byte, res *Resource) ([]byte, error) {
+	switch mt {
+	case "application/yaml":
+		j, err := yaml.YAMLToJSON(body)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request is not valid YAML: %v", err))
+		}
+		return j, nil
+	case protobufMediaType:
+		return protobufToJSON(body, res)
 	}
-	j, err := yaml.YAMLToJSON(body)
+	return body, nil
+}
+
+// protobufToJSON decodes a protobuf body of res and re-encodes it as
+// JSON, so that one decoder (decodeObject) checks every body.
+func protobufToJSON(body []byte, res *Resource) ([]byte, error) {
+	rest, ok := bytes.CutPrefix(body, protoMagic)
+	if !ok {
+		return nil, apierrors.NewBadRequest("the body of the request is not a Kubernetes protobuf message (no k8s\\x00 prefix)")
+	}
+	var u runtime.Unknown
+	if err := u.Unmarshal(rest); err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request is not a valid protobuf message: %v", err))
+	}
+	if u.ContentEncoding != "" {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("unsupported protobuf content encoding %q", u.ContentEncoding))
+	}
+	gvk := res.GVK()
+	if u.APIVersion != "" && u.APIVersion != gvk.GroupVersion().String() || u.Kind != "" && u.Kind != gvk.Kind {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request is a %s %s, not a %s", u.APIVersion, u.Kind, gvk))
+	}
+	obj := res.New()
+	if err := obj.(protoUnmarshaler).Unmarshal(u.Raw); err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("%s cannot be decoded from protobuf: %v", gvk.Kind, err))
+	}
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	j, err := json.Marshal(obj)
 	if err != nil {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request is not valid YAML: %v", err))
+		return nil, apierrors.NewBadRequest(err.Error())
 	}
 	return j, nil
 }

@@ -13,9 +13,12 @@ import (
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // Fuzz targets for the rest of what the server parses from a request (the
@@ -101,19 +104,31 @@ func FuzzBodyJSON(f *testing.F) {
 	} {
 		f.Add(c.ct, []byte(c.body))
 	}
+	// A protobuf RoleBinding, as kubectl create rolebinding sends it.
+	rb, _ := (&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "x"}, RoleRef: rbacv1.RoleRef{Kind: "Role", Name: "r"}}).Marshal()
+	u, _ := (&runtime.Unknown{TypeMeta: runtime.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"}, Raw: rb}).Marshal()
+	f.Add(protobufMediaType, append(append([]byte(nil), protoMagic...), u...))
+	f.Add(protobufMediaType, []byte("k8s\x00\x0a\x02"))
+	kunos, _ := resources.lookup(schema.GroupVersion{Group: "kunos.io", Version: "v1"}, "tasks")
+	rbac, _ := resources.lookup(rbacv1.SchemeGroupVersion, "rolebindings")
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
-		mt, err := bodyMediaType(contentType)
-		if err != nil {
-			wantStatusCode(t, err, http.StatusUnsupportedMediaType)
-			return
-		}
-		out, err := bodyJSON(mt, body)
-		if err != nil {
-			wantStatusCode(t, err, http.StatusBadRequest)
-			return
-		}
-		if mt == "application/yaml" && !json.Valid(out) {
-			t.Fatalf("YAML became invalid JSON: %q", out)
+		for _, res := range []*Resource{kunos, rbac} {
+			mt, err := bodyMediaType(contentType, res)
+			if err != nil {
+				wantStatusCode(t, err, http.StatusUnsupportedMediaType)
+				continue
+			}
+			if mt == protobufMediaType && res == kunos {
+				t.Fatal("protobuf accepted for a kunos.io kind")
+			}
+			out, err := bodyJSON(mt, body, res)
+			if err != nil {
+				wantStatusCode(t, err, http.StatusBadRequest)
+				continue
+			}
+			if mt != "application/json" && !json.Valid(out) {
+				t.Fatalf("%s became invalid JSON: %q", mt, out)
+			}
 		}
 	})
 }

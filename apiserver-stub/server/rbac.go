@@ -12,19 +12,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kunos-io/listwatch/apis/kube"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// The GVRs of the RBAC resources.
+// The GVRs of the RBAC resources, as package apis/kube describes them.
 var (
-	RolesResource               = rbacv1.SchemeGroupVersion.WithResource("roles")
-	ClusterRolesResource        = rbacv1.SchemeGroupVersion.WithResource("clusterroles")
-	RoleBindingsResource        = rbacv1.SchemeGroupVersion.WithResource("rolebindings")
-	ClusterRoleBindingsResource = rbacv1.SchemeGroupVersion.WithResource("clusterrolebindings")
+	RolesResource               = kube.Roles.GVR
+	ClusterRolesResource        = kube.ClusterRoles.GVR
+	RoleBindingsResource        = kube.RoleBindings.GVR
+	ClusterRoleBindingsResource = kube.ClusterRoleBindings.GVR
 )
 
 var colCreatedAt = metav1.TableColumnDefinition{Name: "Created At", Type: "date",
@@ -56,28 +56,15 @@ func rbacResources() []Resource {
 		return []any{m.Name, ref.Kind + "/" + ref.Name, since(m.CreationTimestamp.Time, now),
 			strings.Join(users, ", "), strings.Join(groups, ", "), strings.Join(sas, ", ")}
 	}
-	role := typed(Resource{
-		GVR: RolesResource, Kind: "Role", ListKind: "RoleList", Singular: "role",
-		Namespaced: true, StrategicMerge: true,
-		Columns: []metav1.TableColumnDefinition{colName, colCreatedAt},
-	}, func() *rbacv1.Role { return &rbacv1.Role{} },
-		func(r *rbacv1.Role) fields.Set { return metaFields(&r.ObjectMeta, true) },
-		func(r *rbacv1.Role, _ time.Time) []any { return roleCells(&r.ObjectMeta) })
-	clusterRole := typed(Resource{
-		GVR: ClusterRolesResource, Kind: "ClusterRole", ListKind: "ClusterRoleList", Singular: "clusterrole",
-		StrategicMerge: true,
-		Columns:        []metav1.TableColumnDefinition{colName, colCreatedAt},
-	}, func() *rbacv1.ClusterRole { return &rbacv1.ClusterRole{} },
-		func(r *rbacv1.ClusterRole) fields.Set { return metaFields(&r.ObjectMeta, false) },
-		func(r *rbacv1.ClusterRole, _ time.Time) []any { return roleCells(&r.ObjectMeta) })
-	roleBinding := typed(Resource{
-		GVR: RoleBindingsResource, Kind: "RoleBinding", ListKind: "RoleBindingList", Singular: "rolebinding",
-		Namespaced: true, StrategicMerge: true, Columns: bindingColumns,
-	}, func() *rbacv1.RoleBinding { return &rbacv1.RoleBinding{} },
-		func(b *rbacv1.RoleBinding) fields.Set { return metaFields(&b.ObjectMeta, true) },
-		func(b *rbacv1.RoleBinding, now time.Time) []any {
+	roleColumns := []metav1.TableColumnDefinition{colName, colCreatedAt}
+	role := ResourceOf(kube.Roles, Serving[*rbacv1.Role]{StrategicMerge: true, Columns: roleColumns,
+		Cells: func(r *rbacv1.Role, _ time.Time) []any { return roleCells(&r.ObjectMeta) }})
+	clusterRole := ResourceOf(kube.ClusterRoles, Serving[*rbacv1.ClusterRole]{StrategicMerge: true, Columns: roleColumns,
+		Cells: func(r *rbacv1.ClusterRole, _ time.Time) []any { return roleCells(&r.ObjectMeta) }})
+	roleBinding := ResourceOf(kube.RoleBindings, Serving[*rbacv1.RoleBinding]{StrategicMerge: true, Columns: bindingColumns,
+		Cells: func(b *rbacv1.RoleBinding, now time.Time) []any {
 			return bindingCells(&b.ObjectMeta, b.RoleRef, b.Subjects, now)
-		})
+		}})
 	roleBinding.Validate = func(obj, old runtime.Object) field.ErrorList {
 		b := obj.(*rbacv1.RoleBinding)
 		var oldRef *rbacv1.RoleRef
@@ -86,14 +73,11 @@ func rbacResources() []Resource {
 		}
 		return validateBinding(b.RoleRef, oldRef, b.Subjects, true)
 	}
-	clusterRoleBinding := typed(Resource{
-		GVR: ClusterRoleBindingsResource, Kind: "ClusterRoleBinding", ListKind: "ClusterRoleBindingList",
-		Singular: "clusterrolebinding", StrategicMerge: true, Columns: bindingColumns,
-	}, func() *rbacv1.ClusterRoleBinding { return &rbacv1.ClusterRoleBinding{} },
-		func(b *rbacv1.ClusterRoleBinding) fields.Set { return metaFields(&b.ObjectMeta, false) },
-		func(b *rbacv1.ClusterRoleBinding, now time.Time) []any {
+	clusterRoleBinding := ResourceOf(kube.ClusterRoleBindings, Serving[*rbacv1.ClusterRoleBinding]{StrategicMerge: true,
+		Columns: bindingColumns,
+		Cells: func(b *rbacv1.ClusterRoleBinding, now time.Time) []any {
 			return bindingCells(&b.ObjectMeta, b.RoleRef, b.Subjects, now)
-		})
+		}})
 	clusterRoleBinding.Validate = func(obj, old runtime.Object) field.ErrorList {
 		b := obj.(*rbacv1.ClusterRoleBinding)
 		var oldRef *rbacv1.RoleRef

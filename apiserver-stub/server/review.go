@@ -12,21 +12,21 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kunos-io/listwatch/apis/kube"
 	"github.com/kunos-io/listwatch/apiserver-stub/auth/authn"
 	"github.com/kunos-io/listwatch/apiserver-stub/auth/authz"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// The GVRs of the reviews.
+// The GVRs of the reviews, as package apis/kube describes them.
 var (
-	SelfSubjectAccessReviewsResource = authorizationv1.SchemeGroupVersion.WithResource("selfsubjectaccessreviews")
-	SelfSubjectReviewsResource       = authenticationv1.SchemeGroupVersion.WithResource("selfsubjectreviews")
+	SelfSubjectAccessReviewsResource = kube.SelfSubjectAccessReviews.GVR
+	SelfSubjectReviewsResource       = kube.SelfSubjectReviews.GVR
 )
 
 // ReviewContext is what a review may know of its request.
@@ -38,22 +38,12 @@ type ReviewContext struct {
 }
 
 func reviewResources() []Resource {
-	noFields := func(m *metav1.ObjectMeta) fields.Set { return metaFields(m, false) }
-	ssar := typed(Resource{
-		GVR: SelfSubjectAccessReviewsResource, Kind: "SelfSubjectAccessReview",
-		ListKind: "SelfSubjectAccessReviewList", Singular: "selfsubjectaccessreview",
-		Columns: []metav1.TableColumnDefinition{colName},
-	}, func() *authorizationv1.SelfSubjectAccessReview { return &authorizationv1.SelfSubjectAccessReview{} },
-		func(r *authorizationv1.SelfSubjectAccessReview) fields.Set { return noFields(&r.ObjectMeta) },
-		func(r *authorizationv1.SelfSubjectAccessReview, _ time.Time) []any { return []any{r.Name} })
+	columns := []metav1.TableColumnDefinition{colName}
+	ssar := ResourceOf(kube.SelfSubjectAccessReviews, Serving[*authorizationv1.SelfSubjectAccessReview]{Columns: columns,
+		Cells: func(r *authorizationv1.SelfSubjectAccessReview, _ time.Time) []any { return []any{r.Name} }})
 	ssar.Review = reviewAccess
-	ssr := typed(Resource{
-		GVR: SelfSubjectReviewsResource, Kind: "SelfSubjectReview",
-		ListKind: "SelfSubjectReviewList", Singular: "selfsubjectreview",
-		Columns: []metav1.TableColumnDefinition{colName},
-	}, func() *authenticationv1.SelfSubjectReview { return &authenticationv1.SelfSubjectReview{} },
-		func(r *authenticationv1.SelfSubjectReview) fields.Set { return noFields(&r.ObjectMeta) },
-		func(r *authenticationv1.SelfSubjectReview, _ time.Time) []any { return []any{r.Name} })
+	ssr := ResourceOf(kube.SelfSubjectReviews, Serving[*authenticationv1.SelfSubjectReview]{Columns: columns,
+		Cells: func(r *authenticationv1.SelfSubjectReview, _ time.Time) []any { return []any{r.Name} }})
 	ssr.Review = reviewSelf
 	return []Resource{ssar, ssr}
 }

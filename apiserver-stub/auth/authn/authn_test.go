@@ -73,7 +73,7 @@ func FuzzParseTokenFile(f *testing.F) {
 func TestBearerToken(t *testing.T) {
 	for _, c := range []struct {
 		hdr, proto, want string
-		ok             bool
+		ok               bool
 	}{
 		{hdr: "Bearer abc", want: "abc", ok: true},
 		{hdr: "bearer  abc ", want: "abc", ok: true},
