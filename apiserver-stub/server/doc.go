@@ -56,6 +56,16 @@
 // Timeout, ?timeout= lowers it) and its body by Config.BodyReadTimeout; a
 // watch whose client does not read is cut after Config.WatchWriteTimeout.
 //
+// Security is a filter in front of routing (filter.go): Config.Authenticator
+// (401 Unauthorized), Config.Authorizer with the attributes of
+// authz.RequestAttributes (403 Forbidden, with kube-apiserver's message),
+// then Config.Audit. The handlers and the store know nothing of it. RBAC
+// reads its policy from the store through StorePolicy; the
+// rbac.authorization.k8s.io/v1 kinds are ordinary stored resources, and
+// SelfSubjectAccessReview and SelfSubjectReview are create-only reviews
+// (Resource.Review). Bodies of the k8s.io/api kinds may be protobuf, as
+// kubectl's typed clients send them.
+//
 // Objects are encoded once, by the store (via Codec); lists and watch
 // events copy those bytes and never re-encode them. Fault injection for
 // tests: DropWatches, StallWatches, SetBookmarkInterval; package stubtest
