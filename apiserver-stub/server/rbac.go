@@ -1,8 +1,10 @@
 package server
 
-// This file describes the rbac.authorization.k8s.io/v1 kinds (Roles,
-// ClusterRoles, RoleBindings, ClusterRoleBindings), served as stored
-// resources like Leases, with kube-apiserver's table columns
+// This file describes the rbac.authorization.k8s.io/v1 kinds. Invariant:
+// RBAC objects are stored and served like any other resource; only the
+// authorizer (through StorePolicy) gives them meaning. Roles,
+// ClusterRoles, RoleBindings and ClusterRoleBindings are served like
+// Leases, with kube-apiserver's table columns
 // (printers.go printRole, printRoleBinding) and the checks of its
 // validation that RBAC evaluation relies on: a binding's roleRef names a
 // role kind it may name and cannot change, and every subject has a kind
