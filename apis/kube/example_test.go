@@ -16,4 +16,8 @@ func Example() {
 	// Output:
 	// leases.coordination.k8s.io v1 Lease true
 	// events v1 Event true
+	// roles.rbac.authorization.k8s.io v1 Role true
+	// clusterroles.rbac.authorization.k8s.io v1 ClusterRole false
+	// rolebindings.rbac.authorization.k8s.io v1 RoleBinding true
+	// clusterrolebindings.rbac.authorization.k8s.io v1 ClusterRoleBinding false
 }

@@ -16,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunos-io/listwatch/apis/kube"
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/certs"
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
+	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/client"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -39,7 +41,7 @@ func TestSecureClientFromKubeconfig(t *testing.T) {
 	adminKC := filepath.Join(dir, "admin.kubeconfig")
 	srv, err := embed.Start(ctx, embed.Options{
 		Listen: "127.0.0.1:0",
-		Logger: slog.New(slog.DiscardHandler),
+		Config: server.Config{Logger: slog.New(slog.DiscardHandler)},
 		Secure: embed.SecureOptions{
 			CertDir: filepath.Join(dir, "pki"), TokenAuthFile: tokens,
 			AuthorizationMode: embed.AuthorizationRBAC, WriteKubeconfig: adminKC,
@@ -76,7 +78,7 @@ func TestSecureClientFromKubeconfig(t *testing.T) {
 	// The admin: a client certificate (system:masters) from the
 	// kubeconfig the server wrote, the server verified with its CA.
 	admin := load(adminKC, client.TransportHTTP)
-	tasks := client.For[*kunosv1.Task](admin, kunosv1.TasksResource)
+	tasks := client.For(admin, kunosv1.Tasks)
 	for _, ns := range []string{"team-a", "team-b"} {
 		if _, err := tasks.Namespace(ns).Create(ctx, task("t1"), metav1.CreateOptions{}); err != nil {
 			t.Fatalf("admin create in %s: %v", ns, err)
@@ -88,7 +90,7 @@ func TestSecureClientFromKubeconfig(t *testing.T) {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
 		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "bob"}},
 	}
-	if _, err := client.Dynamic(admin, rbacv1.SchemeGroupVersion.WithResource("rolebindings")).Namespace("team-a").
+	if _, err := client.Dynamic(admin, kube.RoleBindings.Info).Namespace("team-a").
 		Create(ctx, toUnstructured(t, rb), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("admin create rolebinding: %v", err)
 	}
@@ -100,7 +102,7 @@ func TestSecureClientFromKubeconfig(t *testing.T) {
 	}
 	for _, tr := range []client.Transport{client.TransportHTTP, client.TransportWebSocket} {
 		t.Run(tr.String(), func(t *testing.T) {
-			bob := client.For[*kunosv1.Task](load(bobKC, tr), kunosv1.TasksResource)
+			bob := client.For(load(bobKC, tr), kunosv1.Tasks)
 			items, _, err := bob.Namespace("team-a").List(ctx, metav1.ListOptions{})
 			if err != nil || len(items) != 1 {
 				t.Fatalf("bob lists team-a: %d %v", len(items), err)
@@ -134,19 +136,19 @@ func TestSecureClientFromKubeconfig(t *testing.T) {
 	// kubeconfig without the CA fails the TLS handshake.
 	badKC := filepath.Join(dir, "bad.kubeconfig")
 	_ = (certs.Kubeconfig{Server: srv.URL, CAPEM: srv.CAData, Token: "nope"}).Write(badKC)
-	if _, _, err := client.For[*kunosv1.Task](load(badKC, client.TransportHTTP), kunosv1.TasksResource).Namespace("team-a").
+	if _, _, err := client.For(load(badKC, client.TransportHTTP), kunosv1.Tasks).Namespace("team-a").
 		List(ctx, metav1.ListOptions{}); !apierrors.IsUnauthorized(err) {
 		t.Fatalf("wrong token: %v", err)
 	}
 	other, _ := certs.NewCA("other")
 	p, _ := other.IssueClient("mallory", []string{"system:masters"})
 	_ = (certs.Kubeconfig{Server: srv.URL, CAPEM: srv.CAData, ClientCert: &p}).Write(badKC)
-	if _, _, err := client.For[*kunosv1.Task](load(badKC, client.TransportHTTP), kunosv1.TasksResource).Namespace("team-a").
+	if _, _, err := client.For(load(badKC, client.TransportHTTP), kunosv1.Tasks).Namespace("team-a").
 		List(ctx, metav1.ListOptions{}); !apierrors.IsUnauthorized(err) {
 		t.Fatalf("certificate of another CA: %v", err)
 	}
 	_ = (certs.Kubeconfig{Server: srv.URL, Token: "bob-token"}).Write(badKC)
-	if _, _, err := client.For[*kunosv1.Task](load(badKC, client.TransportHTTP), kunosv1.TasksResource).Namespace("team-a").
+	if _, _, err := client.For(load(badKC, client.TransportHTTP), kunosv1.Tasks).Namespace("team-a").
 		List(ctx, metav1.ListOptions{}); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("no CA: %v", err)
 	}
@@ -155,18 +157,18 @@ func TestSecureClientFromKubeconfig(t *testing.T) {
 // TestNonLoopbackRefused: a server on every interface without TLS and
 // authentication does not start, and says which flag would let it.
 func TestNonLoopbackRefused(t *testing.T) {
-	_, err := embed.Start(context.Background(), embed.Options{Listen: "0.0.0.0:0", Logger: slog.New(slog.DiscardHandler)})
+	_, err := embed.Start(context.Background(), embed.Options{Listen: "0.0.0.0:0", Config: server.Config{Logger: slog.New(slog.DiscardHandler)}})
 	if err == nil || !strings.Contains(err.Error(), "--insecure-allow-unauthenticated-non-loopback") {
 		t.Fatalf("started, or without naming the flag: %v", err)
 	}
-	_, err = embed.Start(context.Background(), embed.Options{Listen: "0.0.0.0:0", Logger: slog.New(slog.DiscardHandler),
+	_, err = embed.Start(context.Background(), embed.Options{Listen: "0.0.0.0:0", Config: server.Config{Logger: slog.New(slog.DiscardHandler)},
 		Secure: embed.SecureOptions{TokenAuthFile: "/dev/null"}})
 	if err == nil {
 		t.Fatal("authentication without TLS beyond loopback started")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := embed.Start(ctx, embed.Options{Listen: "0.0.0.0:0", Logger: slog.New(slog.DiscardHandler),
+	srv, err := embed.Start(ctx, embed.Options{Listen: "0.0.0.0:0", Config: server.Config{Logger: slog.New(slog.DiscardHandler)},
 		Secure: embed.SecureOptions{InsecureAllowUnauthenticatedNonLoopback: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +177,7 @@ func TestNonLoopbackRefused(t *testing.T) {
 	// --cert-dir alone is TLS plus client certificates of its CA: it
 	// starts, and a request without credentials is 401 (no anonymous
 	// access under AlwaysAllow once something authenticates).
-	srv, err = embed.Start(ctx, embed.Options{Listen: "0.0.0.0:0", Logger: slog.New(slog.DiscardHandler),
+	srv, err = embed.Start(ctx, embed.Options{Listen: "0.0.0.0:0", Config: server.Config{Logger: slog.New(slog.DiscardHandler)},
 		Secure: embed.SecureOptions{CertDir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
