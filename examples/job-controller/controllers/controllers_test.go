@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -351,6 +352,24 @@ func TestExactCompletionsUnderALaggingCache(t *testing.T) {
 	if j.Status.Succeeded != 10 || created != 10 || maxActive > 5 || maxPerNode > 2 {
 		t.Fatalf("succeeded=%d created=%d maxActive=%d maxPerNode=%d, want 10, 10, <=5, <=2", j.Status.Succeeded, created, maxActive, maxPerNode)
 	}
+}
+
+// inFront serves h in front of the server at target until the test ends,
+// and returns its URL; h passes what it does not answer itself to next, a
+// reverse proxy to target that streams (watches flow through).
+func inFront(t *testing.T, target string, h func(w http.ResponseWriter, r *http.Request, next http.Handler)) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transport := &http.Transport{}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.Transport, proxy.FlushInterval = transport, -1
+	proxy.ErrorLog = stdlog.New(io.Discard, "", 0) // server restarts cut what it carries
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(w, r, proxy) }))
+	t.Cleanup(func() { srv.Close(); transport.CloseIdleConnections() })
+	return srv.URL
 }
 
 // lagTaskWatches returns the URL of a proxy to url that holds back every

@@ -2,12 +2,7 @@ package controllers_test
 
 import (
 	"context"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,25 +30,16 @@ func TestServerRestartedEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := url.Parse(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	transport := &http.Transport{}
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	proxy.Transport, proxy.FlushInterval = transport, -1
-	proxy.ErrorLog = log.New(io.Discard, "", 0) // the restart cuts what it carries
 	var slowLists atomic.Bool
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	front := inFront(t, srv.URL, func(w http.ResponseWriter, r *http.Request, proxy http.Handler) {
 		q := r.URL.Query()
 		if slowLists.Load() && r.Method == http.MethodGet && (q.Get("watch") != "true" || q.Get("sendInitialEvents") == "true") {
 			time.Sleep(300 * time.Millisecond)
 		}
 		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() { front.Close(); transport.CloseIdleConnections() })
+	})
 
-	cl := startCluster(t, front.URL, 2)
+	cl := startCluster(t, front, 2)
 	jobs := client.For(c, kunosv1.Jobs).Namespace("er")
 	if _, err := jobs.Create(context.Background(), newJob("er", "before", 4, 2, 6, "sleep", "0.05"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

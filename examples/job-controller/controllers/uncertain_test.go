@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,13 +33,6 @@ func TestAmbiguousCreationsAreSettled(t *testing.T) {
 
 	srv, c := setup(t)
 	log := watchTasks(t, c, "t9")
-	u, err := url.Parse(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	transport := &http.Transport{}
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	proxy.Transport, proxy.FlushInterval = transport, -1
 	var failing atomic.Bool
 	var n, passed atomic.Int64
 	var mu sync.Mutex
@@ -51,7 +42,7 @@ func TestAmbiguousCreationsAreSettled(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"unavailable","reason":"ServiceUnavailable","code":503}`)
 	}
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	front := inFront(t, srv.URL, func(w http.ResponseWriter, r *http.Request, proxy http.Handler) {
 		if !failing.Load() || r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/tasks") {
 			proxy.ServeHTTP(w, r)
 			return
@@ -84,11 +75,10 @@ func TestAmbiguousCreationsAreSettled(t *testing.T) {
 			}
 		}
 		unavailable(w)
-	}))
-	t.Cleanup(func() { front.Close(); transport.CloseIdleConnections() })
+	})
 
 	failing.Store(true)
-	startCluster(t, front.URL, 3)
+	startCluster(t, front, 3)
 	jobs := client.For(c, kunosv1.Jobs).Namespace("t9")
 	for _, name := range []string{"ambiguous-1", "ambiguous-2"} {
 		if _, err := jobs.Create(context.Background(), newJob("t9", name, 8, 4, 6, "sleep", "0.05"), metav1.CreateOptions{}); err != nil {
