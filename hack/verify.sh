@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Static checks: formatting, vet, tidy go.mod files, generated code up to date.
+# Static checks: formatting, vet, tidy go.mod files, generated code (deep-copy, CRDs) up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
@@ -20,12 +20,16 @@ for dir in . hack/bench; do
     rm -f /tmp/verify.go.mod.$$ /tmp/verify.go.sum.$$
   ) || fail=1
 done
-# Generated deep-copy code must match its types.
-tmp=$(mktemp -d); cp apis/kunos/v1/zz_generated.deepcopy.go "$tmp/"
+# Generated code (deep-copy functions, CRDs) must match its types.
+tmp=$(mktemp -d)
+generated=(apis/kunos/v1/zz_generated.deepcopy.go apis/kunos/v1/zz_generated.crds.yaml)
+for f in "${generated[@]}"; do cp "$f" "$tmp/$(basename "$f")"; done
 bash hack/update-codegen.sh
-if ! diff -q "$tmp/zz_generated.deepcopy.go" apis/kunos/v1/zz_generated.deepcopy.go >/dev/null; then
-  echo "apis/kunos/v1/zz_generated.deepcopy.go is stale: run hack/update-codegen.sh"; fail=1
-fi
+for f in "${generated[@]}"; do
+  if ! diff -q "$tmp/$(basename "$f")" "$f" >/dev/null; then
+    echo "$f is stale: run hack/update-codegen.sh and commit it"; diff -u "$tmp/$(basename "$f")" "$f" | head -20; fail=1
+  fi
+done
 rm -rf "$tmp"
 [ $fail -eq 0 ] && echo "verify: ok"
 exit $fail
