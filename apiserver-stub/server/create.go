@@ -53,7 +53,7 @@ func (s *Server) decodeWrite(w http.ResponseWriter, r *http.Request, ri *request
 	if err != nil {
 		return writeRequest{}, err
 	}
-	obj, warnings, err := decodeObject(ri.res, data, wo.fv)
+	obj, warnings, err := decodeObjectFor(ri.res, ri.subresource, data, wo.fv)
 	if err != nil {
 		return writeRequest{}, err
 	}

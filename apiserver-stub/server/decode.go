@@ -8,12 +8,15 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -136,9 +139,18 @@ func parseFieldValidation(v string) fieldValidation {
 
 // decodeObject parses JSON into a new object of res's kind. apiVersion and
 // kind may be omitted (they default to the endpoint's) but must not differ.
-// Malformed JSON and wrong types are 400; unknown or duplicate fields are 400
+// Malformed JSON is 400; values of the wrong type are 422 Invalid for kinds
+// with a schema (400 for others); unknown or duplicate fields are 400
 // under Strict validation and returned as warnings under Warn.
 func decodeObject(res *Resource, data []byte, fv fieldValidation) (runtime.Object, []string, error) {
+	return decodeObjectFor(res, "", data, fv)
+}
+
+// decodeObjectFor is decodeObject for a write to subresource ("" for the
+// main resource): a value of the wrong type in the part such a write
+// ignores (.status of the main resource, all but .status of /status) is
+// dropped with that part, as kube-apiserver never looks at it.
+func decodeObjectFor(res *Resource, subresource string, data []byte, fv fieldValidation) (runtime.Object, []string, error) {
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return nil, nil, apierrors.NewBadRequest("the body of the request must be a JSON object")
 	}
@@ -158,6 +170,24 @@ func decodeObject(res *Resource, data []byte, fv fieldValidation) (runtime.Objec
 	}
 	obj := res.New()
 	strictErrs, err := sigsjson.UnmarshalStrict(data, obj)
+	if err != nil {
+		// A value of the wrong type: where the kind has a schema, 422 with
+		// the field causes kube-apiserver gives (it decodes custom
+		// resources without a Go type and lets the schema judge).
+		pruned, invalid := schemaDecodeError(res, subresource, data, false)
+		if invalid != nil {
+			return nil, nil, invalid
+		}
+		if pruned != nil {
+			obj = res.New()
+			strictErrs, err = sigsjson.UnmarshalStrict(pruned, obj)
+		}
+	} else if _, invalid := schemaDecodeError(res, subresource, data, true); invalid != nil {
+		// A required field the body lacks: the Go type fills in its zero
+		// value, which the later check of the decoded object cannot tell
+		// from one the client sent.
+		return nil, nil, invalid
+	}
 	if err != nil {
 		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", gvk.Kind, gvk.Version, gvk.Kind, err))
 	}
@@ -196,10 +226,85 @@ func validateNew(res *Resource, obj runtime.Object) error {
 	if res.Validate != nil {
 		errs = append(errs, res.Validate(obj, nil)...)
 	}
+	serrs, err := schemaErrors(res, obj, nil)
+	if err != nil {
+		return err
+	}
+	errs = append(errs, serrs...)
 	if len(errs) > 0 {
 		return apierrors.NewInvalid(res.GVK().GroupKind(), acc.GetName(), errs)
 	}
 	return nil
+}
+
+// schemaErrors validates obj against its kind's schema (none: no errors);
+// with old set, changes are judged with ratcheting (see
+// kindSchema.validateValue).
+func schemaErrors(res *Resource, obj, old runtime.Object) (field.ErrorList, error) {
+	if res.schema == nil {
+		return nil, nil
+	}
+	v, err := toJSONValue(obj)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	var ov any
+	if old != nil {
+		if ov, err = toJSONValue(old); err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+	}
+	return res.schema.validateValue(v, ov), nil
+}
+
+// schemaDecodeError validates a body as sent against the kind's schema,
+// without the part a write to subresource ignores: the Invalid error for
+// what the schema refuses (only missing required fields if requiredOnly)
+// or, when it refuses nothing and a part was dropped, the body without that
+// part (to decode again). Both nil: no schema, or not a JSON object.
+func schemaDecodeError(res *Resource, subresource string, data []byte, requiredOnly bool) ([]byte, error) {
+	if res.schema == nil {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := utiljson.Unmarshal(data, &m); err != nil || m == nil {
+		return nil, nil
+	}
+	if md, ok := m["metadata"]; ok {
+		// Metadata is decoded before any schema applies: a wrong type
+		// there stays a 400, as in kube-apiserver.
+		b, err := json.Marshal(md)
+		if err != nil || json.Unmarshal(b, &metav1.ObjectMeta{}) != nil {
+			return nil, nil
+		}
+	}
+	dropped := false
+	if res.HasStatus {
+		for k := range m {
+			keep := k == "apiVersion" || k == "kind" || k == "metadata" || (k == "status") == (subresource == "status")
+			if !keep {
+				delete(m, k)
+				dropped = true
+			}
+		}
+	}
+	errs := res.schema.validateValue(m, nil)
+	if requiredOnly {
+		errs = slices.DeleteFunc(errs, func(e *field.Error) bool { return e.Type != field.ErrorTypeRequired })
+	}
+	if len(errs) > 0 {
+		name, _ := lookupJSON(m, "metadata.name")
+		s, _ := name.(string)
+		return nil, apierrors.NewInvalid(res.GVK().GroupKind(), s, errs)
+	}
+	if !dropped {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, nil
+	}
+	return b, nil
 }
 
 // validateUpdate checks the metadata of an update against the old object:
@@ -218,6 +323,11 @@ func validateUpdate(res *Resource, obj, old runtime.Object) error {
 	if res.Validate != nil {
 		errs = append(errs, res.Validate(obj, old)...)
 	}
+	serrs, err := schemaErrors(res, obj, old)
+	if err != nil {
+		return err
+	}
+	errs = append(errs, serrs...)
 	if len(errs) > 0 {
 		return apierrors.NewInvalid(res.GVK().GroupKind(), acc.GetName(), errs)
 	}

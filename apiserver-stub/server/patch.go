@@ -86,7 +86,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 		if int64(len(patched)) > s.maxBody {
 			return writeError(w, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the patched object is larger than the limit of %d bytes", s.maxBody)))
 		}
-		obj, warnings, err := decodeObject(ri.res, patched, wo.fv)
+		obj, warnings, err := decodeObjectFor(ri.res, ri.subresource, patched, wo.fv)
 		if err != nil {
 			return writeError(w, err)
 		}

@@ -59,6 +59,9 @@ type Resource struct {
 	// verb, nothing is stored, and the answer (201) is what Review
 	// returns for the decoded request.
 	Review func(ctx context.Context, rc ReviewContext, obj runtime.Object) (runtime.Object, error)
+	// schema is the kind's structural schema (from its generated CRD), or
+	// nil: writes are validated against it and OpenAPI publishes it.
+	schema *kindSchema
 }
 
 // Stored reports whether the resource keeps objects in storage (all but
@@ -210,9 +213,14 @@ func Resources() []Resource {
 // which stay the source of truth for those kinds, as custom resources.
 func kunosResources() []Resource {
 	cats := []string{"all", "kunos"}
-	return []Resource{
+	rs := []Resource{
 		ResourceOf(kunosv1.Nodes, Serving[*kunosv1.Node]{Categories: cats, Generation: true, Columns: nodeColumns, Cells: nodeCells}),
 		ResourceOf(kunosv1.Tasks, Serving[*kunosv1.Task]{Categories: cats, Generation: true, Columns: taskColumns, Cells: taskCells}),
 		ResourceOf(kunosv1.Jobs, Serving[*kunosv1.Job]{Categories: cats, Generation: true, Columns: jobColumns, Cells: jobCells}),
 	}
+	// Their schemas are the generated CRDs' (apis/kunos/v1/zz_generated.crds.yaml).
+	for i := range rs {
+		rs[i].schema = kunosSchemas[rs[i].Kind]
+	}
+	return rs
 }

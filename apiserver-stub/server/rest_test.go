@@ -211,10 +211,10 @@ func TestPatch(t *testing.T) {
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `[1]`), 400, metav1.StatusReasonBadRequest)
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{`), 400, metav1.StatusReasonBadRequest)
 	// Changing kind, name (400, as kube-apiserver's checkName) or the type
-	// of a field.
+	// of a field (422, the schema's verdict, as for a custom resource).
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"kind":"Job"}`), 400, metav1.StatusReasonBadRequest)
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"metadata":{"name":"q"}}`), 400, metav1.StatusReasonBadRequest)
-	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"spec":{"image":5}}`), 400, metav1.StatusReasonBadRequest)
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"spec":{"image":5}}`), 422, metav1.StatusReasonInvalid)
 	// Unsupported patch types: 415.
 	st := wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", "application/strategic-merge-patch+json", `{}`), 415, metav1.StatusReasonUnsupportedMediaType)
 	if !strings.Contains(st.Message, "strategic merge patch is not supported") {
@@ -245,7 +245,7 @@ func TestBadInputNeverWrites(t *testing.T) {
 		{"null", "POST", tasksNS, "application/json", `null`, 400, metav1.StatusReasonBadRequest},
 		{"wrong apiVersion", "POST", tasksNS, "application/json", `{"apiVersion":"v1","kind":"Task","metadata":{"name":"x"}}`, 400, metav1.StatusReasonBadRequest},
 		{"wrong kind", "POST", tasksNS, "application/json", `{"apiVersion":"kunos.io/v1","kind":"Job","metadata":{"name":"x"}}`, 400, metav1.StatusReasonBadRequest},
-		{"wrong field type", "POST", tasksNS, "application/json", `{"metadata":{"name":"x"},"spec":{"command":"ls"}}`, 400, metav1.StatusReasonBadRequest},
+		{"wrong field type", "POST", tasksNS, "application/json", `{"metadata":{"name":"x"},"spec":{"command":"ls"}}`, 422, metav1.StatusReasonInvalid},
 		{"invalid name", "POST", tasksNS, "application/json", `{"metadata":{"name":"Not_DNS"}}`, 422, metav1.StatusReasonInvalid},
 		{"no name", "POST", tasksNS, "application/json", `{"metadata":{}}`, 422, metav1.StatusReasonInvalid},
 		{"invalid label", "POST", tasksNS, "application/json", `{"metadata":{"name":"x","labels":{"a b":"c"}}}`, 422, metav1.StatusReasonInvalid},

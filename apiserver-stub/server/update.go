@@ -87,6 +87,9 @@ func (s *Server) commitUpdate(ctx context.Context, ri *requestInfo, cur *storage
 		upd := old.DeepCopyObject()
 		copyField(upd, obj, "Status")
 		obj = upd
+		if err := validateUpdate(ri.res, obj, old); err != nil {
+			return nil, 0, err
+		}
 	} else {
 		acc, _ := meta.Accessor(obj)
 		if ri.res.HasStatus {
