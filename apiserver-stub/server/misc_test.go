@@ -104,10 +104,9 @@ func TestDiscoveryVersionHealthOpenAPI(t *testing.T) {
 		r.header.Get("Content-Type") != "application/json" {
 		t.Fatalf("/apis: %v %s", err, r.body)
 	}
-	for _, p := range []string{"/api", "/apis/kunos.io", "/version", "/healthz", "/readyz", "/livez", "/openapi/v3", "/openapi/v3/apis/kunos.io/v1"} {
+	for _, p := range []string{"/api", "/apis/kunos.io", "/version", "/healthz", "/readyz", "/livez", "/openapi/v2", "/openapi/v3", "/openapi/v3/apis/kunos.io/v1"} {
 		wantCode(t, get(t, srv, p), 200)
 	}
-	wantStatus(t, get(t, srv, "/openapi/v2"), 404, metav1.StatusReasonNotFound)
 	wantStatus(t, get(t, srv, "/apis/apps/v1"), 404, metav1.StatusReasonNotFound)
 	var idx struct {
 		Paths map[string]struct{ ServerRelativeURL string }

@@ -6,19 +6,27 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
+	openapi_v2 "github.com/google/gnostic-models/openapiv2"
+	"google.golang.org/protobuf/proto"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// OpenAPI v3 is published for one reason: kubectl create/apply/replace
-// (with the default --validate=strict) looks in /openapi/v3 for the
-// fieldValidation query parameter on each kind's PATCH operation; when it
-// finds it, kubectl lets the server validate (fieldValidation=Strict)
-// instead of downloading schemas. The document lists every path and verb;
-// schemas are shallow (unknown fields under spec/status are for the server
-// to judge). /openapi/v2 is not served.
+// OpenAPI is published for kubectl: create/apply/replace (with the default
+// --validate=strict) look in /openapi/v3 for the fieldValidation query
+// parameter on each kind's PATCH operation, and when they find it let the
+// server validate (fieldValidation=Strict) instead of downloading schemas;
+// kubectl explain reads the schemas from /openapi/v3 (or, with
+// --output plaintext-openapiv2, /openapi/v2). The v3 documents list every
+// path and verb. The kunos.io/v1 kinds have their full structural schemas,
+// from the generated CRDs, in kube-apiserver's shape (openapi_schema.go);
+// the built-in kinds have shallow ones (their fields are for the server to
+// judge). /openapi/v2 is one document with every schema, as JSON or, when
+// asked for, protobuf.
 
 var (
 	openAPIOnce sync.Once
@@ -99,6 +107,8 @@ func buildOpenAPIV3(gv schema.GroupVersion) []byte {
 	}
 	paths := obj{}
 	schemas := obj{}
+	v3 := openAPIFlavor{}
+	metaDefs, typeMeta := v3.metaSchemas()
 	root := "/" + openAPIPath(gv) + "/"
 	for _, r := range resources.resources(gv) {
 		if !r.Stored() {
@@ -155,6 +165,15 @@ func buildOpenAPIV3(gv schema.GroupVersion) []byte {
 				"patch":      patchOp("patch" + r.Kind + "Status"),
 			}
 		}
+		if r.schema != nil {
+			for name, sc := range v3.kindSchemas(r, prefix, typeMeta) {
+				schemas[name] = sc
+			}
+			for name, sc := range metaDefs {
+				schemas[name] = sc
+			}
+			continue
+		}
 		props := obj{
 			"apiVersion": obj{"type": "string"}, "kind": obj{"type": "string"},
 			"metadata": obj{"type": "object", "x-kubernetes-preserve-unknown-fields": true},
@@ -196,11 +215,96 @@ func buildOpenAPIV3(gv schema.GroupVersion) []byte {
 	return b
 }
 
-// serveOpenAPI serves /openapi/v3 (the index) and one document per
-// group/version: /openapi/v3/api/v1, /openapi/v3/apis/GROUP/VERSION.
+// buildOpenAPIV2 returns the /openapi/v2 document: every kind's schema
+// (kunos.io/v1 from its CRD, built-in kinds shallow) under definitions.
+// Paths are left out: kubectl reads only definitions from it.
+func buildOpenAPIV2() []byte {
+	type obj = map[string]any
+	v2 := openAPIFlavor{v2: true}
+	metaDefs, typeMeta := v2.metaSchemas()
+	defs := obj{}
+	for name, d := range metaDefs {
+		defs[name] = d
+	}
+	for _, r := range resources.all {
+		gv := r.GVR.GroupVersion()
+		prefix := schemaPrefix(gv)
+		if r.schema != nil {
+			for name, sc := range v2.kindSchemas(r, prefix, typeMeta) {
+				defs[name] = sc
+			}
+			continue
+		}
+		defs[prefix+r.Kind] = obj{
+			"type":                                 "object",
+			"description":                          r.Kind + " of " + gv.String() + ".",
+			"x-kubernetes-preserve-unknown-fields": true,
+			"x-kubernetes-group-version-kind":      []any{obj{"group": gv.Group, "version": gv.Version, "kind": r.Kind}},
+		}
+	}
+	doc := obj{
+		"swagger":     "2.0",
+		"info":        obj{"title": "listwatch apiserver-stub", "version": "v1.37.0"},
+		"paths":       obj{},
+		"definitions": defs,
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		panic(err) // static document: fails only on a programming error
+	}
+	return b
+}
+
+var (
+	openAPIV2Once              sync.Once
+	openAPIV2JSON, openAPIV2PB []byte
+	openAPIV2Err               error
+)
+
+// mimeOpenAPIV2Protobuf is what kubectl's discovery client asks /openapi/v2
+// for (and the Content-Type of the answer).
+const (
+	mimeOpenAPIV2ProtobufAccept = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+	mimeOpenAPIV2Protobuf       = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+)
+
+// serveOpenAPIV2 serves /openapi/v2 as JSON or, when the Accept header
+// asks for it, as gnostic's protobuf (kubectl's discovery client decodes
+// nothing else).
+func (s *Server) serveOpenAPIV2(w http.ResponseWriter, r *http.Request) {
+	openAPIV2Once.Do(func() {
+		openAPIV2JSON = buildOpenAPIV2()
+		var doc *openapi_v2.Document
+		if doc, openAPIV2Err = openapi_v2.ParseDocument(openAPIV2JSON); openAPIV2Err == nil {
+			openAPIV2PB, openAPIV2Err = proto.Marshal(doc)
+		}
+	})
+	for _, a := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, _ := strings.Cut(strings.TrimSpace(a), ";")
+		if mt == mimeOpenAPIV2ProtobufAccept || mt == mimeOpenAPIV2Protobuf {
+			if openAPIV2Err != nil {
+				writeError(w, apierrors.NewInternalError(openAPIV2Err))
+				return
+			}
+			w.Header().Set("Content-Type", mimeOpenAPIV2Protobuf)
+			w.Header().Set("Content-Length", strconv.Itoa(len(openAPIV2PB)))
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(openAPIV2PB)
+			return
+		}
+	}
+	writeRaw(w, http.StatusOK, openAPIV2JSON)
+}
+
+// serveOpenAPI serves /openapi/v2, /openapi/v3 (the index) and one v3
+// document per group/version: /openapi/v3/api/v1, /openapi/v3/apis/GROUP/VERSION.
 func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
-	docs := openAPIV3()
 	p := strings.TrimSuffix(r.URL.Path, "/")
+	if p == "/openapi/v2" {
+		s.serveOpenAPIV2(w, r)
+		return
+	}
+	docs := openAPIV3()
 	if p == "/openapi/v3" {
 		paths := map[string]any{}
 		for k, d := range docs {
