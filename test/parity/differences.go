@@ -4,11 +4,11 @@
 // kube-apiserver v1.37 serving kunos.io/v1 as the generated CRDs and
 // against apiserver-stub, compared on what clients depend on: codes,
 // reasons, kinds, causes, metadata facts, event types and order, kubectl's
-// output. It runs when hack/e2e.sh (section 7) has started a
+// output. It runs when hack/e2e.sh (section 8) has started a
 // kube-apiserver and exported KUBE_APISERVER_URL and friends, and skips
 // otherwise:
 //
-//	E2E_SECTIONS=7 bash hack/e2e.sh
+//	E2E_SECTIONS=8 bash hack/e2e.sh
 //
 // It prints "N/M requests behave like kube-apiserver" and fails on any
 // difference not listed in KnownDifferences, and on any listed row that no

@@ -14,11 +14,11 @@ import (
 
 // TestParity runs every row against kube-apiserver and apiserver-stub and
 // compares what they answered. It needs a running kube-apiserver with the
-// kunos.io/v1 CRDs installed (hack/e2e.sh section 7 provides one) and
+// kunos.io/v1 CRDs installed (hack/e2e.sh section 8 provides one) and
 // skips without it, so go test ./... starts no external process.
 func TestParity(t *testing.T) {
 	if os.Getenv("KUBE_APISERVER_URL") == "" {
-		t.Skip("no kube-apiserver: run E2E_SECTIONS=7 bash hack/e2e.sh (it sets KUBE_APISERVER_URL and friends)")
+		t.Skip("no kube-apiserver: run E2E_SECTIONS=8 bash hack/e2e.sh (it sets KUBE_APISERVER_URL and friends)")
 	}
 	kube := newKubeTarget(t)
 	srv := stubtest.Start(t)
