@@ -14,6 +14,7 @@ func Example() {
 		fmt.Println(info, info.GVR.Version, info.Kind, info.Namespaced)
 	}
 	// Output:
+	// namespaces v1 Namespace false
 	// leases.coordination.k8s.io v1 Lease true
 	// events v1 Event true
 	// roles.rbac.authorization.k8s.io v1 Role true

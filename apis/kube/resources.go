@@ -35,6 +35,17 @@ var (
 	}
 )
 
+// Namespaces are core v1 Namespaces, cluster-scoped, with a /status
+// subresource; status.phase (Active, Terminating) is selectable.
+var Namespaces = resource.Descriptor[*corev1.Namespace]{
+	Info: resource.Info{
+		GVR: corev1.SchemeGroupVersion.WithResource("namespaces"), Kind: "Namespace", ListKind: "NamespaceList",
+		Singular: "namespace", ShortNames: []string{"ns"}, HasStatus: true,
+		SelectableFields: []string{"status.phase"},
+	},
+	Fields: func(ns *corev1.Namespace) fields.Set { return fields.Set{"status.phase": string(ns.Status.Phase)} },
+}
+
 // The rbac.authorization.k8s.io/v1 kinds: what RBAC authorization reads.
 var (
 	Roles = resource.Descriptor[*rbacv1.Role]{Info: resource.Info{
@@ -70,7 +81,7 @@ var (
 
 // Resources lists the stored descriptors of this package with their Go
 // types hidden.
-var Resources = []resource.Untyped{Leases, Events, Roles, ClusterRoles, RoleBindings, ClusterRoleBindings}
+var Resources = []resource.Untyped{Namespaces, Leases, Events, Roles, ClusterRoles, RoleBindings, ClusterRoleBindings}
 
 // eventFields is kube-apiserver's ToSelectableFields for Events
 // (pkg/registry/core/event/strategy.go): source is the source component,

@@ -50,7 +50,7 @@ func builtinResources() []Resource {
 		},
 		Cells: eventCells,
 	})
-	return []Resource{lease, event}
+	return []Resource{namespaceResource(), lease, event}
 }
 
 // eventCells is kube-apiserver's printEvent with Wide set, as its server

@@ -115,7 +115,7 @@ func TestLeases(t *testing.T) {
 // Events are served at /api/v1 and select by kube-apiserver's fields, as
 // kubectl describe asks: involvedObject.name, .namespace, .kind, .uid.
 func TestEventsFieldSelectors(t *testing.T) {
-	srv := stubtest.Start(t)
+	srv := stubtest.Start(t, stubtest.WithNamespaces("other"))
 	for _, e := range []string{
 		eventJSON("a.1", "default", "a", "1", "Started"),
 		eventJSON("a.2", "default", "a", "1", "Finished"),
@@ -197,7 +197,13 @@ func TestBuiltinDiscovery(t *testing.T) {
 		return m
 	}
 	core := resourcesOf("/api/v1")
-	if ev := core["events"]; len(core) != 1 || ev.Kind != "Event" || !ev.Namespaced || ev.ShortNames[0] != "ev" || len(ev.Verbs) != 8 {
+	if ns := core["namespaces"]; ns.Kind != "Namespace" || ns.Namespaced || ns.ShortNames[0] != "ns" {
+		t.Fatalf("/api/v1 namespaces: %+v", core)
+	}
+	if _, ok := core["namespaces/status"]; !ok {
+		t.Fatalf("/api/v1 namespaces/status: %+v", core)
+	}
+	if ev := core["events"]; len(core) != 3 || ev.Kind != "Event" || !ev.Namespaced || ev.ShortNames[0] != "ev" || len(ev.Verbs) != 8 {
 		t.Fatalf("/api/v1: %+v", core)
 	}
 	coord := resourcesOf("/apis/coordination.k8s.io/v1/")

@@ -111,6 +111,12 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, ri *reques
 	if ri.res.HasStatus {
 		resetField(obj, "Status")
 	}
+	if ri.res.PrepareCreate != nil {
+		ri.res.PrepareCreate(obj)
+	}
+	if err := s.admitNamespace(r.Context(), ri, acc.GetName()); err != nil {
+		return writeError(w, err)
+	}
 	for attempt := 0; ; attempt++ {
 		if generated {
 			acc.SetName(acc.GetGenerateName() + utilrand.String(5))

@@ -6,21 +6,24 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/kunos-io/listwatch/apiserver-stub/deletion"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 )
 
 // handleDelete serves DELETE of an object. Its DeleteOptions (body or
 // query) are all read and validated first: on any error nothing is
 // deleted. Preconditions (uid, resourceVersion) are honoured (409 on
-// mismatch). An object with finalizers only gets its deletionTimestamp set
-// and is returned; otherwise it is removed and, as for custom resources,
-// the answer is a Success Status.
+// mismatch). The propagation policy becomes the garbage collector's
+// finalizer (orphan, foregroundDeletion); an object with finalizers only
+// gets its deletionTimestamp set (its generation bumped) and is returned;
+// otherwise it is removed and, as for custom resources, the answer is a
+// Success Status.
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
 	if _, _, err := negotiateOutput(r, false); err != nil {
 		return writeError(w, err)
@@ -29,13 +32,23 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, ri *reques
 	if err != nil {
 		return writeError(w, err)
 	}
+	if err := refuseImmortal(ri, ri.name); err != nil {
+		return writeError(w, err)
+	}
 	data, uid, removed, err := s.deleteObject(r.Context(), ri, ri.name, opts, len(opts.DryRun) > 0)
 	if err != nil {
 		return writeError(w, err)
 	}
 	if !removed {
-		writeRaw(w, http.StatusOK, data)
-		return http.StatusOK
+		// kube-apiserver answers 202 to a delete that explicitly asked
+		// not to orphan and did not complete (handlers/delete.go).
+		code := http.StatusOK
+		//nolint:staticcheck // the deprecated field decides the code
+		if o := opts.OrphanDependents; o != nil && !*o {
+			code = http.StatusAccepted
+		}
+		writeRaw(w, code, data)
+		return code
 	}
 	writeJSON(w, http.StatusOK, &metav1.Status{
 		TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
@@ -75,6 +88,9 @@ func (s *Server) handleDeleteCollection(w http.ResponseWriter, r *http.Request, 
 	var items []*storage.Record
 	for _, it := range res.Items {
 		name := it.Key[strings.LastIndexByte(it.Key, '/')+1:]
+		if refuseImmortal(ri, name) != nil {
+			continue
+		}
 		data, _, _, err := s.deleteObject(r.Context(), ri, name, opts, dryRun)
 		if apierrors.IsNotFound(err) {
 			continue // deleted meanwhile
@@ -89,62 +105,59 @@ func (s *Server) handleDeleteCollection(w http.ResponseWriter, r *http.Request, 
 	return http.StatusOK
 }
 
-// deleteObject deletes one object, retrying on a concurrent write until it
-// applies (preconditions are checked again on each try), within the
-// request's timeout. It returns the state to report (the last state, or
-// the object marked for deletion when finalizers keep it), its uid and
-// whether it is gone.
+// deleteObject deletes one object with the deletion rules every writer
+// shares (package deletion: propagation policy as finalizers,
+// deletionTimestamp and generation, removal when nothing holds it),
+// checking the preconditions on each try. It returns the state to report
+// (the last state, or the object marked for deletion when finalizers keep
+// it), its uid and whether it is gone.
 func (s *Server) deleteObject(ctx context.Context, ri *requestInfo, name string, opts *metav1.DeleteOptions, dryRun bool) ([]byte, types.UID, bool, error) {
-	for {
-		if ctx.Err() != nil {
-			return nil, "", false, ctxError(ctx)
-		}
-		cur, err := s.store.Get(ctx, ri.key(name), 0)
-		if err != nil {
-			return nil, "", false, storageError(err, ri.gr(), name, msgListTooOld)
-		}
-		obj, err := s.codec.Decode(cur.Key, cur.Data)
-		if err != nil {
-			return nil, "", false, apierrors.NewInternalError(err)
-		}
-		acc, _ := meta.Accessor(obj)
-		if p := opts.Preconditions; p != nil {
+	res, err := deletion.Delete(ctx, s.store, s.codec, ri.key(name), deletion.Options{
+		Policy: propagationPolicy(opts),
+		DryRun: dryRun,
+		Hold:   ri.res.Hold,
+		Check: func(_ runtime.Object, acc metav1.Object) error {
+			p := opts.Preconditions
+			if p == nil {
+				return nil
+			}
 			if p.UID != nil && *p.UID != acc.GetUID() {
-				return nil, "", false, apierrors.NewConflict(ri.gr(), name,
+				return apierrors.NewConflict(ri.gr(), name,
 					fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", *p.UID, acc.GetUID()))
 			}
 			if p.ResourceVersion != nil && *p.ResourceVersion != acc.GetResourceVersion() {
-				return nil, "", false, apierrors.NewConflict(ri.gr(), name,
+				return apierrors.NewConflict(ri.gr(), name,
 					fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, acc.GetResourceVersion()))
 			}
+			return nil
+		},
+	})
+	if err != nil {
+		if _, ok := err.(apierrors.APIStatus); ok {
+			return nil, "", false, err
 		}
-		if len(acc.GetFinalizers()) > 0 {
-			if acc.GetDeletionTimestamp() != nil || dryRun {
-				return cur.Data, acc.GetUID(), false, nil
-			}
-			now := metav1.NewTime(time.Now().Truncate(time.Second))
-			zero := int64(0)
-			acc.SetDeletionTimestamp(&now)
-			acc.SetDeletionGracePeriodSeconds(&zero)
-			rec, err := s.store.Update(ctx, cur.Key, cur.Revision, obj)
-			if err != nil {
-				if storage.IsConflict(err) {
-					continue
-				}
-				return nil, "", false, storageError(err, ri.gr(), name, msgListTooOld)
-			}
-			return rec.Data, acc.GetUID(), false, nil
+		if ctx.Err() != nil {
+			return nil, "", false, ctxError(ctx)
 		}
-		if dryRun {
-			return cur.Data, acc.GetUID(), true, nil
-		}
-		rec, err := s.store.Delete(ctx, cur.Key, cur.Revision)
-		if err != nil {
-			if storage.IsConflict(err) {
-				continue
-			}
-			return nil, "", false, storageError(err, ri.gr(), name, msgListTooOld)
-		}
-		return rec.Data, acc.GetUID(), true, nil
+		return nil, "", false, storageError(err, ri.gr(), name, msgListTooOld)
 	}
+	acc, _ := meta.Accessor(res.Object)
+	return res.Record.Data, acc.GetUID(), res.Removed, nil
+}
+
+// propagationPolicy is the policy a delete asks for: propagationPolicy,
+// else the deprecated orphanDependents, else "" (what the object's
+// finalizers say, Background by default, as for custom resources).
+func propagationPolicy(opts *metav1.DeleteOptions) metav1.DeletionPropagation {
+	if opts.PropagationPolicy != nil {
+		return *opts.PropagationPolicy
+	}
+	//nolint:staticcheck // the deprecated field is still honoured, as kube-apiserver does
+	if o := opts.OrphanDependents; o != nil {
+		if *o {
+			return metav1.DeletePropagationOrphan
+		}
+		return metav1.DeletePropagationBackground
+	}
+	return ""
 }

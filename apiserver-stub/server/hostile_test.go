@@ -446,7 +446,7 @@ func hostileCases(h *hostile) []hostileCase {
 		bad("body: ownerReference without uid", "POST", tasksNS, jsonCT, `{"metadata":{"name":"x","ownerReferences":[{"apiVersion":"kunos.io/v1","kind":"Job","name":"j"}]}}`, 422, inv422),
 		bad("body: invalid finalizer", "POST", tasksNS, jsonCT, `{"metadata":{"name":"x","finalizers":["bad finalizer"]}}`, 422, inv422),
 		bad("body: namespace mismatch", "POST", tasksNS, jsonCT, `{"metadata":{"name":"x","namespace":"other"}}`, 400, br400),
-		bad("body: invalid namespace in the path", "POST", "/apis/kunos.io/v1/namespaces/Bad_NS/tasks", jsonCT, okTask, 422, inv422),
+		bad("body: invalid namespace in the path (looked up first, as NamespaceLifecycle does)", "POST", "/apis/kunos.io/v1/namespaces/Bad_NS/tasks", jsonCT, okTask, 404, metav1.StatusReasonNotFound),
 		bad("body: over the size limit", "POST", tasksNS, jsonCT, `{"metadata":{"name":"x"},"spec":{"image":"`+bigImage+`"}}`, 413, metav1.StatusReasonRequestEntityTooLarge),
 		rawCase("body: Content-Length over the limit, nothing sent",
 			"POST "+tasksNS+" HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n",

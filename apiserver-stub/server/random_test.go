@@ -28,7 +28,7 @@ func TestRandomizedWatchersSeeTheServerSequence(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 7))
-	srv := stubtest.Start(t)
+	srv := stubtest.Start(t, stubtest.WithNamespaces("a", "b"))
 
 	type started struct {
 		w        *watcher

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
+	"github.com/kunos-io/listwatch/apiserver-stub/deletion"
 	"github.com/kunos-io/listwatch/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -39,6 +40,14 @@ type Resource struct {
 	// application/strategic-merge-patch+json, applied with the patch tags
 	// of the Go type (kinds from k8s.io/api have them).
 	StrategicMerge bool
+	// Hold, if set, is the kind's own finalization (a Namespace's
+	// spec.finalizers): see deletion.HoldFunc.
+	Hold deletion.HoldFunc
+	// PrepareCreate and PrepareUpdate, if set, apply the kind's strategy to
+	// a new object (server-set defaults) and to an update of the main
+	// resource (fields only the server or a subresource may change).
+	PrepareCreate func(obj runtime.Object)
+	PrepareUpdate func(obj, old runtime.Object)
 	// New returns an empty object of the resource's Go type.
 	New func() runtime.Object
 	// Fields returns every selectable field of obj with its value,

@@ -249,7 +249,10 @@ func TestBadInputNeverWrites(t *testing.T) {
 		{"invalid name", "POST", tasksNS, "application/json", `{"metadata":{"name":"Not_DNS"}}`, 422, metav1.StatusReasonInvalid},
 		{"no name", "POST", tasksNS, "application/json", `{"metadata":{}}`, 422, metav1.StatusReasonInvalid},
 		{"invalid label", "POST", tasksNS, "application/json", `{"metadata":{"name":"x","labels":{"a b":"c"}}}`, 422, metav1.StatusReasonInvalid},
-		{"invalid namespace", "POST", "/apis/kunos.io/v1/namespaces/Bad_NS/tasks", "application/json", `{"metadata":{"name":"x"}}`, 422, metav1.StatusReasonInvalid},
+		// As kube-apiserver: the namespace is looked up (NamespaceLifecycle)
+		// before the object is validated.
+		{"invalid namespace", "POST", "/apis/kunos.io/v1/namespaces/Bad_NS/tasks", "application/json", `{"metadata":{"name":"x"}}`, 404, metav1.StatusReasonNotFound},
+		{"missing namespace", "POST", "/apis/kunos.io/v1/namespaces/nowhere/tasks", "application/json", `{"metadata":{"name":"x"}}`, 404, metav1.StatusReasonNotFound},
 		{"namespace mismatch", "POST", tasksNS, "application/json", `{"metadata":{"name":"x","namespace":"other"}}`, 400, metav1.StatusReasonBadRequest},
 		{"too large", "POST", tasksNS, "application/json", big, 413, metav1.StatusReasonRequestEntityTooLarge},
 		{"unknown field strict", "POST", tasksNS + "?fieldValidation=Strict", "application/json", `{"metadata":{"name":"x"},"spec":{"nope":1}}`, 400, metav1.StatusReasonBadRequest},

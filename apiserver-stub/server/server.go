@@ -168,6 +168,12 @@ func New(cfg Config) (*Server, error) {
 	s.stallCh.Store(&open)
 	s.settingsCh.Store(&settings)
 	s.bookmarkInterval.Store(int64(cfg.BookmarkInterval))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err := EnsureSystemNamespaces(ctx, cfg.Store)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
 	m, h, err := newMetrics(cfg.Registry, cfg.Store)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/kunos-io/listwatch/apiserver-stub/deletion"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -107,6 +108,9 @@ func (s *Server) commitUpdate(ctx context.Context, ri *requestInfo, cur *storage
 		acc.SetDeletionTimestamp(oldAcc.GetDeletionTimestamp())
 		acc.SetDeletionGracePeriodSeconds(oldAcc.GetDeletionGracePeriodSeconds())
 		acc.SetSelfLink("")
+		if ri.res.PrepareUpdate != nil {
+			ri.res.PrepareUpdate(obj, old)
+		}
 		if err := validateUpdate(ri.res, obj, old); err != nil {
 			return nil, 0, err
 		}
@@ -123,7 +127,7 @@ func (s *Server) commitUpdate(ctx context.Context, ri *requestInfo, cur *storage
 	if dryRun {
 		return enc, http.StatusOK, nil
 	}
-	if oldAcc.GetDeletionTimestamp() != nil && len(acc.GetFinalizers()) == 0 {
+	if deletion.Finished(obj, acc, ri.res.Hold) {
 		rec, err := s.store.Delete(ctx, cur.Key, cur.Revision)
 		if err != nil {
 			return nil, 0, writeConflict(ctx, err, ri)

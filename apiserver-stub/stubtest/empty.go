@@ -74,6 +74,10 @@ func (s *Server) RestartEmpty(opts ...Option) {
 		store.Close()
 		s.tb.Fatalf("stubtest: %v", err)
 	}
+	if err := server.EnsureNamespaces(ctx, store, cfg.namespaces...); err != nil {
+		store.Close()
+		s.tb.Fatalf("stubtest: %v", err)
+	}
 	s.mu.Lock()
 	s.store, s.api, s.registry = store, api, reg
 	s.mu.Unlock()

@@ -32,6 +32,17 @@ type config struct {
 	authenticator     server.Authenticator
 	rbac              bool
 	audit             *audit.Log
+	namespaces        []string
+}
+
+// WithNamespaces creates these namespaces at start (and again after
+// RestartEmpty), beside default, kube-system and kube-public, which the
+// server always has. As on a real cluster, creating an object in a
+// namespace that does not exist is 404: a test names the namespaces it
+// uses here, or creates them (CreateNamespaces, or a POST to
+// /api/v1/namespaces).
+func WithNamespaces(names ...string) Option {
+	return func(c *config) { c.namespaces = append(c.namespaces, names...) }
 }
 
 // WithHistory keeps n events for watch replay (the store's HistoryLimit);
@@ -137,6 +148,10 @@ func Start(tb testing.TB, opts ...Option) *Server {
 		store.Close()
 		tb.Fatalf("stubtest: %v", err)
 	}
+	if err := server.EnsureNamespaces(context.Background(), store, cfg.namespaces...); err != nil {
+		store.Close()
+		tb.Fatalf("stubtest: %v", err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		store.Close()
@@ -224,6 +239,15 @@ func (s *Server) closeConns() {
 // Store returns the store the server serves, for seeding and inspecting
 // data without HTTP.
 func (s *Server) Store() storage.Interface { return s.store }
+
+// CreateNamespaces creates the named namespaces that do not exist yet
+// (Active, as a create through the API would).
+func (s *Server) CreateNamespaces(names ...string) {
+	s.tb.Helper()
+	if err := server.EnsureNamespaces(context.Background(), s.Store(), names...); err != nil {
+		s.tb.Fatalf("stubtest: %v", err)
+	}
+}
 
 // API returns the HTTP handler, for fault injection beyond the helpers here.
 func (s *Server) API() *server.Server { return s.api }
