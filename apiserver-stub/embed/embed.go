@@ -14,6 +14,7 @@ import (
 
 	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+	"github.com/kunos-io/listwatch/internal/controlplane"
 	"github.com/kunos-io/listwatch/internal/etcdrun"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -39,6 +40,12 @@ type Options struct {
 	// compacted; default 1m. MaxHistoryAge defaults to 5m.
 	CompactInterval time.Duration
 	MaxHistoryAge   time.Duration
+	// NoControllers leaves out the garbage collector and the namespace
+	// controller, which otherwise run in the process over the store, as
+	// kube-controller-manager's do beside kube-apiserver. Without them
+	// dependents outlive their owners and a deleted Namespace stays
+	// Terminating.
+	NoControllers bool
 	// Etcd, when it names servers or a data dir, keeps the objects in
 	// etcd instead of memory: durable, and shared by every server process
 	// over the same etcd and prefix.
@@ -168,6 +175,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if sec.tls != nil {
 		ln = tls.NewListener(ln, sec.tls)
+	}
+	if !opts.NoControllers {
+		ctrl, err := controlplane.Start(store, opts.Logger)
+		if err != nil {
+			ln.Close()
+			closeAll()
+			return nil, fmt.Errorf("embed: %w", err)
+		}
+		closers = append([]func(){ctrl.Stop}, closers...)
 	}
 	s := &Server{
 		URL:      url,

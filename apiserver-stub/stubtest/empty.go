@@ -8,6 +8,7 @@ import (
 
 	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+	"github.com/kunos-io/listwatch/internal/controlplane"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -36,6 +37,10 @@ func (s *Server) RestartEmpty(opts ...Option) {
 	defer cancel()
 	s.closeConns() // first, so that watches break instead of ending cleanly
 	_ = s.api.Shutdown(ctx)
+	if s.ctrl != nil {
+		s.ctrl.Stop()
+		s.ctrl = nil
+	}
 	s.store.Close()
 
 	reg := prometheus.NewRegistry()
@@ -77,6 +82,16 @@ func (s *Server) RestartEmpty(opts ...Option) {
 	if err := server.EnsureNamespaces(ctx, store, cfg.namespaces...); err != nil {
 		store.Close()
 		s.tb.Fatalf("stubtest: %v", err)
+	}
+	if cfg.controllers {
+		ctrl, err := controlplane.Start(store, cfg.logger)
+		if err != nil {
+			store.Close()
+			s.tb.Fatalf("stubtest: %v", err)
+		}
+		s.mu.Lock()
+		s.ctrl = ctrl
+		s.mu.Unlock()
 	}
 	s.mu.Lock()
 	s.store, s.api, s.registry = store, api, reg

@@ -13,6 +13,7 @@ import (
 	"github.com/kunos-io/listwatch/apiserver-stub/audit"
 	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+	"github.com/kunos-io/listwatch/internal/controlplane"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -33,7 +34,18 @@ type config struct {
 	rbac              bool
 	audit             *audit.Log
 	namespaces        []string
+	controllers       bool
 }
+
+// WithControllers runs the garbage collector and the namespace controller
+// beside the server, as kube-controller-manager runs them beside
+// kube-apiserver: dependents whose owners are gone are deleted (with the
+// Foreground and Orphan policies honoured) and a deleted namespace is
+// emptied, then removed. Without it, as against a kube-apiserver alone,
+// dependents stay and a deleted namespace stays Terminating. The
+// controllers hold one watch per resource on the store (they count
+// against WithMaxWatchers).
+func WithControllers() Option { return func(c *config) { c.controllers = true } }
 
 // WithNamespaces creates these namespaces at start (and again after
 // RestartEmpty), beside default, kube-system and kube-public, which the
@@ -94,6 +106,7 @@ type Server struct {
 	tb       testing.TB
 	addr     string
 	store    *storage.MemoryStore
+	ctrl     *controlplane.Controllers
 	api      *server.Server
 	registry *prometheus.Registry
 
@@ -165,6 +178,12 @@ func Start(tb testing.TB, opts ...Option) *Server {
 		api:      api,
 		registry: reg,
 		conns:    make(map[net.Conn]struct{}),
+	}
+	if cfg.controllers {
+		if s.ctrl, err = controlplane.Start(store, cfg.logger); err != nil {
+			store.Close()
+			tb.Fatalf("stubtest: %v", err)
+		}
 	}
 	s.serve(ln)
 	tb.Cleanup(s.Close)
@@ -315,5 +334,17 @@ func (s *Server) Close() {
 	defer cancel()
 	_ = s.api.Shutdown(ctx)
 	s.closeConns()
+	if s.ctrl != nil {
+		s.ctrl.Stop()
+	}
 	s.store.Close()
+}
+
+// GCIdle reports that the garbage collector (WithControllers) has its
+// initial state and nothing to do: a test may compare the store then.
+func (s *Server) GCIdle() bool {
+	s.mu.Lock()
+	ctrl := s.ctrl
+	s.mu.Unlock()
+	return ctrl != nil && ctrl.GC.Idle()
 }
