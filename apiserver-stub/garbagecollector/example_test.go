@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"time"
 
+	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/garbagecollector"
 	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
-	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 

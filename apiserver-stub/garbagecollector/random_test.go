@@ -187,4 +187,3 @@ func observe(t *testing.T, srv *stubtest.Server) string {
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
 }
-

@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"time"
 
+	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/deletion"
 	"github.com/kunos-io/listwatch/apiserver-stub/namespace"
 	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
-	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
