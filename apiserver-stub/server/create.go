@@ -88,6 +88,13 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, ri *reques
 	if err != nil {
 		return writeError(w, err)
 	}
+	return s.create(w, r, ri, wr, managerOf(wr.opts, r))
+}
+
+// create stores a decoded new object (a POST's, or an apply's that found
+// no object). track names the manager whose Update the managedFields
+// record; "" leaves them as they are (an apply has set them).
+func (s *Server) create(w http.ResponseWriter, r *http.Request, ri *requestInfo, wr writeRequest, track string) int {
 	wo, obj, acc, warnings := wr.opts, wr.obj, wr.acc, wr.warnings
 	// kube-apiserver's versioner reads the resourceVersion as an unsigned
 	// integer: one that does not parse, and "0", are ignored (and cleared).
@@ -116,6 +123,9 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, ri *reques
 	}
 	if err := s.admitNamespace(r.Context(), ri, acc.GetName()); err != nil {
 		return writeError(w, err)
+	}
+	if track != "" {
+		s.trackUpdate(ri, nil, obj, track)
 	}
 	for attempt := 0; ; attempt++ {
 		if generated {

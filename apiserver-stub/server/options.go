@@ -26,6 +26,10 @@ import (
 type writeOptions struct {
 	dryRun bool
 	fv     fieldValidation
+	// manager is the fieldManager parameter ("" for the User-Agent's);
+	// force is server-side apply's.
+	manager string
+	force   bool
 }
 
 func optionsInvalid(kind string, errs field.ErrorList) error {
@@ -55,7 +59,9 @@ func parseCreateOptions(q url.Values) (writeOptions, error) {
 	if errs := metav1validation.ValidateCreateOptions(&o); len(errs) > 0 {
 		return writeOptions{}, optionsInvalid("CreateOptions", errs)
 	}
-	return toWriteOptions(o.DryRun, o.FieldValidation), nil
+	wo := toWriteOptions(o.DryRun, o.FieldValidation)
+	wo.manager = o.FieldManager
+	return wo, nil
 }
 
 // parseUpdateOptions reads the UpdateOptions of a PUT.
@@ -67,7 +73,9 @@ func parseUpdateOptions(q url.Values) (writeOptions, error) {
 	if errs := metav1validation.ValidateUpdateOptions(&o); len(errs) > 0 {
 		return writeOptions{}, optionsInvalid("UpdateOptions", errs)
 	}
-	return toWriteOptions(o.DryRun, o.FieldValidation), nil
+	wo := toWriteOptions(o.DryRun, o.FieldValidation)
+	wo.manager = o.FieldManager
+	return wo, nil
 }
 
 // parsePatchOptions reads the PatchOptions of a PATCH of media type mt.
@@ -79,7 +87,10 @@ func parsePatchOptions(q url.Values, mt string) (writeOptions, error) {
 	if errs := metav1validation.ValidatePatchOptions(&o, patchTypeOf(mt)); len(errs) > 0 {
 		return writeOptions{}, optionsInvalid("PatchOptions", errs)
 	}
-	return toWriteOptions(o.DryRun, o.FieldValidation), nil
+	wo := toWriteOptions(o.DryRun, o.FieldValidation)
+	wo.manager = o.FieldManager
+	wo.force = o.Force != nil && *o.Force
+	return wo, nil
 }
 
 // parseDeleteOptions reads the DeleteOptions of a DELETE as kube-apiserver

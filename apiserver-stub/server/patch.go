@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -45,10 +46,8 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 				"application/json-patch+json, application/merge-patch+json (strategic merge patch is not supported for "+ri.res.GVR.Group+" resources, as for custom resources)"))
 		}
 	case applyPatchType:
-		return writeError(w, unsupportedMediaType(ct,
-			"application/json-patch+json, application/merge-patch+json (server-side apply is not supported)"))
 	default:
-		return writeError(w, unsupportedMediaType(ct, "application/json-patch+json, application/merge-patch+json"))
+		return writeError(w, unsupportedMediaType(ct, "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"))
 	}
 	patch, err := s.readBody(w, r)
 	if err != nil {
@@ -57,6 +56,9 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 	wo, err := parsePatchOptions(r.URL.Query(), mt)
 	if err != nil {
 		return writeError(w, err)
+	}
+	if mt == applyPatchType {
+		return s.handleApply(w, r, ri, wo, patch)
 	}
 	var jp jsonpatch.Patch
 	if mt == jsonPatchType {
@@ -97,11 +99,73 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ri *request
 		if rvs := acc.GetResourceVersion(); rvs != "" && rvs != strconv.FormatInt(cur.Revision, 10) {
 			return writeError(w, apierrors.NewConflict(ri.gr(), ri.name, fmt.Errorf("%s", msgModified)))
 		}
-		rec, code, err := s.commitUpdate(ctx, ri, cur, obj, wo.dryRun)
+		rec, code, err := s.commitUpdate(ctx, ri, cur, obj, wo.dryRun, managerOf(wo, r))
 		if err != nil {
 			var rc *retryableConflict
 			if errors.As(err, &rc) {
 				continue // read again and reapply; a pinned version fails above
+			}
+			return writeError(w, err)
+		}
+		addWarnings(w, warnings)
+		writeRaw(w, code, rec)
+		return code
+	}
+}
+
+// handleApply serves server-side apply (PATCH with
+// application/apply-patch+yaml): the configuration is merged into the
+// stored object by the field manager as fieldManager's (required, 422
+// without), conflicts with other managers' fields are 409 unless force;
+// an object that does not exist is created (201). Like other patches it
+// retries on a concurrent write.
+func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, ri *requestInfo, wo writeOptions, patch []byte) int {
+	cfg, err := decodeApplyPatch(patch)
+	if err != nil {
+		return writeError(w, err)
+	}
+	ctx := r.Context()
+	for {
+		if ctx.Err() != nil {
+			return writeError(w, ctxError(ctx))
+		}
+		cur, err := s.store.Get(ctx, ri.key(ri.name), 0)
+		if err != nil && !storage.IsNotFound(err) {
+			return writeError(w, storageError(err, ri.gr(), ri.name, msgListTooOld))
+		}
+		if cur == nil && ri.subresource != "" {
+			return writeError(w, apierrors.NewNotFound(ri.gr(), ri.name))
+		}
+		var live []byte
+		if cur != nil {
+			live = cur.Data
+		}
+		applied, err := s.applyTo(ri, live, cfg, wo.manager, wo.force)
+		if err != nil {
+			return writeError(w, err)
+		}
+		if int64(len(applied)) > s.maxBody {
+			return writeError(w, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the patched object is larger than the limit of %d bytes", s.maxBody)))
+		}
+		obj, warnings, err := decodeObject(ri.res, applied, wo.fv)
+		if err != nil {
+			return writeError(w, err)
+		}
+		acc, _ := meta.Accessor(obj)
+		if err := checkPatchedName(ri, acc); err != nil {
+			return writeError(w, err)
+		}
+		if cur == nil {
+			return s.create(w, r, ri, writeRequest{opts: wo, obj: obj, acc: acc, warnings: warnings}, "")
+		}
+		if rvs := acc.GetResourceVersion(); rvs != "" && rvs != strconv.FormatInt(cur.Revision, 10) {
+			return writeError(w, apierrors.NewConflict(ri.gr(), ri.name, fmt.Errorf("%s", msgModified)))
+		}
+		rec, code, err := s.commitUpdate(ctx, ri, cur, obj, wo.dryRun, "")
+		if err != nil {
+			var rc *retryableConflict
+			if errors.As(err, &rc) {
+				continue
 			}
 			return writeError(w, err)
 		}

@@ -220,7 +220,8 @@ func TestPatch(t *testing.T) {
 	if !strings.Contains(st.Message, "strategic merge patch is not supported") {
 		t.Fatalf("message %q", st.Message)
 	}
-	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", "application/apply-patch+yaml", `{}`), 415, metav1.StatusReasonUnsupportedMediaType)
+	// Server-side apply needs a fieldManager (apply_test.go has the rest).
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", "application/apply-patch+yaml", `{}`), 422, metav1.StatusReasonInvalid)
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", "text/plain", `{}`), 415, metav1.StatusReasonUnsupportedMediaType)
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/missing", merge, `{}`), 404, metav1.StatusReasonNotFound)
 	if srv.Store().CurrentRevision() != before {

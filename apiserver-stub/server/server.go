@@ -90,6 +90,7 @@ type Server struct {
 	maxListLimit int64
 	metrics      *metrics
 	metricsH     http.Handler
+	fields       fieldManagers
 
 	authenticator Authenticator
 	authorizer    authz.Authorizer
@@ -174,11 +175,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	fm, err := newFieldManagers(resources)
+	if err != nil {
+		return nil, err
+	}
 	m, h, err := newMetrics(cfg.Registry, cfg.Store)
 	if err != nil {
 		return nil, err
 	}
-	s.metrics, s.metricsH = m, h
+	s.metrics, s.metricsH, s.fields = m, h, fm
 	return s, nil
 }
 

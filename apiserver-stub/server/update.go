@@ -46,7 +46,7 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, ri *reques
 		return writeError(w, apierrors.NewConflict(ri.gr(), ri.name, fmt.Errorf("%s", msgModified)))
 	}
 	addWarnings(w, warnings)
-	rec, code, err := s.commitUpdate(r.Context(), ri, cur, obj, wo.dryRun)
+	rec, code, err := s.commitUpdate(r.Context(), ri, cur, obj, wo.dryRun, managerOf(wo, r))
 	if err != nil {
 		// A write between our read and ours: the request's
 		// resourceVersion is stale now, 409 like any stale one.
@@ -76,8 +76,10 @@ func (e *retryableConflict) Unwrap() error { return e.err }
 // spec changes where the resource tracks it; /status: only status taken), validates it and writes it
 // with cur's revision as precondition. An update that changes nothing is not
 // written. Removing the last finalizer of an object being deleted deletes
-// it. It returns the response body and code.
-func (s *Server) commitUpdate(ctx context.Context, ri *requestInfo, cur *storage.Record, obj runtime.Object, dryRun bool) ([]byte, int, error) {
+// it. track names the manager whose Update the managedFields record; ""
+// keeps obj's (an apply has set them). It returns the response body and
+// code.
+func (s *Server) commitUpdate(ctx context.Context, ri *requestInfo, cur *storage.Record, obj runtime.Object, dryRun bool, track string) ([]byte, int, error) {
 	old, err := s.codec.Decode(cur.Key, cur.Data)
 	if err != nil {
 		return nil, 0, apierrors.NewInternalError(err)
@@ -87,6 +89,12 @@ func (s *Server) commitUpdate(ctx context.Context, ri *requestInfo, cur *storage
 		// Only .status changes; everything else stays as stored.
 		upd := old.DeepCopyObject()
 		copyField(upd, obj, "Status")
+		if track == "" {
+			// An apply to /status: its managedFields.
+			nacc, _ := meta.Accessor(obj)
+			uacc, _ := meta.Accessor(upd)
+			uacc.SetManagedFields(nacc.GetManagedFields())
+		}
 		obj = upd
 		if err := validateUpdate(ri.res, obj, old); err != nil {
 			return nil, 0, err
@@ -116,6 +124,9 @@ func (s *Server) commitUpdate(ctx context.Context, ri *requestInfo, cur *storage
 		}
 	}
 	acc, _ := meta.Accessor(obj)
+	if track != "" {
+		s.trackUpdate(ri, old, obj, track)
+	}
 	acc.SetResourceVersion(strconv.FormatInt(cur.Revision, 10))
 	enc, err := s.codec.Encode(obj)
 	if err != nil {
