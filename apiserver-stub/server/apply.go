@@ -176,4 +176,3 @@ func (unstructuredCreater) New(gvk schema.GroupVersionKind) (runtime.Object, err
 	u.SetGroupVersionKind(gvk)
 	return u, nil
 }
-
