@@ -52,6 +52,12 @@ type Collector struct {
 	graph *graph
 	// synced counts the watches that delivered their initial state.
 	synced int
+	// progress is the revision up to which each resource's watch has
+	// delivered every change (0 before its initial state); progressed is
+	// closed and replaced when any advances; watchers are the open ones.
+	progress   map[*Resource]int64
+	progressed chan struct{}
+	watchers   map[*Resource]storage.Watcher
 }
 
 // New returns a Collector for cfg.
@@ -65,7 +71,8 @@ func New(cfg Config) (*Collector, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Collector{cfg: cfg, log: cfg.Logger, byGK: map[schema.GroupKind]*Resource{}, queue: newQueue[types.UID](), graph: newGraph()}
+	c := &Collector{cfg: cfg, log: cfg.Logger, byGK: map[schema.GroupKind]*Resource{}, queue: newQueue[types.UID](), graph: newGraph(),
+		progress: map[*Resource]int64{}, progressed: make(chan struct{}), watchers: map[*Resource]storage.Watcher{}}
 	for i := range c.cfg.Resources {
 		r := &c.cfg.Resources[i]
 		if !strings.HasPrefix(r.Prefix, "/") || !strings.HasSuffix(r.Prefix, "/") {
@@ -122,12 +129,19 @@ func (c *Collector) watch(ctx context.Context, r *Resource) {
 		backoff = 10 * time.Millisecond
 		seen := map[types.UID]bool{}
 		initial := true
+		c.mu.Lock()
+		c.watchers[r] = w
+		c.mu.Unlock()
 		for ev := range w.ResultChan() {
+			if !initial && ev.Type != watch.Error {
+				c.advance(r, ev.Revision)
+			}
 			switch ev.Type {
 			case watch.Bookmark:
 				if ev.InitialEventsEnd && initial {
 					initial = false
 					c.dropUnseen(r, seen)
+					c.advance(r, ev.Revision)
 					if first {
 						first = false
 						c.mu.Lock()
@@ -161,7 +175,62 @@ func (c *Collector) watch(ctx context.Context, r *Resource) {
 				c.log.Debug("garbagecollector: watch error, starting over", "prefix", r.Prefix, "err", ev.Err)
 			}
 		}
+		c.mu.Lock()
+		delete(c.watchers, r)
+		c.mu.Unlock()
 		w.Stop()
+	}
+}
+
+// advance records that r's watch delivered everything up to rev.
+func (c *Collector) advance(r *Resource, rev int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rev > c.progress[r] {
+		c.progress[r] = rev
+		close(c.progressed)
+		c.progressed = make(chan struct{})
+	}
+}
+
+// waitFresh waits until every watch has delivered every change up to rev,
+// asking them for progress, so that a decision on the graph's dependents
+// sees every dependent written before rev. It gives up with an error (the
+// item is retried) when ctx ends or after a second.
+func (c *Collector) waitFresh(ctx context.Context, rev int64) error {
+	deadline := time.NewTimer(time.Second)
+	defer deadline.Stop()
+	asked := false
+	for {
+		c.mu.Lock()
+		fresh := len(c.progress) == len(c.cfg.Resources)
+		for _, p := range c.progress {
+			if p < rev {
+				fresh = false
+			}
+		}
+		ch := c.progressed
+		var ws []storage.Watcher
+		if !fresh && !asked {
+			for _, w := range c.watchers {
+				ws = append(ws, w)
+			}
+		}
+		c.mu.Unlock()
+		if fresh {
+			return nil
+		}
+		for _, w := range ws {
+			w.RequestProgress()
+		}
+		asked = true
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return errors.New("garbagecollector: watches behind the store")
+		}
 	}
 }
 
@@ -251,6 +320,9 @@ func (c *Collector) process(ctx context.Context, uid types.UID) error {
 		return nil // another object now: its own events bring it
 	}
 	if m.DeletionTimestamp != nil {
+		if err := c.waitFresh(ctx, cur.Revision); err != nil {
+			return err
+		}
 		return c.processDeleting(ctx, n, m)
 	}
 	if len(m.OwnerReferences) == 0 {
@@ -290,6 +362,8 @@ func (c *Collector) process(ctx context.Context, uid types.UID) error {
 			return true, nil
 		})
 		return ignoreGone(err)
+	case len(waiting) > 0 && c.waitFresh(ctx, cur.Revision) != nil:
+		return errStale
 	case len(waiting) > 0 && c.hasDependents(uid):
 		// An owner waits for us and we have dependents: go in the
 		// foreground too, not blocking the owners that wait (which could
