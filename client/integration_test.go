@@ -72,7 +72,7 @@ func TestStubCRUDAndWatch(t *testing.T) {
 	for _, tr := range []client.Transport{client.TransportHTTP, client.TransportWebSocket} {
 		t.Run(tr.String(), func(t *testing.T) {
 			ctx := ctxFor(t)
-			srv := stubtest.Start(t)
+			srv := stubtest.Start(t, stubtest.WithNamespaces("p", "ns", "s"))
 			c := newClient(t, srv.URL, tr)
 			tasks := client.For(c, kunosv1.Tasks).Namespace("default")
 
@@ -161,7 +161,7 @@ func TestStubCRUDAndWatch(t *testing.T) {
 // compacted resourceVersion ends with a 410 Expired ERROR event.
 func TestStubPagingAndExpiry(t *testing.T) {
 	ctx := ctxFor(t)
-	srv := stubtest.Start(t)
+	srv := stubtest.Start(t, stubtest.WithNamespaces("p", "ns", "s"))
 	c := newClient(t, srv.URL, client.TransportHTTP)
 	tasks := client.For(c, kunosv1.Tasks).Namespace("p")
 	var first string
@@ -217,7 +217,7 @@ func TestStubPagingAndExpiry(t *testing.T) {
 // snapshot, then a BOOKMARK annotated initial-events-end.
 func TestStubWatchList(t *testing.T) {
 	ctx := ctxFor(t)
-	srv := stubtest.Start(t)
+	srv := stubtest.Start(t, stubtest.WithNamespaces("p", "ns", "s"))
 	for _, tr := range []client.Transport{client.TransportHTTP, client.TransportWebSocket} {
 		c := newClient(t, srv.URL, tr)
 		nodes := client.Dynamic(c, kunosv1.Nodes.Info)
@@ -262,7 +262,7 @@ func TestStubWatchList(t *testing.T) {
 // an error event (the caller re-watches from its last resourceVersion).
 func TestStubDropWatches(t *testing.T) {
 	ctx := ctxFor(t)
-	srv := stubtest.Start(t)
+	srv := stubtest.Start(t, stubtest.WithNamespaces("p", "ns", "s"))
 	for _, tr := range []client.Transport{client.TransportHTTP, client.TransportWebSocket} {
 		c := newClient(t, srv.URL, tr)
 		w, err := client.For(c, kunosv1.Jobs).Watch(ctx, metav1.ListOptions{ResourceVersion: "0"})
@@ -285,7 +285,7 @@ func TestStubWatchResumeReplays(t *testing.T) {
 	for _, tr := range []client.Transport{client.TransportHTTP, client.TransportWebSocket} {
 		t.Run(tr.String(), func(t *testing.T) {
 			ctx := ctxFor(t)
-			srv := stubtest.Start(t, stubtest.WithBookmarkInterval(100*time.Millisecond))
+			srv := stubtest.Start(t, stubtest.WithBookmarkInterval(100*time.Millisecond), stubtest.WithNamespaces("ns"))
 			c := newClient(t, srv.URL, tr)
 			tasks := client.For(c, kunosv1.Tasks).Namespace("ns")
 			for i := range 3 {
@@ -347,7 +347,7 @@ func TestStubWatchResumeReplays(t *testing.T) {
 // restart ends watches without an ERROR event and the client keeps working.
 func TestStubStallAndRestart(t *testing.T) {
 	ctx := ctxFor(t)
-	srv := stubtest.Start(t)
+	srv := stubtest.Start(t, stubtest.WithNamespaces("p", "ns", "s"))
 	for _, tr := range []client.Transport{client.TransportHTTP, client.TransportWebSocket} {
 		c := newClient(t, srv.URL, tr)
 		tasks := client.For(c, kunosv1.Tasks).Namespace("s")

@@ -33,6 +33,9 @@ func sharedStore(t *testing.T) storage.Interface {
 	t.Helper()
 	st := storage.NewMemoryStore(storage.MemoryConfig{Codec: server.NewCodec(), Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(st.Close) // registered first: runs after the replicas' cleanups
+	if err := server.EnsureNamespaces(context.Background(), st, "ns"); err != nil {
+		t.Fatal(err)
+	}
 	return st
 }
 

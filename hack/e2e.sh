@@ -76,6 +76,9 @@ start_server() {
   WAIT=30 wait_for grep -q "serving on" "$WORK/$name.log" || fail "apiserver-stub ($name) did not start"
   SERVER=$(url_from "$WORK/$name.log" "serving on")
   K="kubectl --server $SERVER"
+  # The namespaces the sections use; as on a real cluster, creating in a
+  # missing one is 404 (AlreadyExists on a restarted or shared store).
+  for ns in e2e ha; do $K create namespace "$ns" >/dev/null 2>&1 || true; done
 }
 
 # E2E_SECTIONS picks sections to run (default: all), e.g. E2E_SECTIONS="5 6".

@@ -32,7 +32,7 @@ type env struct {
 
 func newEnv(t *testing.T, transport client.Transport, opts ...stubtest.Option) *env {
 	t.Helper()
-	srv := stubtest.Start(t, opts...)
+	srv := stubtest.Start(t, append(opts, stubtest.WithNamespaces(ns))...)
 	c, err := client.New(&client.Config{Host: srv.URL, QPS: -1, WatchTransport: transport})
 	if err != nil {
 		t.Fatal(err)

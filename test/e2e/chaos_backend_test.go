@@ -14,6 +14,7 @@ import (
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
 	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
+	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/apiserver-stub/stubtest"
 	"github.com/kunos-io/listwatch/internal/etcdrun"
 	"github.com/kunos-io/listwatch/internal/faultproxy"
@@ -184,6 +185,7 @@ func startMemoryBackend(t *testing.T, cfg chaosConfig) *memoryBackend {
 	opts := []stubtest.Option{
 		stubtest.WithBookmarkInterval(chaosBookmark),
 		stubtest.WithHistory(max(5000, int(cfg.rate*20))),
+		stubtest.WithNamespaces(append([]string{jobNamespace}, chaosNamespaces...)...),
 	}
 	b := &memoryBackend{srv: stubtest.Start(t, opts...), opts: opts}
 	b.px, b.pxURL = newProxies(t, b.srv.URL, b.srv.URL)
@@ -254,6 +256,10 @@ func startEtcdBackend(t *testing.T, cfg chaosConfig) *etcdBackend {
 		}
 		b.replicas = append(b.replicas, s)
 		b.addrs = append(b.addrs, strings.TrimPrefix(s.URL, "http://"))
+	}
+	if err := server.EnsureNamespaces(context.Background(), b.replicas[0].Store(), append([]string{jobNamespace}, chaosNamespaces...)...); err != nil {
+		b.close()
+		t.Fatalf("namespaces: %v", err)
 	}
 	b.px, b.pxURL = newProxies(t, b.direct()...)
 	return b

@@ -182,7 +182,7 @@ func TestWatchFromEmptyList(t *testing.T) {
 // kills. Now the retries last ~13 s, and the Job's later runs settle what
 // is still unknown after that.
 func TestJobAfterAmbiguousCreates(t *testing.T) {
-	srv := stubtest.Start(t, stubtest.WithBookmarkInterval(chaosBookmark))
+	srv := stubtest.Start(t, stubtest.WithBookmarkInterval(chaosBookmark), stubtest.WithNamespaces(jobNamespace))
 	// In front of the server, a proxy that answers Task creations 503 (an
 	// unknown outcome: a 5xx without Retry-After) while failing is set,
 	// and passes everything else, watches included.

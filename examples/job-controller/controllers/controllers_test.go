@@ -174,7 +174,8 @@ func complete(j *kunosv1.Job) bool {
 }
 
 func setup(t *testing.T) (*stubtest.Server, *client.Client) {
-	srv := stubtest.Start(t, stubtest.WithBookmarkInterval(time.Second))
+	srv := stubtest.Start(t, stubtest.WithBookmarkInterval(time.Second),
+		stubtest.WithNamespaces("t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9", "le", "ev"))
 	c, err := client.New(&client.Config{Host: srv.URL})
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ import (
 // server are delayed by 300 ms, so that the not-ready window is long
 // enough to be seen by polling.
 func TestServerRestartedEmpty(t *testing.T) {
-	opts := []stubtest.Option{stubtest.WithBookmarkInterval(time.Second)}
+	opts := []stubtest.Option{stubtest.WithBookmarkInterval(time.Second), stubtest.WithNamespaces("er")}
 	srv := stubtest.Start(t, opts...)
 	c, err := client.New(&client.Config{Host: srv.URL})
 	if err != nil {
