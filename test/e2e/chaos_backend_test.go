@@ -14,7 +14,6 @@ import (
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
 	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
-	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/apiserver-stub/stubtest"
 	"github.com/kunos-io/listwatch/internal/etcdrun"
 	"github.com/kunos-io/listwatch/internal/faultproxy"
