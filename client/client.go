@@ -23,6 +23,7 @@ type Client struct {
 	http      *http.Client // no overall timeout: watches stream for minutes
 	dialer    *websocket.Dialer
 	token     string
+	exec      *execTokens // nil without an exec plugin
 	userAgent string
 	limiter   *rate.Limiter // nil: unlimited
 	timeout   time.Duration
@@ -50,6 +51,13 @@ func New(cfg *Config) (*Client, error) {
 		return nil, err
 	}
 
+	var exec *execTokens
+	if cfg.ExecProvider != nil {
+		if exec, err = newExecTokens(cfg.ExecProvider); err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
+	}
+
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
 	tr.ForceAttemptHTTP2 = true // a custom TLS config disables HTTP/2 unless asked
@@ -59,6 +67,7 @@ func New(cfg *Config) (*Client, error) {
 		eps:       newEndpoints(bases),
 		http:      &http.Client{Transport: tr},
 		token:     cfg.BearerToken,
+		exec:      exec,
 		userAgent: cfg.UserAgent,
 		timeout:   cfg.Timeout,
 		transport: cfg.WatchTransport,

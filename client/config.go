@@ -78,6 +78,10 @@ type Config struct {
 	Hosts []string
 	// BearerToken is sent as "Authorization: Bearer <token>" when set.
 	BearerToken string
+	// ExecProvider, when set, runs a kubeconfig exec credential plugin
+	// for the bearer token (instead of BearerToken): cached until its
+	// expirationTimestamp, run again when the server answers 401.
+	ExecProvider *ExecConfig
 	// TLS configures server verification and client certificates.
 	TLS TLSConfig
 	// QPS is the steady request rate allowed (default DefaultQPS); a

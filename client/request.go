@@ -188,6 +188,7 @@ func (c *Client) exchange(ctx context.Context, r *request, try attemptFunc) (*ht
 	release := func() {}
 	defer func() { release() }() // a no-op once the body owns the timeout
 	var tried triedSet
+	reauthed := false // an exec plugin's token refused once: run it again
 	// another records ep as tried and reports whether a server this
 	// request has not tried yet remains.
 	another := func(ep *endpoint) bool {
@@ -208,8 +209,17 @@ func (c *Client) exchange(ctx context.Context, r *request, try attemptFunc) (*ht
 			release = cancel
 		}
 		ep := c.eps.pick(&tried)
+		tctx := ctx
+		var tok string
+		if c.exec != nil {
+			var err error
+			if tok, err = c.exec.token(ctx); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", r.describe(), err)
+			}
+			tctx = withToken(ctx, tok)
+		}
 		start := time.Now()
-		resp, sent, err := try(ctx, ep)
+		resp, sent, err := try(tctx, ep)
 		if err != nil {
 			c.observe(r, 0, start)
 			if ctx.Err() == nil {
@@ -244,6 +254,15 @@ func (c *Client) exchange(ctx context.Context, r *request, try attemptFunc) (*ht
 			}
 		} else if c.eps.succeeded(ep) {
 			c.log.InfoContext(ctx, "client: now using another API server", "server", ep.host)
+		}
+		if resp.StatusCode == http.StatusUnauthorized && c.exec != nil && !reauthed {
+			// The plugin's token expired early or was revoked: get a new
+			// one and try once more, as client-go's exec authenticator.
+			drain(resp.Body)
+			c.exec.invalidate(tok)
+			reauthed = true
+			c.log.DebugContext(ctx, "exec plugin token refused, running the plugin again", "request", r.describe())
+			continue
 		}
 		if resp.StatusCode < 300 {
 			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: release}
@@ -302,14 +321,18 @@ func (c *Client) newHTTPRequest(ctx context.Context, r *request, ep *endpoint) (
 		}
 		req.Header.Set("Content-Type", ct)
 	}
-	c.setCommonHeaders(req.Header)
+	c.setCommonHeaders(ctx, req.Header)
 	return req, nil
 }
 
-func (c *Client) setCommonHeaders(h http.Header) {
+func (c *Client) setCommonHeaders(ctx context.Context, h http.Header) {
 	h.Set("User-Agent", c.userAgent)
-	if c.token != "" {
-		h.Set("Authorization", "Bearer "+c.token)
+	tok := c.token
+	if t, ok := ctx.Value(tokenKey{}).(string); ok {
+		tok = t
+	}
+	if tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
 	}
 }
 

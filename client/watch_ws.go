@@ -38,7 +38,7 @@ func (c *Client) dialWebSocket(ctx context.Context, req *request) (*wsFrames, er
 		h.Set("Accept", "application/json")
 		// kube-apiserver's WebSocket handler rejects a handshake without Origin.
 		h.Set("Origin", ep.origin)
-		c.setCommonHeaders(h)
+		c.setCommonHeaders(ctx, h)
 		wc, resp, err := c.dialer.DialContext(ctx, req.url(ep, true).String(), h)
 		if err == nil {
 			conn = wc

@@ -67,7 +67,8 @@ func main() {
 	var o options
 	flag.StringVar(&o.server, "server", "", "URL of an external API server, or a comma-separated list of the URLs of replicas of one\n"+
 		"(one etcd behind them); the client sticks to one and fails over to the next (default: start an embedded one)")
-	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file of an external API server")
+	flag.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file (or a list, merged as kubectl merges $KUBECONFIG) of an external API server;\n"+
+		"default $KUBECONFIG; --server wins over it; exec credential plugins are run")
 	flag.StringVar(&o.kubeContext, "context", "", "kubeconfig context (default: current-context)")
 	flag.StringVar(&o.apiListen, "api-listen", "127.0.0.1:8080", "address of the embedded API server (a free port if taken)")
 	flag.StringVar(&o.dataDir, "data-dir", "", "keep the embedded API server's objects in an etcd member with its data here (they survive restarts)")
@@ -260,15 +261,15 @@ func followDemo(ctx context.Context, o options, c *client.Client, demoDone <-cha
 func clientConfig(ctx context.Context, o options, reg *prometheus.Registry, log *slog.Logger) (cfg *client.Config, stop func(), err error) {
 	noop := func() {}
 	switch {
-	case o.kubeconfig != "":
-		cfg, err := client.LoadKubeconfig(o.kubeconfig, o.kubeContext)
-		return cfg, noop, err
 	case o.server != "":
 		hosts := serverList(o.server)
 		if len(hosts) == 0 {
 			return nil, noop, fmt.Errorf("--server %q: no URL", o.server)
 		}
 		return &client.Config{Hosts: hosts}, noop, nil
+	case o.kubeconfig != "":
+		cfg, err := client.LoadKubeconfig(o.kubeconfig, o.kubeContext)
+		return cfg, noop, err
 	}
 	opts := embed.Options{
 		Config: server.Config{Registry: reg, Logger: log, BookmarkInterval: 10 * time.Second},
