@@ -25,7 +25,7 @@ import (
 type ExecConfig struct {
 	// Command is the executable; a relative path with a separator is
 	// resolved against the kubeconfig's directory, as kubectl does.
-	Command string `json:"command"`
+	Command string   `json:"command"`
 	Args    []string `json:"args,omitempty"`
 	// Env is added to the client process's environment for the plugin.
 	Env []ExecEnvVar `json:"env,omitempty"`
