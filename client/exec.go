@@ -157,18 +157,24 @@ func (e *execTokens) run(ctx context.Context) (string, time.Time, error) {
 		}
 		return "", time.Time{}, fmt.Errorf("exec plugin %s failed: %w; stderr: %s", e.cfg.Command, err, strings.TrimSpace(tail(stderr.String(), 1024)))
 	}
+	return parseExecCredential(stdout.Bytes(), e.cfg.APIVersion, e.cfg.Command)
+}
+
+// parseExecCredential reads a plugin's output: an ExecCredential of
+// apiVersion with a token, and its expiry (zero: none).
+func parseExecCredential(data []byte, apiVersion, command string) (string, time.Time, error) {
 	var out execCredential
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		return "", time.Time{}, fmt.Errorf("exec plugin %s: its output is not an ExecCredential: %w", e.cfg.Command, err)
+	if err := json.Unmarshal(data, &out); err != nil {
+		return "", time.Time{}, fmt.Errorf("exec plugin %s: its output is not an ExecCredential: %w", command, err)
 	}
-	if out.Kind != "ExecCredential" || out.APIVersion != e.cfg.APIVersion {
-		return "", time.Time{}, fmt.Errorf("exec plugin %s: it printed %s %s, want ExecCredential %s", e.cfg.Command, out.APIVersion, out.Kind, e.cfg.APIVersion)
+	if out.Kind != "ExecCredential" || out.APIVersion != apiVersion {
+		return "", time.Time{}, fmt.Errorf("exec plugin %s: it printed %s %s, want ExecCredential %s", command, out.APIVersion, out.Kind, apiVersion)
 	}
 	if out.Status == nil || out.Status.Token == "" {
 		if out.Status != nil && out.Status.ClientCertificateData != "" {
-			return "", time.Time{}, fmt.Errorf("exec plugin %s: client certificates from exec plugins are not supported, only tokens", e.cfg.Command)
+			return "", time.Time{}, fmt.Errorf("exec plugin %s: client certificates from exec plugins are not supported, only tokens", command)
 		}
-		return "", time.Time{}, fmt.Errorf("exec plugin %s: its ExecCredential has no status.token", e.cfg.Command)
+		return "", time.Time{}, fmt.Errorf("exec plugin %s: its ExecCredential has no status.token", command)
 	}
 	var exp time.Time
 	if out.Status.ExpirationTimestamp != nil {
