@@ -92,7 +92,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks := client.For[*kunosv1.Task](c, kunosv1.TasksResource).Namespace("default")
+	tasks := client.For(c, kunosv1.Tasks).Namespace("default")
 	ctx := context.Background()
 	for range 3 {
 		if _, err := tasks.Get(ctx, "a", metav1.GetOptions{}); err != nil {
@@ -140,7 +140,7 @@ func TestExecPluginErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = client.For[*kunosv1.Task](cl, kunosv1.TasksResource).Namespace("default").Get(context.Background(), "a", metav1.GetOptions{})
+			_, err = client.For(cl, kunosv1.Tasks).Namespace("default").Get(context.Background(), "a", metav1.GetOptions{})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one with %q", err, c.want)
 			}
