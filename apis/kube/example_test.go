@@ -15,6 +15,8 @@ func Example() {
 	}
 	// Output:
 	// namespaces v1 Namespace false
+	// pods v1 Pod true
+	// configmaps v1 ConfigMap true
 	// leases.coordination.k8s.io v1 Lease true
 	// events v1 Event true
 	// roles.rbac.authorization.k8s.io v1 Role true

@@ -46,6 +46,28 @@ var Namespaces = resource.Descriptor[*corev1.Namespace]{
 	Fields: func(ns *corev1.Namespace) fields.Set { return fields.Set{"status.phase": string(ns.Status.Phase)} },
 }
 
+// Pods and ConfigMaps are core v1 Pods and ConfigMaps, namespaced, for
+// clients and informers on real clusters (apiserver-stub does not serve
+// them). Pods select by kube-apiserver's pod fields (spec.nodeName,
+// status.phase...).
+var (
+	Pods = resource.Descriptor[*corev1.Pod]{
+		Info: resource.Info{
+			GVR: corev1.SchemeGroupVersion.WithResource("pods"), Kind: "Pod", ListKind: "PodList",
+			Singular: "pod", ShortNames: []string{"po"}, Namespaced: true, HasStatus: true,
+			SelectableFields: []string{
+				"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+				"spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName",
+			},
+		},
+		Fields: podFields,
+	}
+	ConfigMaps = resource.Descriptor[*corev1.ConfigMap]{Info: resource.Info{
+		GVR: corev1.SchemeGroupVersion.WithResource("configmaps"), Kind: "ConfigMap", ListKind: "ConfigMapList",
+		Singular: "configmap", ShortNames: []string{"cm"}, Namespaced: true,
+	}}
+)
+
 // The rbac.authorization.k8s.io/v1 kinds: what RBAC authorization reads.
 var (
 	Roles = resource.Descriptor[*rbacv1.Role]{Info: resource.Info{
@@ -80,8 +102,31 @@ var (
 )
 
 // Resources lists the stored descriptors of this package with their Go
-// types hidden.
-var Resources = []resource.Untyped{Namespaces, Leases, Events, Roles, ClusterRoles, RoleBindings, ClusterRoleBindings}
+// types hidden (Pods and ConfigMaps are stored on real clusters).
+var Resources = []resource.Untyped{Namespaces, Pods, ConfigMaps, Leases, Events, Roles, ClusterRoles, RoleBindings, ClusterRoleBindings}
+
+// podFields is kube-apiserver's pod ToSelectableFields
+// (pkg/registry/core/pod/strategy.go).
+func podFields(p *corev1.Pod) fields.Set {
+	hostNetwork := "false"
+	if p.Spec.HostNetwork {
+		hostNetwork = "true"
+	}
+	podIP := ""
+	if len(p.Status.PodIPs) > 0 {
+		podIP = p.Status.PodIPs[0].IP
+	}
+	return fields.Set{
+		"spec.nodeName":            p.Spec.NodeName,
+		"spec.restartPolicy":       string(p.Spec.RestartPolicy),
+		"spec.schedulerName":       p.Spec.SchedulerName,
+		"spec.serviceAccountName":  p.Spec.ServiceAccountName,
+		"spec.hostNetwork":         hostNetwork,
+		"status.phase":             string(p.Status.Phase),
+		"status.podIP":             podIP,
+		"status.nominatedNodeName": p.Status.NominatedNodeName,
+	}
+}
 
 // eventFields is kube-apiserver's ToSelectableFields for Events
 // (pkg/registry/core/event/strategy.go): source is the source component,
