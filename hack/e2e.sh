@@ -77,10 +77,9 @@ start_server() {
   SERVER=$(url_from "$WORK/$name.log" "serving on")
   K="kubectl --server $SERVER"
   # The namespaces the sections use; as on a real cluster, creating in a
-  # missing one is 404 (AlreadyExists on a restarted or shared store). From
-  # a manifest: kubectl create namespace would send protobuf.
+  # missing one is 404 (AlreadyExists on a restarted or shared store).
   for ns in e2e ha; do
-    printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n' "$ns" | $K create -f - >/dev/null 2>&1 || true
+    $K create namespace "$ns" >/dev/null 2>&1 || true
     $K get namespace "$ns" >/dev/null || fail "namespace $ns"
   done
 }
