@@ -38,7 +38,8 @@ func secureServer(t *testing.T, extraTokens string, opts ...stubtest.Option) *st
 		t.Fatal(err)
 	}
 	chain := authn.New(authn.Options{Tokens: tf, Anonymous: true})
-	return stubtest.Start(t, append([]stubtest.Option{stubtest.WithAuthentication(chain), stubtest.WithRBAC()}, opts...)...)
+	return stubtest.Start(t, append([]stubtest.Option{stubtest.WithAuthentication(chain), stubtest.WithRBAC(),
+		stubtest.WithNamespaces("team-a", "team-b", "iso-0", "iso-1", "iso-2", "iso-3")}, opts...)...)
 }
 
 // as sends a request with a bearer token ("" for none).
@@ -277,7 +278,7 @@ func TestAnonymousDisabledAndAudit(t *testing.T) {
 	tf, _, _ := authn.ParseTokenFile(strings.NewReader(tokAdmin + ",alice,1,system:masters\n"))
 	var buf syncBuffer
 	srv := stubtest.Start(t, stubtest.WithAuthentication(authn.New(authn.Options{Tokens: tf})), stubtest.WithRBAC(),
-		stubtest.WithAudit(audit.New(&buf, nil)))
+		stubtest.WithAudit(audit.New(&buf, nil)), stubtest.WithNamespaces("a"))
 	wantStatus(t, get(t, srv, "/healthz"), 401, metav1.StatusReasonUnauthorized)
 	mustAs(t, srv, tokAdmin, "POST", nsTasks("a"), "application/json", taskJSON("x", nil))
 	w, _ := startWatch(t, srv, wsTransport, nsTasks("a"), "watch=true&timeoutSeconds=1", "Authorization", "Bearer "+tokAdmin)

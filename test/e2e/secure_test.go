@@ -22,6 +22,7 @@ import (
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
 	"github.com/kunos-io/listwatch/apiserver-stub/server"
 	"github.com/kunos-io/listwatch/client"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -80,6 +81,9 @@ func TestSecureClientFromKubeconfig(t *testing.T) {
 	admin := load(adminKC, client.TransportHTTP)
 	tasks := client.For(admin, kunosv1.Tasks)
 	for _, ns := range []string{"team-a", "team-b"} {
+		if _, err := client.For(admin, kube.Namespaces).Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("admin creates namespace %s: %v", ns, err)
+		}
 		if _, err := tasks.Namespace(ns).Create(ctx, task("t1"), metav1.CreateOptions{}); err != nil {
 			t.Fatalf("admin create in %s: %v", ns, err)
 		}
