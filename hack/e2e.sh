@@ -412,7 +412,7 @@ succeeded=$(kubectl --kubeconfig "$KUBE_KUBECONFIG" get jobs.kunos.io demo -n de
 log "   demo Job default/demo complete against kube-apiserver in $((SECONDS - t))s ($succeeded succeeded)"
 t=$SECONDS
 go test -count=1 -v -run '^TestParity$' ./test/parity >"$WORK/parity.log" 2>&1 || {
-  grep -E "DIFF|FLIP|parity:|FAIL|differ" "$WORK/parity.log" | head -40
+  grep -E -A2 "DIFF|FLIP|parity:|FAIL|differ" "$WORK/parity.log" | head -40
   fail "differential suite (test/parity): see the rows above"
 }
 log "   $(grep -m1 '^parity: ' "$WORK/parity.log" | sed 's/; known differences.*//') ($((SECONDS - t))s; known differences, with reasons: test/parity/differences.go)"

@@ -22,14 +22,6 @@ var KnownDifferences = map[string]string{
 	"create without apiVersion and kind": "on purpose: apiserver-stub defaults apiVersion and kind to the " +
 		"endpoint's (clients written by hand omit them); kube-apiserver answers 400 for custom resources " +
 		"(\"Object 'Kind' is missing\").",
-	"create in a namespace that does not exist": "not yet: apiserver-stub has no Namespace resource, " +
-		"so every namespace exists; namespaces and their lifecycle are issue 11, part b.",
-	"server-side apply creates": "not yet: apiserver-stub answers 415 to application/apply-patch+yaml; " +
-		"server-side apply with managedFields is issue 11, part b.",
-	"kubectl apply --server-side": "not yet: server-side apply is issue 11, part b.",
-	"delete with propagationPolicy=Foreground": "not yet: apiserver-stub deletes at once and ignores " +
-		"propagationPolicy (no foregroundDeletion finalizer, no garbage collector); issue 11, part b.",
-	"delete with propagationPolicy=Orphan": "not yet: no orphan finalizer, no garbage collector; issue 11, part b.",
 	"discovery: short names": "on purpose: apiserver-stub gives Node the short name \"no\"; the CRD " +
 		"leaves it out because on a real cluster kubectl resolves \"no\" to core v1 Nodes.",
 	"get of an unknown resource": "on purpose: kube-apiserver answers a path it does not route with a " +
@@ -39,16 +31,10 @@ var KnownDifferences = map[string]string{
 	"watch with an unparsable resourceVersion": "on purpose: kube-apiserver answers 500 (the parse error " +
 		"surfaces from its watch cache as an internal error); apiserver-stub answers 400 BadRequest, as " +
 		"kube-apiserver does for the same value on a list.",
-	"delete of an object with a finalizer: deletionTimestamp, then gone": "not yet: setting deletionTimestamp " +
-		"bumps metadata.generation on kube-apiserver (1 -> 2), not on apiserver-stub; deletion semantics " +
-		"are issue 11, part b.",
 	"PUT on a collection": "not yet: kube-apiserver answers 400 BadRequest (it routes PUT on a collection " +
 		"as an update without a name); apiserver-stub answers 405 MethodNotAllowed.",
 	"POST on an object": "not yet: kube-apiserver treats POST on an object's path as a create of that " +
 		"name (409 AlreadyExists here); apiserver-stub answers 405 MethodNotAllowed.",
 	"create with the wrong kind": "not yet: kube-apiserver answers 422 Invalid with a cause on kind for a " +
 		"body of another kind of the same group; apiserver-stub answers 400 BadRequest.",
-	"kubectl get of a missing object": "not yet: kubectl prints kube-apiserver's message (tasks.kunos.io " +
-		"\"missing\" not found) but a generic one for apiserver-stub: its 404 to kubectl's Table request " +
-		"is not a Status kubectl takes the message from.",
 }
