@@ -94,7 +94,7 @@ func TestClientGoInformer(t *testing.T) {
 	for _, watchList := range []bool{true, false} {
 		t.Run(fmt.Sprintf("watchList=%v", watchList), func(t *testing.T) {
 			clientfeaturestesting.SetFeatureDuringTest(t, clientfeatures.WatchListClient, watchList)
-			srv := stubtest.Start(t)
+			srv := stubtest.Start(t, stubtest.WithNamespaces("compat"))
 			ctx := context.Background()
 			dyn, _ := dynamic.NewForConfig(&rest.Config{Host: srv.URL})
 			tasks := dyn.Resource(kunosv1.Tasks.GVR).Namespace("compat")
@@ -129,7 +129,7 @@ func TestClientGoInformer(t *testing.T) {
 // history the informer would resume from is compacted away; client-go must
 // relist and converge to the server's state.
 func TestClientGoInformerRecoversFrom410(t *testing.T) {
-	srv := stubtest.Start(t, stubtest.WithHistory(20))
+	srv := stubtest.Start(t, stubtest.WithHistory(20), stubtest.WithNamespaces("compat"))
 	ctx := context.Background()
 	inf, _, dyn := startInformer(t, srv.URL, "compat")
 	tasks := dyn.Resource(kunosv1.Tasks.GVR).Namespace("compat")
@@ -159,7 +159,7 @@ func TestClientGoInformerRecoversFrom410(t *testing.T) {
 // TestClientGoInformerBookmarks: writes elsewhere advance the global
 // revision; bookmarks carry it to an informer that sees no object change.
 func TestClientGoInformerBookmarks(t *testing.T) {
-	srv := stubtest.Start(t, stubtest.WithBookmarkInterval(200*time.Millisecond))
+	srv := stubtest.Start(t, stubtest.WithBookmarkInterval(200*time.Millisecond), stubtest.WithNamespaces("busy", "quiet"))
 	ctx := context.Background()
 	inf, _, dyn := startInformer(t, srv.URL, "quiet")
 	before := inf.LastSyncResourceVersion()

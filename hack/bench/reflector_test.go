@@ -113,7 +113,7 @@ func (s *theirStore) Replace(items []any, rv string) error {
 
 func BenchmarkReflectorInitialSync(b *testing.B) {
 	const n = 10_000
-	srv := stubtest.Start(b)
+	srv := stubtest.Start(b, stubtest.WithNamespaces(reflectorBenchNS))
 	seedTasks(b, srv, n)
 
 	ours, err := lwclient.New(&lwclient.Config{Host: srv.URL, QPS: -1})

@@ -33,7 +33,7 @@ func TestServerWithClientGoMetadataInformer(t *testing.T) {
 	for _, watchList := range []bool{true, false} {
 		t.Run(fmt.Sprintf("watchList=%v", watchList), func(t *testing.T) {
 			clientfeaturestesting.SetFeatureDuringTest(t, clientfeatures.WatchListClient, watchList)
-			srv := stubtest.Start(t)
+			srv := stubtest.Start(t, stubtest.WithNamespaces("m"))
 			cfg := &rest.Config{Host: srv.URL, QPS: -1}
 			dyn, _ := dynamic.NewForConfig(cfg)
 			tasks := dyn.Resource(kunosv1.Tasks.GVR).Namespace("m")
@@ -73,7 +73,7 @@ func TestServerWithClientGoMetadataInformer(t *testing.T) {
 }
 
 func TestServerWithClientGoPager(t *testing.T) {
-	srv := stubtest.Start(t)
+	srv := stubtest.Start(t, stubtest.WithNamespaces("p"))
 	dyn, _ := dynamic.NewForConfig(&rest.Config{Host: srv.URL, QPS: -1})
 	tasks := dyn.Resource(kunosv1.Tasks.GVR).Namespace("p")
 	ctx := context.Background()
@@ -107,7 +107,7 @@ func TestServerWithClientGoPager(t *testing.T) {
 }
 
 func TestServerErrorsAsClientGoSeesThem(t *testing.T) {
-	srv := stubtest.Start(t)
+	srv := stubtest.Start(t, stubtest.WithNamespaces("e"))
 	dyn, _ := dynamic.NewForConfig(&rest.Config{Host: srv.URL, QPS: -1})
 	tasks := dyn.Resource(kunosv1.Tasks.GVR).Namespace("e")
 	ctx := context.Background()
