@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -251,4 +252,40 @@ func TestConcurrentAddIndexers(t *testing.T) {
 		t.Fatalf("%d AddIndexers failed, %d indexers; want 3 and 3", failed, len(x.GetIndexers()))
 	}
 	checkIndicesAgree(t, x)
+}
+
+// TestSnapshotUnchangedByInPlaceWrites: writes modify the writer's own trie
+// nodes in place; a snapshot a reader took must never see them. The
+// snapshot's content is checked after many updates, moves between index
+// values and deletes that follow it.
+func TestSnapshotUnchangedByInPlaceWrites(t *testing.T) {
+	x := newTaskIndexer().(*indexer[*kunosv1.Task])
+	objs := benchTasks(3000, 7)
+	for _, o := range objs {
+		mustNil(t, x.Add(o))
+	}
+	for round := 0; round < 3; round++ {
+		s := x.snap()
+		wantList := names(s.listObjects())
+		wantNode := names(s.byIndexObjects(s.defs.pos[byNode], "node-3"))
+		for i, o := range objs {
+			switch i % 3 {
+			case 0:
+				mustNil(t, x.Update(task(o.Namespace, o.Name, fmt.Sprintf("node-%d", (i+round+1)%7), nil)))
+			case 1:
+				mustNil(t, x.Delete(o))
+			default:
+				mustNil(t, x.Add(task(o.Namespace, o.Name+"-new", "node-3", nil)))
+			}
+		}
+		if got := names(s.listObjects()); !slices.Equal(got, wantList) {
+			t.Fatalf("round %d: snapshot list changed after writes", round)
+		}
+		if got := names(s.byIndexObjects(s.defs.pos[byNode], "node-3")); !slices.Equal(got, wantNode) {
+			t.Fatalf("round %d: snapshot index changed after writes", round)
+		}
+		for _, o := range objs {
+			mustNil(t, x.Add(o))
+		}
+	}
 }

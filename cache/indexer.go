@@ -1,22 +1,32 @@
 package cache
 
 import (
+	"encoding/binary"
 	"fmt"
+	"reflect"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
 )
 
-// The indexer publishes immutable snapshots through an atomic pointer.
+// The indexer publishes immutable snapshots through an atomic pointer, lazily.
 //
-// Readers: load the pointer once and read that snapshot; no lock, no waiting,
-// and a multi-step read (ByIndex then GetByKey for each key) is consistent.
+// Readers: take the current snapshot once and read it alone; no waiting on
+// user code, and a multi-step read (ByIndex then GetByKey for each key) is
+// consistent. A snapshot is published when a reader asks for one after a
+// write: the reader takes the writer mutex for that O(1) step (it copies
+// the writer's roots and starts a new edit epoch), never for a walk.
 //
 // Writers: run all user code (key function, index functions) before taking
-// the writer mutex, then, under it, path-copy the persistent maps (O(log n)
-// new nodes, no user code) and publish the next snapshot. The mutex only
-// orders writers among themselves. A write computed for one set of index
+// the writer mutex, then, under it, update the persistent maps. Nodes made
+// since the last publication belong to the writer's edit epoch and are
+// modified in place (see pmap.go); published nodes are copied along the
+// path, as a reader may hold them. So a write with no reader in between
+// costs a hash-trie update in place, and a write after a reader's snapshot
+// pays the path copy once per path. The mutex orders writers among
+// themselves and with publication. A write computed for one set of index
 // functions is retried if AddIndexers changed that set meanwhile.
 //
 // Each object keeps the index values computed when it was written, so an
@@ -31,12 +41,11 @@ type indexDefs[T Object] struct {
 	pos   map[string]int
 }
 
-// record is one stored object with its index values (parallel to the
-// snapshot's indexDefs). Records are immutable and every write makes a new
-// one, so a record's address identifies one version of an object.
+// record is one stored object with its index values, inline in the items
+// map's entry. vals holds the values of all indices (see indexVals).
 type record[T Object] struct {
 	obj  T
-	vals [][]string
+	vals []string
 }
 
 // keySet is a persistent set of store keys.
@@ -46,20 +55,35 @@ type keySet = pmap[struct{}]
 // whose set becomes empty are removed.
 type valueIndex = pmap[keySet]
 
-type snapshot[T Object] struct {
+// state is the content of a snapshot.
+type state[T Object] struct {
 	defs    *indexDefs[T]
-	items   pmap[*record[T]]
+	items   pmap[record[T]]
 	indices []valueIndex // parallel to defs.funcs
 	rv      string
-	seq     uint64                       // sequence number of the write that produced this snapshot
-	lists   atomic.Pointer[listCache[T]] // allocated by the first reader
+	seq     uint64 // sequence number of the write that produced this state
+}
+
+type snapshot[T Object] struct {
+	state[T]
+	lists atomic.Pointer[listCache[T]] // allocated by the first reader
 }
 
 type indexer[T Object] struct {
 	keyFunc KeyFunc
-	mu      sync.Mutex // serializes writers; readers never take it
-	seq     atomic.Uint64
-	cur     atomic.Pointer[snapshot[T]]
+	// objIdentity: T is a pointer type, so two records hold the same object
+	// version exactly when their objects are equal pointers.
+	objIdentity bool
+
+	mu      sync.Mutex // serializes writers and publication
+	w       state[T]   // the writer's state; guarded by mu
+	edit    uint64     // w's nodes of this epoch are the writer's own; guarded by mu
+	changed bool       // w's content changed since the last publication; guarded by mu
+
+	seq  atomic.Uint64 // w.seq, stored after each write
+	want atomic.Bool   // a reader waits for a snapshot newer than pub
+	defs atomic.Pointer[indexDefs[T]]
+	pub  atomic.Pointer[snapshot[T]] // the last published snapshot
 }
 
 // NewIndexer returns an empty Indexer that stores objects under keyFunc's
@@ -79,9 +103,70 @@ func NewIndexer[T Object](keyFunc KeyFunc, indexers Indexers[T]) Indexer[T] {
 		defs.names = append(defs.names, name)
 		defs.funcs = append(defs.funcs, indexers[name])
 	}
-	x := &indexer[T]{keyFunc: keyFunc}
-	x.cur.Store(&snapshot[T]{defs: defs, indices: make([]valueIndex, len(defs.funcs))})
+	x := &indexer[T]{keyFunc: keyFunc, objIdentity: reflect.TypeFor[T]().Kind() == reflect.Pointer}
+	x.w = state[T]{defs: defs, indices: make([]valueIndex, len(defs.funcs))}
+	x.defs.Store(defs)
+	x.pub.Store(&snapshot[T]{state: state[T]{defs: defs, indices: slices.Clone(x.w.indices)}})
+	x.edit = newEdit()
 	return x
+}
+
+// snap returns a snapshot holding every write that completed before the
+// call, publishing one if needed. It never parks on the writer mutex: it
+// asks the writer to publish (want), and takes the mutex only when it is
+// free, to publish itself. A writer holding the mutex publishes as it
+// commits, so the wait is one write's in-memory update at most.
+func (x *indexer[T]) snap() *snapshot[T] {
+	s := x.pub.Load()
+	target := x.seq.Load()
+	if s.seq == target {
+		return s
+	}
+	x.want.Store(true)
+	for {
+		if x.mu.TryLock() {
+			s = x.publishLocked()
+			x.mu.Unlock()
+			return s
+		}
+		if s = x.pub.Load(); s.seq >= target {
+			return s
+		}
+		runtime.Gosched()
+	}
+}
+
+// publishLocked publishes the writer's state unless the last snapshot
+// already holds it, and returns the current snapshot. Afterwards the writer
+// works in a new epoch: no node of the snapshot is modified again.
+func (x *indexer[T]) publishLocked() *snapshot[T] {
+	p := x.pub.Load()
+	if p.seq == x.w.seq {
+		return p
+	}
+	s := &snapshot[T]{state: x.w}
+	s.indices = slices.Clone(x.w.indices)
+	if !x.changed && p.defs == s.defs {
+		s.lists.Store(p.lists.Load()) // same content, same results
+	}
+	x.changed = false
+	x.want.Store(false)
+	x.pub.Store(s)
+	x.edit = newEdit()
+	return s
+}
+
+// commitLocked records that the writer's state changed, and publishes it
+// if a reader is waiting for it.
+func (x *indexer[T]) commitLocked(content bool) {
+	x.w.seq++
+	if content {
+		x.changed = true
+	}
+	x.seq.Store(x.w.seq)
+	if x.want.Load() {
+		x.publishLocked()
+	}
 }
 
 // NewStore returns an Indexer without indices, as a Store.
@@ -114,72 +199,90 @@ func (x *indexer[T]) key(obj T) (string, error) {
 	return key, nil
 }
 
-// indexValues runs funcs[from:] on obj. It is called without any lock held.
-func indexValues[T Object](defs *indexDefs[T], from int, key string, obj T) ([][]string, error) {
-	if len(defs.funcs) == from {
-		return nil, nil
+// computeIndexVals runs every index function on obj and encodes the
+// results (see indexVals). It is called without any lock held.
+func computeIndexVals[T Object](defs *indexDefs[T], key string, obj T) ([]string, error) {
+	return computeMore(defs, 0, key, obj, nil)
+}
+
+// computeMore runs funcs[from:] on obj and encodes the values of the first
+// from indices, decoded from prev, followed by the new ones.
+func computeMore[T Object](defs *indexDefs[T], from int, key string, obj T, prev []string) ([]string, error) {
+	n := len(defs.funcs)
+	if n == 1 && from == 0 {
+		v, err := defs.funcs[0](obj)
+		if err != nil {
+			return nil, &IndexError{Index: defs.names[0], Key: key, Err: err}
+		}
+		return v, nil
 	}
-	vals := make([][]string, len(defs.funcs)-from)
-	for i := from; i < len(defs.funcs); i++ {
+	var small [4][]string
+	res := small[:0]
+	if n > len(small) {
+		res = make([][]string, 0, n)
+	}
+	for i := 0; i < from; i++ {
+		res = append(res, indexVals(prev, from, i))
+	}
+	for i := from; i < n; i++ {
 		v, err := defs.funcs[i](obj)
 		if err != nil {
 			return nil, &IndexError{Index: defs.names[i], Key: key, Err: err}
 		}
-		vals[i-from] = v
+		res = append(res, v)
 	}
-	return vals, nil
+	return encodeIndexVals(res), nil
 }
 
-// fillIndexValues runs every index function on rec.obj into rec.vals. It
-// is called without any lock held.
-func fillIndexValues[T Object](defs *indexDefs[T], key string, rec *record[T]) error {
-	for i, f := range defs.funcs {
-		v, err := f(rec.obj)
-		if err != nil {
-			return &IndexError{Index: defs.names[i], Key: key, Err: err}
+// Index values are kept with each record in one slice; for n indices:
+//
+//   - n == 0: nil;
+//   - n == 1: the index function's own result;
+//   - every function returned exactly one value: len and cap n, value i is
+//     index i's (the common case: one allocation of 16n bytes);
+//   - otherwise all values in index order, with cap one more than len: the
+//     extra slot holds the n end offsets, as 4-byte little-endian integers.
+
+// encodeIndexVals encodes the values of len(res) >= 2 indices.
+func encodeIndexVals(res [][]string) []string {
+	total, single := 0, true
+	for _, v := range res {
+		total += len(v)
+		single = single && len(v) == 1
+	}
+	if single {
+		out := make([]string, len(res))
+		for i, v := range res {
+			out[i] = v[0]
 		}
-		rec.vals[i] = v
+		return out
 	}
-	return nil
+	out := make([]string, 0, total+1)
+	ends := make([]byte, 0, 4*len(res))
+	for _, v := range res {
+		out = append(out, v...)
+		ends = binary.LittleEndian.AppendUint32(ends, uint32(len(out)))
+	}
+	out = append(out, string(ends))
+	return out[:total]
 }
 
-// newRecord allocates a record for obj with n index values; for up to four
-// indices the values' slice shares the record's allocation.
-func newRecord[T Object](obj T, n int) *record[T] {
-	switch n {
-	case 0:
-		return &record[T]{obj: obj}
-	case 1:
-		b := new(struct {
-			r record[T]
-			a [1][]string
-		})
-		b.r.obj, b.r.vals = obj, b.a[:]
-		return &b.r
-	case 2:
-		b := new(struct {
-			r record[T]
-			a [2][]string
-		})
-		b.r.obj, b.r.vals = obj, b.a[:]
-		return &b.r
-	case 3:
-		b := new(struct {
-			r record[T]
-			a [3][]string
-		})
-		b.r.obj, b.r.vals = obj, b.a[:]
-		return &b.r
-	case 4:
-		b := new(struct {
-			r record[T]
-			a [4][]string
-		})
-		b.r.obj, b.r.vals = obj, b.a[:]
-		return &b.r
-	default:
-		return &record[T]{obj: obj, vals: make([][]string, n)}
+// indexVals returns index i's values from vals, encoded for n indices. The
+// result must not be modified.
+func indexVals(vals []string, n, i int) []string {
+	if n == 1 {
+		return vals
 	}
+	if len(vals) == n && cap(vals) == n {
+		return vals[i : i+1 : i+1]
+	}
+	ends := vals[:cap(vals)][cap(vals)-1]
+	start := 0
+	if i > 0 {
+		start = int(binary.LittleEndian.Uint32([]byte(ends[4*(i-1):])))
+	}
+	end := int(binary.LittleEndian.Uint32([]byte(ends[4*i:])))
+	return vals[start:end:end]
 }
 
 // Add inserts or replaces obj.
@@ -195,22 +298,44 @@ func (x *indexer[T]) put(obj T) error {
 	}
 	rv := obj.GetResourceVersion()
 	for {
-		defs := x.cur.Load().defs
-		rec := newRecord(obj, len(defs.funcs))
-		if err := fillIndexValues(defs, key, rec); err != nil {
+		defs := x.defs.Load()
+		vals, err := computeIndexVals(defs, key, obj)
+		if err != nil {
 			return err
 		}
 		x.mu.Lock()
-		cur := x.cur.Load()
-		if cur.defs != defs {
+		if x.w.defs != defs {
 			// AddIndexers ran meanwhile; index with the new set.
 			x.mu.Unlock()
 			continue
 		}
-		x.cur.Store(cur.put(key, rec, rv, x.seq.Add(1)))
+		x.putLocked(key, record[T]{obj: obj, vals: vals}, rv)
 		x.mu.Unlock()
 		return nil
 	}
+}
+
+func (x *indexer[T]) putLocked(key string, rec record[T], rv string) {
+	w := &x.w
+	var old record[T]
+	var existed bool
+	w.items, old, existed = w.items.assoc(key, rec, x.edit)
+	if rv != "" {
+		w.rv = rv
+	}
+	n := len(w.indices)
+	for i := range w.indices {
+		var oldVals []string
+		newVals := indexVals(rec.vals, n, i)
+		if existed {
+			oldVals = indexVals(old.vals, n, i)
+			if slices.Equal(oldVals, newVals) {
+				continue // the common case: nothing to re-index
+			}
+		}
+		w.indices[i] = reindex(w.indices[i], key, oldVals, newVals, x.edit)
+	}
+	x.commitLocked(true)
 }
 
 // Delete removes the object stored under obj's key.
@@ -222,7 +347,20 @@ func (x *indexer[T]) Delete(obj T) error {
 	rv := obj.GetResourceVersion()
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.cur.Store(x.cur.Load().del(key, rv, x.seq.Add(1)))
+	w := &x.w
+	var old record[T]
+	var existed bool
+	w.items, old, existed = w.items.dissoc(key, x.edit)
+	if rv != "" {
+		w.rv = rv
+	}
+	if existed {
+		n := len(w.indices)
+		for i := range w.indices {
+			w.indices[i] = reindex(w.indices[i], key, indexVals(old.vals, n, i), nil, x.edit)
+		}
+	}
+	x.commitLocked(existed)
 	return nil
 }
 
@@ -230,10 +368,8 @@ func (x *indexer[T]) Delete(obj T) error {
 func (x *indexer[T]) Bookmark(rv string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	cur := x.cur.Load()
-	next := &snapshot[T]{defs: cur.defs, items: cur.items, indices: cur.indices, rv: rv, seq: cur.seq}
-	next.lists.Store(cur.lists.Load()) // same content, same results
-	x.cur.Store(next)
+	x.w.rv = rv
+	x.commitLocked(false)
 }
 
 // Replace swaps the content for items in one atomic step.
@@ -247,60 +383,59 @@ func (x *indexer[T]) Replace(items []T, rv string) error {
 		keys[i] = key
 	}
 	for {
-		defs := x.cur.Load().defs
-		// One allocation for all records: faster, at the price of keeping
-		// the array alive until its last record is replaced (at most one
-		// record's size per object).
+		defs := x.defs.Load()
 		recs := make([]record[T], len(items))
 		for i, obj := range items {
-			vals, err := indexValues(defs, 0, keys[i], obj)
+			vals, err := computeIndexVals(defs, keys[i], obj)
 			if err != nil {
 				return err
 			}
 			recs[i] = record[T]{obj: obj, vals: vals}
 		}
-		seq := x.seq.Add(1)
-		next := buildSnapshot(defs, keys, recs, rv, seq)
+		edit := newEdit()
+		next := buildState(defs, keys, recs, rv, edit)
 		x.mu.Lock()
-		if x.cur.Load().defs != defs {
+		if x.w.defs != defs {
 			x.mu.Unlock()
 			continue
 		}
-		x.cur.Store(next)
+		next.seq = x.w.seq
+		x.w, x.edit = next, edit // the built nodes are the writer's own
+		x.commitLocked(true)
 		x.mu.Unlock()
 		return nil
 	}
 }
 
-// buildSnapshot builds a snapshot from scratch; the last record of a
-// repeated key wins. It calls no user code.
-func buildSnapshot[T Object](defs *indexDefs[T], keys []string, recs []record[T], rv string, seq uint64) *snapshot[T] {
+// buildState builds a state from scratch, its nodes in epoch edit; the last
+// record of a repeated key wins. It calls no user code.
+func buildState[T Object](defs *indexDefs[T], keys []string, recs []record[T], rv string, edit uint64) state[T] {
 	last := make(map[string]int, len(keys))
 	for i, k := range keys {
 		last[k] = i
 	}
-	entries := make([]pentry[*record[T]], 0, len(last))
+	entries := make([]pentry[record[T]], 0, len(last))
 	for i, k := range keys {
 		if last[k] != i {
 			continue
 		}
-		entries = append(entries, pentry[*record[T]]{key: k, val: &recs[i]})
+		entries = append(entries, pentry[record[T]]{key: k, val: recs[i]})
 	}
-	s := &snapshot[T]{defs: defs, rv: rv, seq: seq, indices: make([]valueIndex, len(defs.funcs))}
+	s := state[T]{defs: defs, rv: rv, indices: make([]valueIndex, len(defs.funcs))}
 	for i := range defs.funcs {
-		s.indices[i] = buildIndex(entries, i)
+		s.indices[i] = buildIndex(entries, i, len(defs.funcs), edit)
 	}
-	s.items = buildPmap(entries)
+	s.items = buildPmap(entries, edit)
 	return s
 }
 
-// buildIndex builds index i from records' stored values.
-func buildIndex[T Object](entries []pentry[*record[T]], i int) valueIndex {
+// buildIndex builds index i of n from records' stored values.
+func buildIndex[T Object](entries []pentry[record[T]], i, n int, edit uint64) valueIndex {
 	byValue := map[string][]pentry[struct{}]{}
 	for _, e := range entries {
-		for _, v := range e.val.vals[i] {
+		for _, v := range indexVals(e.val.vals, n, i) {
 			ks := byValue[v]
-			if n := len(ks); n > 0 && ks[n-1].key == e.key {
+			if k := len(ks); k > 0 && ks[k-1].key == e.key {
 				continue // the index function repeated a value
 			}
 			byValue[v] = append(ks, pentry[struct{}]{key: e.key})
@@ -308,94 +443,50 @@ func buildIndex[T Object](entries []pentry[*record[T]], i int) valueIndex {
 	}
 	values := make([]pentry[keySet], 0, len(byValue))
 	for v, ks := range byValue {
-		values = append(values, pentry[keySet]{key: v, val: buildPmap(ks)})
+		values = append(values, pentry[keySet]{key: v, val: buildPmap(ks, edit)})
 	}
-	return buildPmap(values)
-}
-
-// put returns the snapshot with key bound to rec.
-func (s *snapshot[T]) put(key string, rec *record[T], rv string, seq uint64) *snapshot[T] {
-	items, old, existed := s.items.set(key, rec)
-	next := &snapshot[T]{defs: s.defs, items: items, indices: s.indices, rv: s.rv, seq: seq}
-	if rv != "" {
-		next.rv = rv
-	}
-	copied := false
-	for i := range s.indices {
-		var oldVals []string
-		if existed {
-			oldVals = old.vals[i]
-			if slices.Equal(oldVals, rec.vals[i]) {
-				continue // the common case: nothing to re-index
-			}
-		}
-		if !copied {
-			next.indices = slices.Clone(s.indices)
-			copied = true
-		}
-		next.indices[i] = reindex(next.indices[i], key, oldVals, rec.vals[i])
-	}
-	return next
-}
-
-// del returns the snapshot without key.
-func (s *snapshot[T]) del(key, rv string, seq uint64) *snapshot[T] {
-	items, old, existed := s.items.delete(key)
-	next := &snapshot[T]{defs: s.defs, items: items, indices: s.indices, rv: s.rv, seq: seq}
-	if rv != "" {
-		next.rv = rv
-	}
-	if !existed {
-		return next
-	}
-	if len(s.indices) > 0 {
-		next.indices = slices.Clone(s.indices)
-		for i := range next.indices {
-			next.indices[i] = reindex(next.indices[i], key, old.vals[i], nil)
-		}
-	}
-	return next
+	return buildPmap(values, edit)
 }
 
 // reindex moves key from the values in oldVals to those in newVals.
-func reindex(ix valueIndex, key string, oldVals, newVals []string) valueIndex {
+func reindex(ix valueIndex, key string, oldVals, newVals []string, edit uint64) valueIndex {
 	for _, v := range oldVals {
 		if !slices.Contains(newVals, v) {
-			ix = removeFromIndex(ix, v, key)
+			ix = removeFromIndex(ix, v, key, edit)
 		}
 	}
 	for _, v := range newVals {
 		if !slices.Contains(oldVals, v) {
-			ix = addToIndex(ix, v, key)
+			ix = addToIndex(ix, v, key, edit)
 		}
 	}
 	return ix
 }
 
-func addToIndex(ix valueIndex, value, key string) valueIndex {
+func addToIndex(ix valueIndex, value, key string, edit uint64) valueIndex {
 	set, _ := ix.get(value)
 	if _, ok := set.get(key); ok {
 		return ix
 	}
-	set, _, _ = set.set(key, struct{}{})
-	ix, _, _ = ix.set(value, set)
+	set, _, _ = set.assoc(key, struct{}{}, edit)
+	ix, _, _ = ix.assoc(value, set, edit)
 	return ix
 }
 
-func removeFromIndex(ix valueIndex, value, key string) valueIndex {
+func removeFromIndex(ix valueIndex, value, key string, edit uint64) valueIndex {
 	set, ok := ix.get(value)
 	if !ok {
 		return ix
 	}
-	set, _, removed := set.delete(key)
+	set, _, removed := set.dissoc(key, edit)
 	if !removed {
 		return ix
 	}
 	if set.len() == 0 {
-		ix, _, _ = ix.delete(value)
+		ix, _, _ = ix.dissoc(value, edit)
 		return ix
 	}
-	ix, _, _ = ix.set(value, set)
+	ix, _, _ = ix.assoc(value, set, edit)
 	return ix
 }
 
@@ -440,29 +531,30 @@ func (x *indexer[T]) AddIndexers(add Indexers[T]) error {
 		return d, nil
 	}
 
-	// computed holds the new indices' values for each object version
-	// (key, record) seen so far; versions stay valid across rounds.
+	// computed holds every index value, old and new, for each object
+	// version (key, object) seen so far; versions stay valid across rounds.
 	type computedVals struct {
-		rec  *record[T]
-		vals [][]string
+		obj  T
+		vals []string
 	}
 	computed := map[string]computedVals{}
 	var defs *indexDefs[T]
 	catchUp := func(s *snapshot[T]) error {
 		var err error
-		s.items.each(func(key string, rec *record[T]) bool {
-			if c, ok := computed[key]; ok && c.rec == rec {
+		from := len(s.defs.funcs)
+		s.items.each(func(key string, rec record[T]) bool {
+			if c, ok := computed[key]; ok && x.sameObject(c.obj, rec.obj) {
 				return true
 			}
-			var vals [][]string
-			vals, err = indexValues(defs, len(s.defs.funcs), key, rec.obj)
-			computed[key] = computedVals{rec: rec, vals: vals}
+			var vals []string
+			vals, err = computeMore(defs, from, key, rec.obj, rec.vals)
+			computed[key] = computedVals{obj: rec.obj, vals: vals}
 			return err == nil
 		})
 		return err
 	}
 
-	s := x.cur.Load()
+	s := x.snap()
 	var err error
 	defs, err = newDefs(s.defs)
 	if err != nil {
@@ -473,7 +565,7 @@ func (x *indexer[T]) AddIndexers(add Indexers[T]) error {
 			return err
 		}
 		x.mu.Lock()
-		cur := x.cur.Load()
+		cur := x.publishLocked()
 		if cur.defs != s.defs {
 			// Another AddIndexers won the race: start over on its result.
 			x.mu.Unlock()
@@ -498,33 +590,38 @@ func (x *indexer[T]) AddIndexers(add Indexers[T]) error {
 				return err
 			}
 		}
-		// cur's objects are all in computed: build the extended snapshot.
+		// cur's objects are all in computed: build the extended state.
+		// Records are shared with published snapshots: new ones, never
+		// modified ones.
 		from := len(cur.defs.funcs)
-		entries := make([]pentry[*record[T]], 0, cur.items.len())
-		recs := make([]record[T], 0, cur.items.len())
-		cur.items.each(func(key string, rec *record[T]) bool {
-			vals := make([][]string, len(defs.funcs))
-			copy(vals, rec.vals)
-			copy(vals[from:], computed[key].vals)
-			// Records are shared with older snapshots: copy, never modify.
-			recs = append(recs, record[T]{obj: rec.obj, vals: vals})
-			entries = append(entries, pentry[*record[T]]{key: key, val: &recs[len(recs)-1]})
+		entries := make([]pentry[record[T]], 0, cur.items.len())
+		cur.items.each(func(key string, rec record[T]) bool {
+			entries = append(entries, pentry[record[T]]{key: key, val: record[T]{obj: rec.obj, vals: computed[key].vals}})
 			return true
 		})
-		next := &snapshot[T]{defs: defs, rv: cur.rv, seq: x.seq.Add(1), indices: slices.Clone(cur.indices)}
+		edit := newEdit()
+		next := state[T]{defs: defs, rv: cur.rv, seq: cur.seq, indices: slices.Clone(cur.indices)}
 		for i := from; i < len(defs.funcs); i++ {
-			next.indices = append(next.indices, buildIndex(entries, i))
+			next.indices = append(next.indices, buildIndex(entries, i, len(defs.funcs), edit))
 		}
-		next.items = buildPmap(entries)
-		x.cur.Store(next)
+		next.items = buildPmap(entries, edit)
+		x.w, x.edit = next, edit
+		x.defs.Store(defs)
+		x.commitLocked(true)
 		x.mu.Unlock()
 		return nil
 	}
 }
 
+// sameObject reports whether a and b are known to be the same object, so
+// that index values computed for one hold for the other.
+func (x *indexer[T]) sameObject(a, b T) bool {
+	return x.objIdentity && any(a) == any(b)
+}
+
 // GetIndexers returns a copy of the index functions.
 func (x *indexer[T]) GetIndexers() Indexers[T] {
-	defs := x.cur.Load().defs
+	defs := x.defs.Load()
 	out := make(Indexers[T], len(defs.names))
 	for i, name := range defs.names {
 		out[name] = defs.funcs[i]

@@ -14,7 +14,7 @@ func (x *indexer[T]) Get(obj T) (T, bool, error) {
 
 // GetByKey returns the object stored under key.
 func (x *indexer[T]) GetByKey(key string) (T, bool, error) {
-	rec, ok := x.cur.Load().items.get(key)
+	rec, ok := x.snap().items.get(key)
 	if !ok {
 		var zero T
 		return zero, false, nil
@@ -23,12 +23,12 @@ func (x *indexer[T]) GetByKey(key string) (T, bool, error) {
 }
 
 // List returns every object.
-func (x *indexer[T]) List() []T { return x.cur.Load().list() }
+func (x *indexer[T]) List() []T { return x.snap().list() }
 
 // listObjects walks s into a new slice.
 func (s *snapshot[T]) listObjects() []T {
 	out := make([]T, 0, s.items.len())
-	s.items.each(func(_ string, rec *record[T]) bool {
+	s.items.each(func(_ string, rec record[T]) bool {
 		out = append(out, rec.obj)
 		return true
 	})
@@ -37,15 +37,15 @@ func (s *snapshot[T]) listObjects() []T {
 
 // ListKeys returns every key.
 func (x *indexer[T]) ListKeys() []string {
-	s := x.cur.Load()
+	s := x.snap()
 	return s.items.keys(make([]string, 0, s.items.len()))
 }
 
 // Len returns the number of objects.
-func (x *indexer[T]) Len() int { return x.cur.Load().items.len() }
+func (x *indexer[T]) Len() int { return x.snap().items.len() }
 
 // LastStoreSyncResourceVersion returns the last recorded resource version.
-func (x *indexer[T]) LastStoreSyncResourceVersion() string { return x.cur.Load().rv }
+func (x *indexer[T]) LastStoreSyncResourceVersion() string { return x.snap().rv }
 
 // index returns the named index of s.
 func (s *snapshot[T]) index(name string) (valueIndex, error) {
@@ -74,7 +74,7 @@ const scanRatio = 8
 
 // ByIndex returns the objects indexed under value.
 func (x *indexer[T]) ByIndex(indexName, value string) ([]T, error) {
-	s := x.cur.Load()
+	s := x.snap()
 	i, ok := s.defs.pos[indexName]
 	if !ok {
 		return nil, errNoIndex(indexName)
@@ -90,8 +90,9 @@ func (s *snapshot[T]) byIndexObjects(i int, value string) []T {
 	if keys.len()*scanRatio <= s.items.len() {
 		return s.objects(keys, out)
 	}
-	s.items.each(func(_ string, rec *record[T]) bool {
-		for _, v := range rec.vals[i] {
+	n := len(s.indices)
+	s.items.each(func(_ string, rec record[T]) bool {
+		for _, v := range indexVals(rec.vals, n, i) {
 			if v == value {
 				out = append(out, rec.obj)
 				break
@@ -104,7 +105,7 @@ func (s *snapshot[T]) byIndexObjects(i int, value string) []T {
 
 // IndexKeys returns the keys indexed under value.
 func (x *indexer[T]) IndexKeys(indexName, value string) ([]string, error) {
-	ix, err := x.cur.Load().index(indexName)
+	ix, err := x.snap().index(indexName)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +116,7 @@ func (x *indexer[T]) IndexKeys(indexName, value string) ([]string, error) {
 // ListIndexFuncValues returns every value of the index; nil for an unknown
 // index.
 func (x *indexer[T]) ListIndexFuncValues(indexName string) []string {
-	ix, err := x.cur.Load().index(indexName)
+	ix, err := x.snap().index(indexName)
 	if err != nil {
 		return nil
 	}
@@ -125,7 +126,7 @@ func (x *indexer[T]) ListIndexFuncValues(indexName string) []string {
 // Index returns the objects sharing a value of index indexName with obj.
 // The index function runs on obj without any lock held.
 func (x *indexer[T]) Index(indexName string, obj T) ([]T, error) {
-	s := x.cur.Load()
+	s := x.snap()
 	i, ok := s.defs.pos[indexName]
 	if !ok {
 		return nil, errNoIndex(indexName)

@@ -7,7 +7,7 @@ import (
 )
 
 func sharedList(x Indexer[*kunosv1.Task]) *[]*kunosv1.Task {
-	return x.(*indexer[*kunosv1.Task]).cur.Load().cache().shared.Load()
+	return x.(*indexer[*kunosv1.Task]).snap().cache().shared.Load()
 }
 
 // TestListCache checks when a snapshot keeps its List result, that callers
@@ -79,7 +79,7 @@ func TestListCacheEmpty(t *testing.T) {
 }
 
 func cachedByIndex(x Indexer[*kunosv1.Task]) *indexResult[*kunosv1.Task] {
-	return x.(*indexer[*kunosv1.Task]).cur.Load().cache().byIndex.Load()
+	return x.(*indexer[*kunosv1.Task]).snap().cache().byIndex.Load()
 }
 
 // TestByIndexCache: a query asked twice in a row on one snapshot is kept;

@@ -3,9 +3,17 @@ package cache
 // A persistent (immutable) hash array mapped trie from string keys to values.
 //
 // Invariant: a node is never modified once it is reachable from a published
-// pmap. Every write copies the path from the root to the changed slot
-// (O(log16 n) nodes) and shares everything else, so any number of readers can
-// walk an old root without locks while a writer builds the next one.
+// pmap. A write copies the path from the root to the changed slot (O(log16 n)
+// nodes) and shares everything else, so any number of readers can walk an old
+// root without locks while a writer builds the next one.
+//
+// Ownership (transients, as in Clojure; the lazy copy-on-write of
+// google/btree's Clone): every node records the edit epoch it was made in. A
+// write under epoch e (e != 0) modifies nodes of epoch e in place and copies
+// only the others. The owner of a map (the indexer's writer) takes a new
+// epoch whenever it publishes the map, so every node a reader can reach is of
+// an older epoch and is copied, never modified. Edit 0 never owns anything:
+// set and delete are purely persistent.
 //
 // Layout (after Steindorfer's CHAMP): each node splits its 16 slots into inline
 // entries (datamap) and sub-nodes (nodemap), each kept compact and in bit
@@ -17,6 +25,7 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"slices"
+	"sync/atomic"
 )
 
 const (
@@ -40,6 +49,7 @@ type pentry[V any] struct {
 type pnode[V any] struct {
 	datamap uint32
 	nodemap uint32
+	edit    uint64 // the epoch of the write that made it; see above
 	ent     []pentry[V]
 	kids    []*pnode[V]
 }
@@ -65,11 +75,20 @@ func (n *pnode[V]) setEntries(s []pentry[V]) { n.ent = s }
 func (n *pnode[V]) setChildren(s []*pnode[V]) { n.kids = s }
 
 // withEntrySlice returns a node without bitmaps whose entries are s.
-func withEntrySlice[V any](s []pentry[V]) *pnode[V] {
-	n := &pnode[V]{}
+func withEntrySlice[V any](s []pentry[V], edit uint64) *pnode[V] {
+	n := &pnode[V]{edit: edit}
 	n.setEntries(s)
 	return n
 }
+
+// owns reports whether a write under epoch edit may modify n in place.
+func (n *pnode[V]) owns(edit uint64) bool { return edit != 0 && n.edit == edit }
+
+// editEpochs hands out edit epochs, unique in the process.
+var editEpochs atomic.Uint64
+
+// newEdit returns a fresh edit epoch: no node exists in it yet.
+func newEdit() uint64 { return editEpochs.Add(1) }
 
 // pmap is a persistent map value; the zero value is an empty map. Copying a
 // pmap is O(1) and the copies are independent.
@@ -121,16 +140,20 @@ func (n *pnode[V]) get(key string, h uint64) (V, bool) {
 }
 
 // set returns a map with key bound to val, the previous value and whether
-// there was one.
-func (m pmap[V]) set(key string, val V) (pmap[V], V, bool) {
+// there was one. m is unchanged.
+func (m pmap[V]) set(key string, val V) (pmap[V], V, bool) { return m.assoc(key, val, 0) }
+
+// assoc is set under edit epoch edit: nodes of that epoch are modified in
+// place, so m must not be used afterwards unless edit is 0.
+func (m pmap[V]) assoc(key string, val V, edit uint64) (pmap[V], V, bool) {
 	h := hashKey(key)
 	if m.root == nil {
 		var zero V
-		root := newNode[V](chunk(h, 0), 0, 1, 0)
+		root := newNode[V](chunk(h, 0), 0, 1, 0, edit)
 		root.entries()[0] = pentry[V]{key, val}
 		return pmap[V]{root: root, size: 1}, zero, false
 	}
-	root, old, replaced := m.root.set(key, h, 0, val)
+	root, old, replaced := m.root.set(key, h, 0, val, edit)
 	size := m.size
 	if !replaced {
 		size++
@@ -138,18 +161,26 @@ func (m pmap[V]) set(key string, val V) (pmap[V], V, bool) {
 	return pmap[V]{root: root, size: size}, old, replaced
 }
 
-func (n *pnode[V]) set(key string, h uint64, shift uint, val V) (*pnode[V], V, bool) {
+func (n *pnode[V]) set(key string, h uint64, shift uint, val V, edit uint64) (*pnode[V], V, bool) {
 	var zero V
+	owned := n.owns(edit)
 	if shift >= hashWidth {
 		for i := range n.entries() {
 			if n.entries()[i].key == key {
-				c := withEntrySlice(slices.Clone(n.entries()))
+				c := n
+				if !owned {
+					c = withEntrySlice(slices.Clone(n.entries()), edit)
+				}
 				old := c.entries()[i].val
 				c.entries()[i].val = val
 				return c, old, true
 			}
 		}
-		c := withEntrySlice(append(slices.Clip(n.entries()), pentry[V]{key, val}))
+		if owned {
+			n.setEntries(append(n.entries(), pentry[V]{key, val}))
+			return n, zero, false
+		}
+		c := withEntrySlice(append(slices.Clip(n.entries()), pentry[V]{key, val}), edit)
 		return c, zero, false
 	}
 	bit := chunk(h, shift)
@@ -158,51 +189,73 @@ func (n *pnode[V]) set(key string, h uint64, shift uint, val V) (*pnode[V], V, b
 		i := index(n.datamap, bit)
 		e := n.entries()[i]
 		if e.key == key {
-			c := n.copyNode(n.datamap, n.nodemap, -1, -1, pentry[V]{}, -1, -1, nil)
+			c := n
+			if !owned {
+				c = n.copyNode(n.datamap, n.nodemap, -1, -1, pentry[V]{}, -1, -1, nil, edit)
+			}
 			c.entries()[i].val = val
 			return c, e.val, true
 		}
 		// Two keys share this slot: push both into a new sub-node.
-		sub := pair(e.key, hashKey(e.key), e.val, key, h, val, shift+pmapBits)
+		sub := pair(e.key, hashKey(e.key), e.val, key, h, val, shift+pmapBits, edit)
 		j := index(n.nodemap, bit)
-		return n.copyNode(n.datamap&^bit, n.nodemap|bit, i, -1, pentry[V]{}, -1, j, sub), zero, false
+		if owned && n.canInsertChild() {
+			n.removeEntry(i)
+			n.insertChild(j, sub)
+			n.datamap, n.nodemap = n.datamap&^bit, n.nodemap|bit
+			return n, zero, false
+		}
+		return n.copyNode(n.datamap&^bit, n.nodemap|bit, i, -1, pentry[V]{}, -1, j, sub, edit), zero, false
 	case n.nodemap&bit != 0:
 		j := index(n.nodemap, bit)
-		child, old, replaced := n.children()[j].set(key, h, shift+pmapBits, val)
-		return n.withChild(j, child), old, replaced
+		child, old, replaced := n.children()[j].set(key, h, shift+pmapBits, val, edit)
+		if owned {
+			n.children()[j] = child
+			return n, old, replaced
+		}
+		return n.withChild(j, child, edit), old, replaced
 	default:
 		i := index(n.datamap, bit)
-		return n.copyNode(n.datamap|bit, n.nodemap, -1, i, pentry[V]{key, val}, -1, -1, nil), zero, false
+		if owned && n.canInsertEntry() {
+			n.insertEntry(i, pentry[V]{key, val})
+			n.datamap |= bit
+			return n, zero, false
+		}
+		return n.copyNode(n.datamap|bit, n.nodemap, -1, i, pentry[V]{key, val}, -1, -1, nil, edit), zero, false
 	}
 }
 
 // pair builds the smallest sub-trie holding two distinct keys.
-func pair[V any](k1 string, h1 uint64, v1 V, k2 string, h2 uint64, v2 V, shift uint) *pnode[V] {
+func pair[V any](k1 string, h1 uint64, v1 V, k2 string, h2 uint64, v2 V, shift uint, edit uint64) *pnode[V] {
 	if shift >= hashWidth {
-		return withEntrySlice([]pentry[V]{{k1, v1}, {k2, v2}})
+		return withEntrySlice([]pentry[V]{{k1, v1}, {k2, v2}}, edit)
 	}
 	b1, b2 := chunk(h1, shift), chunk(h2, shift)
 	if b1 == b2 {
-		n := newNode[V](0, b1, 0, 1)
-		n.children()[0] = pair(k1, h1, v1, k2, h2, v2, shift+pmapBits)
+		n := newNode[V](0, b1, 0, 1, edit)
+		n.children()[0] = pair(k1, h1, v1, k2, h2, v2, shift+pmapBits, edit)
 		return n
 	}
 	if b1 > b2 {
 		k1, v1, k2, v2 = k2, v2, k1, v1
 	}
-	n := newNode[V](b1|b2, 0, 2, 0)
+	n := newNode[V](b1|b2, 0, 2, 0, edit)
 	n.entries()[0], n.entries()[1] = pentry[V]{k1, v1}, pentry[V]{k2, v2}
 	return n
 }
 
 // delete returns a map without key, the removed value and whether key was
-// present. A map that does not hold key is returned unchanged.
-func (m pmap[V]) delete(key string) (pmap[V], V, bool) {
+// present. A map that does not hold key is returned unchanged. m is
+// unchanged.
+func (m pmap[V]) delete(key string) (pmap[V], V, bool) { return m.dissoc(key, 0) }
+
+// dissoc is delete under edit epoch edit, like assoc.
+func (m pmap[V]) dissoc(key string, edit uint64) (pmap[V], V, bool) {
 	if m.root == nil {
 		var zero V
 		return m, zero, false
 	}
-	root, old, removed := m.root.del(key, hashKey(key), 0)
+	root, old, removed := m.root.del(key, hashKey(key), 0, edit)
 	if !removed {
 		return m, old, false
 	}
@@ -216,12 +269,18 @@ func (m pmap[V]) delete(key string) (pmap[V], V, bool) {
 // parent can hold the entry inline instead.
 func (n *pnode[V]) isSingle() bool { return len(n.children()) == 0 && len(n.entries()) == 1 }
 
-func (n *pnode[V]) del(key string, h uint64, shift uint) (*pnode[V], V, bool) {
+func (n *pnode[V]) del(key string, h uint64, shift uint, edit uint64) (*pnode[V], V, bool) {
 	var zero V
+	owned := n.owns(edit)
 	if shift >= hashWidth {
 		for i := range n.entries() {
 			if n.entries()[i].key == key {
-				return withEntrySlice(slices.Delete(slices.Clone(n.entries()), i, i+1)), n.entries()[i].val, true
+				old := n.entries()[i].val
+				if owned {
+					n.removeEntry(i)
+					return n, old, true
+				}
+				return withEntrySlice(slices.Delete(slices.Clone(n.entries()), i, i+1), edit), old, true
 			}
 		}
 		return n, zero, false
@@ -233,19 +292,36 @@ func (n *pnode[V]) del(key string, h uint64, shift uint) (*pnode[V], V, bool) {
 		if n.entries()[i].key != key {
 			return n, zero, false
 		}
-		return n.copyNode(n.datamap&^bit, n.nodemap, i, -1, pentry[V]{}, -1, -1, nil), n.entries()[i].val, true
+		old := n.entries()[i].val
+		if owned {
+			n.removeEntry(i)
+			n.datamap &^= bit
+			return n, old, true
+		}
+		return n.copyNode(n.datamap&^bit, n.nodemap, i, -1, pentry[V]{}, -1, -1, nil, edit), old, true
 	case n.nodemap&bit != 0:
 		j := index(n.nodemap, bit)
-		child, old, removed := n.children()[j].del(key, h, shift+pmapBits)
+		child, old, removed := n.children()[j].del(key, h, shift+pmapBits, edit)
 		if !removed {
 			return n, zero, false
 		}
 		if child.isSingle() {
 			// Pull the lone entry up so the trie stays canonical.
 			i := index(n.datamap, bit)
-			return n.copyNode(n.datamap|bit, n.nodemap&^bit, -1, i, child.entries()[0], j, -1, nil), old, true
+			if owned && n.canInsertEntry() {
+				e := child.entries()[0]
+				n.removeChild(j)
+				n.insertEntry(i, e)
+				n.datamap, n.nodemap = n.datamap|bit, n.nodemap&^bit
+				return n, old, true
+			}
+			return n.copyNode(n.datamap|bit, n.nodemap&^bit, -1, i, child.entries()[0], j, -1, nil, edit), old, true
 		}
-		return n.withChild(j, child), old, true
+		if owned {
+			n.children()[j] = child
+			return n, old, true
+		}
+		return n.withChild(j, child, edit), old, true
 	default:
 		return n, zero, false
 	}
@@ -286,7 +362,7 @@ func (m pmap[V]) keys(dst []string) []string {
 // buildPmap builds a map from entries whose keys must be distinct, in
 // O(n log n) without the garbage of n persistent inserts. entries is
 // reordered.
-func buildPmap[V any](entries []pentry[V]) pmap[V] {
+func buildPmap[V any](entries []pentry[V], edit uint64) pmap[V] {
 	if len(entries) == 0 {
 		return pmap[V]{}
 	}
@@ -305,7 +381,7 @@ func buildPmap[V any](entries []pentry[V]) pmap[V] {
 			return 0
 		}
 	})
-	return pmap[V]{root: buildNode(hs, 0), size: len(entries)}
+	return pmap[V]{root: buildNode(hs, 0, edit), size: len(entries)}
 }
 
 type hashed[V any] struct {
@@ -327,9 +403,9 @@ func trieOrder(h uint64) uint64 {
 
 // buildNode builds the node at depth shift for hs, which is sorted in trie
 // order and whose hashes agree on all chunks above shift.
-func buildNode[V any](hs []hashed[V], shift uint) *pnode[V] {
+func buildNode[V any](hs []hashed[V], shift uint, edit uint64) *pnode[V] {
 	if shift >= hashWidth {
-		n := withEntrySlice(make([]pentry[V], len(hs)))
+		n := withEntrySlice(make([]pentry[V], len(hs)), edit)
 		for i := range hs {
 			n.entries()[i] = hs[i].e
 		}
@@ -350,7 +426,7 @@ func buildNode[V any](hs []hashed[V], shift uint) *pnode[V] {
 		}
 		i = j
 	}
-	n := newNode[V](datamap, nodemap, bits.OnesCount32(datamap), bits.OnesCount32(nodemap))
+	n := newNode[V](datamap, nodemap, bits.OnesCount32(datamap), bits.OnesCount32(nodemap), edit)
 	ne, nc := 0, 0
 	for i := 0; i < len(hs); {
 		bit := chunk(hs[i].hash, shift)
@@ -362,7 +438,7 @@ func buildNode[V any](hs []hashed[V], shift uint) *pnode[V] {
 			n.entries()[ne] = hs[i].e
 			ne++
 		} else {
-			n.children()[nc] = buildNode(hs[i:j], shift+pmapBits)
+			n.children()[nc] = buildNode(hs[i:j], shift+pmapBits, edit)
 			nc++
 		}
 		i = j

@@ -92,12 +92,16 @@ func TestPmapRandom(t *testing.T) {
 		ref map[string]int
 	}
 	var versions []version
+	// Writes modify the nodes of the current epoch in place; a version
+	// kept aside is frozen by moving to a new epoch, as the indexer does
+	// when it publishes a snapshot.
+	edit := newEdit()
 	for i := 0; i < 20000; i++ {
 		k := fmt.Sprintf("k%d", r.IntN(3000))
 		if r.IntN(3) == 0 {
 			var removed bool
 			var old int
-			m, old, removed = m.delete(k)
+			m, old, removed = m.dissoc(k, edit)
 			want, had := ref[k]
 			if removed != had || removed && old != want {
 				t.Fatalf("delete(%q) = %d, %v; want %d, %v", k, old, removed, want, had)
@@ -106,7 +110,7 @@ func TestPmapRandom(t *testing.T) {
 		} else {
 			var replaced bool
 			var old int
-			m, old, replaced = m.set(k, i)
+			m, old, replaced = m.assoc(k, i, edit)
 			want, had := ref[k]
 			if replaced != had || replaced && old != want {
 				t.Fatalf("set(%q) = %d, %v; want %d, %v", k, old, replaced, want, had)
@@ -120,6 +124,7 @@ func TestPmapRandom(t *testing.T) {
 				cp[k] = v
 			}
 			versions = append(versions, version{m, cp})
+			edit = newEdit()
 		}
 	}
 	checkPmap(t, m, ref)
@@ -147,7 +152,7 @@ func TestPmapBuild(t *testing.T) {
 			ref[k] = i
 			es = append(es, pentry[int]{k, i})
 		}
-		m := buildPmap(es)
+		m := buildPmap(es, 0)
 		checkPmap(t, m, ref)
 		// A built map behaves like any other under writes.
 		m, _, _ = m.set("extra", -1)
@@ -164,7 +169,7 @@ func TestPmapCollisions(t *testing.T) {
 	// Build a collision node by hand via pair at the bottom of the trie and
 	// exercise the node-level operations on it.
 	h := hashKey("a")
-	n := pair("a", h, 1, "b", h, 2, 0)
+	n := pair("a", h, 1, "b", h, 2, 0, 0)
 	m = pmap[int]{root: n, size: 2}
 	ref["a"], ref["b"] = 1, 2
 	got := 0
@@ -173,23 +178,23 @@ func TestPmapCollisions(t *testing.T) {
 		t.Fatalf("each visited %d", got)
 	}
 	// set/get/del through a path of equal hashes.
-	root, _, replaced := n.set("c", h, 0, 3)
+	root, _, replaced := n.set("c", h, 0, 3, 0)
 	if replaced {
 		t.Fatal("c replaced")
 	}
-	root, old, replaced := root.set("a", h, 0, 10)
+	root, old, replaced := root.set("a", h, 0, 10, 0)
 	if !replaced || old != 1 {
 		t.Fatalf("replace a: %d %v", old, replaced)
 	}
-	root, old, removed := root.del("b", h, 0)
+	root, old, removed := root.del("b", h, 0, 0)
 	if !removed || old != 2 {
 		t.Fatalf("del b: %d %v", old, removed)
 	}
-	root, _, removed = root.del("zz", h, 0)
+	root, _, removed = root.del("zz", h, 0, 0)
 	if removed {
 		t.Fatal("removed absent key")
 	}
-	root, _, _ = root.del("c", h, 0)
+	root, _, _ = root.del("c", h, 0, 0)
 	// Only "a" is left: it must have been pulled up to the root.
 	if len(root.entries()) != 1 || root.entries()[0].key != "a" || root.entries()[0].val != 10 || len(root.children()) != 0 {
 		t.Fatalf("not canonical after deletes: %+v", root)
@@ -241,7 +246,7 @@ func TestPmapCollisionLookupAndBuild(t *testing.T) {
 	h2 := ^h
 	hs = append(hs, hashed[int]{order: trieOrder(h2), hash: h2, e: pentry[int]{"w", 9}})
 	slices.SortFunc(hs, func(a, b hashed[int]) int { return cmp.Compare(a.order, b.order) })
-	n := buildNode(hs, 0)
+	n := buildNode(hs, 0, 0)
 	for i, k := range []string{"x", "y", "z"} {
 		if v, ok := n.get(k, h); !ok || v != i {
 			t.Fatalf("get(%s) = %d %v", k, v, ok)
@@ -261,6 +266,7 @@ func TestPmapCollisionLookupAndBuild(t *testing.T) {
 func FuzzPmapOps(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 2, 1, 1, 0, 3})
 	f.Add([]byte("\x00a\x00b\x00c\x01a\x01b\x01c\x02z"))
+	f.Add([]byte("\x00a\x80b\x00c\x82a\x01b\x81c\x02b\x00d\x80e\x02c"))
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		var m pmap[int]
 		ref := map[string]int{}
@@ -269,18 +275,26 @@ func FuzzPmapOps(f *testing.F) {
 			ref map[string]int
 		}
 		var versions []version
+		// Ops write in place (one edit epoch until a version is kept),
+		// or persistently when their high bit is set.
+		edit := newEdit()
 		for i := 0; i+1 < len(ops); i += 2 {
 			k := fmt.Sprintf("key-%d", ops[i+1]%64)
+			e := edit
+			if ops[i]&0x80 != 0 {
+				e = 0
+			}
 			switch ops[i] % 3 {
 			case 0, 1:
-				m, _, _ = m.set(k, i)
+				m, _, _ = m.assoc(k, i, e)
 				ref[k] = i
 			case 2:
-				m, _, _ = m.delete(k)
+				m, _, _ = m.dissoc(k, e)
 				delete(ref, k)
 			}
 			if i%16 == 0 {
 				versions = append(versions, version{m, maps.Clone(ref)})
+				edit = newEdit()
 			}
 		}
 		checkPmap(t, m, ref)
@@ -292,6 +306,14 @@ func FuzzPmapOps(f *testing.F) {
 		for k, v := range ref {
 			es = append(es, pentry[int]{k, v})
 		}
-		checkPmap(t, buildPmap(es), ref)
+		checkPmap(t, buildPmap(es, 0), ref)
+		// A built map is writable in place in its own epoch.
+		edit = newEdit()
+		b := buildPmap(es, edit)
+		for k := range ref {
+			b, _, _ = b.dissoc(k, edit)
+		}
+		checkPmap(t, b, map[string]int{})
+		checkPmap(t, m, ref)
 	})
 }

@@ -17,7 +17,7 @@ func TestNewNodeShapes(t *testing.T) {
 			if ne+nc > width && nc > 0 {
 				continue // only collision nodes exceed the width, and they have no children
 			}
-			n := newNode[int](7, 9, ne, nc)
+			n := newNode[int](7, 9, ne, nc, 0)
 			if n.datamap != 7 || n.nodemap != 9 || len(n.entries()) != ne || len(n.children()) != nc {
 				t.Fatalf("newNode(%d, %d): bitmaps %d %d, lengths %d %d", ne, nc, n.datamap, n.nodemap, len(n.entries()), len(n.children()))
 			}
@@ -35,13 +35,13 @@ func TestNewNodeShapes(t *testing.T) {
 			}
 			if nc > 0 {
 				other := &pnode[int]{}
-				c := n.withChild(nc-1, other)
+				c := n.withChild(nc-1, other, 0)
 				if n.children()[nc-1] != kid || c.children()[nc-1] != other || len(c.entries()) != ne {
 					t.Fatalf("withChild(%d, %d) changed its source or lost entries", ne, nc)
 				}
 			}
 			if ne > 0 {
-				c := n.copyNode(n.datamap, n.nodemap, 0, -1, pentry[int]{}, -1, -1, nil)
+				c := n.copyNode(n.datamap, n.nodemap, 0, -1, pentry[int]{}, -1, -1, nil, 0)
 				if len(c.entries()) != ne-1 || n.entries()[0].val != 0 || len(n.entries()) != ne {
 					t.Fatalf("copyNode(%d, %d) deleting an entry changed its source", ne, nc)
 				}
