@@ -1,40 +1,61 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks: listwatch against k8s.io/client-go v0.37 in the same
-# process run (hack/bench module), plus our own server benchmarks. Prints the
-# raw lines and, for every listwatch/client-go pair, the ratio of ns/op
-# (below 1 means listwatch is faster).
+# process run (hack/bench module), as one table of medians and ratios, plus
+# our own server benchmarks.
 #
-#   hack/bench.sh            # everything, about 5 minutes on 2 cores
-#   hack/bench.sh Workqueue  # only benchmarks matching a pattern
+#   hack/bench.sh                     # everything: -count 5, ~15 minutes on 2 cores
+#   hack/bench.sh --quick             # the rows with goals, -count 3, under 2 minutes
+#   hack/bench.sh --json FILE         # also write the rows as JSON to FILE
+#   hack/bench.sh Workqueue           # only hack/bench benchmarks matching a pattern
+#   COUNT=10 BENCHTIME=2s hack/bench.sh
 #
-# Benchmarks measure; they never assert. Compare ratios from one run: absolute
-# figures move with the machine's load.
+# A row is {workload, unit, listwatch, anchor, anchor_name, ratio, goal}: the
+# median of each side's runs, and their ratio oriented so that above 1 means
+# listwatch is ahead (anchor/listwatch for ns/op and B/object,
+# listwatch/anchor for writes/s); hack/bench/cmd/benchtable builds it. The
+# informer rows pair lossless with lossless (listwatch-Unbounded with
+# client-go); the coalescing delivery has a row of its own.
+#
+# Benchmarks measure; they never assert, and this script does not fail on a
+# ratio. Compare ratios from one run: absolute figures move with the load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pattern="${1:-.}"
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+quick=0 json="" pattern=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --json) json="$2"; shift ;;
+    --json=*) json="${1#--json=}" ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) pattern="$1" ;;
+  esac
+  shift
+done
+[ -n "$json" ] && case "$json" in /*) ;; *) json="$PWD/$json" ;; esac
+out=$(mktemp) bin=$(mktemp -d)
+trap 'rm -rf "$out" "$bin"' EXIT
 
-echo "== side by side with client-go (hack/bench)"
-(cd hack/bench && go test -run='^$' -bench="$pattern" -benchmem -count=1 .) | grep '^Benchmark' | tee "$out"
+echo "== side by side with client-go (hack/bench), $(go env GOVERSION), $(nproc) CPUs, $(date -u +%FT%TZ)"
+(cd hack/bench && go test -c -o "$bin/bench.test" .)
+run() { (cd hack/bench && "$bin/bench.test" -test.run='^$' -test.benchmem "$@") | grep -E '^(Benchmark|cpu:)' | tee -a "$out"; }
+if [ $quick -eq 1 ]; then
+  # The rows with goals only; each pattern on its own so that sub-benchmark
+  # levels do not filter one another.
+  q=(-test.count="${COUNT:-3}" -test.benchtime="${BENCHTIME:-500ms}")
+  run "${q[@]}" -test.bench='^BenchmarkCache(Indexer|Retained)$'
+  run "${q[@]}" -test.bench='^BenchmarkCacheThroughput$/^read=List$/^readers=10$'
+  run "${q[@]}" -test.bench='^BenchmarkInformerEvents$/^handlers=1$'
+  run "${q[@]}" -test.bench='^BenchmarkWorkqueue$/^Contended$'
+else
+  run -test.count="${COUNT:-5}" -test.benchtime="${BENCHTIME:-1s}" -test.bench="${pattern:-.}"
+fi
 
 echo
-echo "== ratios listwatch/client-go (ns/op)"
-awk '
-  /^Benchmark/ {
-    name = $1; sub(/-[0-9]+$/, "", name)
-    impl = ""
-    if (name ~ /listwatch/) impl = "listwatch"; else if (name ~ /client-go/) impl = "client-go"; else next
-    key = name; sub(/(impl=)?(listwatch|client-go)[^\/]*/, "", key)
-    for (i = 2; i < NF; i++) if ($(i+1) == "ns/op") ns = $i
-    if (impl == "listwatch" && !(key in lw)) { lw[key] = ns; order[++n] = key }
-    if (impl == "client-go") cg[key] = ns
-  }
-  END {
-    for (i = 1; i <= n; i++) { k = order[i]; if (k in cg && cg[k] > 0) printf "%-70s %8.2f\n", k, lw[k] / cg[k] }
-  }' "$out"
+echo "== table: medians, ratio > 1 means listwatch is ahead"
+(cd hack/bench && go run ./cmd/benchtable ${json:+-json "$json"}) < "$out"
+[ -n "$json" ] && echo "rows written to $json"
 
-if [ "$pattern" = "." ]; then
+if [ $quick -eq 0 ] && [ -z "$pattern" ]; then
   echo
   echo "== store: writes with watchers, heap per object"
   go test -run='^$' -bench='Write|HeapPerObject' -benchmem ./apiserver-stub/storage/ | grep '^Benchmark'

@@ -1,0 +1,233 @@
+// Command benchtable turns `go test -bench` output from hack/bench (any
+// -count) into the comparison table of hack/bench.sh: one row per workload
+// with the median of listwatch's runs, the median of the anchor's, and
+// their ratio oriented so that higher is better for listwatch.
+//
+//	go test -run '^$' -bench . -count 5 . | go run ./cmd/benchtable -json rows.json
+//
+// Rows with a goal come first, in the order of the rows table below; every
+// other listwatch/client-go pair of benchmarks (same name but for the
+// implementation segment) follows with ns/op. Rows not measured in a run
+// (other scripts measure them) are listed with the command that does.
+// Benchmarks measure; this tool never fails on a ratio.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Row is one line of the table, as written to the JSON file.
+type Row struct {
+	Workload   string   `json:"workload"`
+	Unit       string   `json:"unit"`
+	Listwatch  *float64 `json:"listwatch"`
+	Anchor     *float64 `json:"anchor"`
+	AnchorName string   `json:"anchor_name"`
+	// Ratio is anchor/listwatch for a unit where lower is better (ns/op,
+	// B/object) and listwatch/anchor where higher is better (writes/s):
+	// above 1, listwatch is ahead.
+	Ratio *float64 `json:"ratio"`
+	Goal  string   `json:"goal"`
+	// Runs is the number of runs behind each median (the smaller side).
+	Runs    int    `json:"runs,omitempty"`
+	Note    string `json:"note,omitempty"`
+	Command string `json:"command,omitempty"`
+}
+
+// spec names a row measured by a pair of hack/bench benchmarks.
+type spec struct {
+	workload     string
+	ours, anchor string // benchmark names without the -GOMAXPROCS suffix
+	metric       string // the unit of the value compared
+	higherBetter bool
+	goal         string
+}
+
+const anchor = "client-go v0.37"
+
+var rows = []spec{
+	{"cache write with no readers (BenchmarkIndexer shape)", "BenchmarkCacheIndexer/impl=listwatch", "BenchmarkCacheIndexer/impl=client-go", "ns/op", false, "≥ 1.0"},
+	{"cache writes/s with 10 readers listing 10k objects", "BenchmarkCacheThroughput/read=List/readers=10/impl=listwatch", "BenchmarkCacheThroughput/read=List/readers=10/impl=client-go", "writes/s", true, "≥ 100"},
+	{"cache bytes retained per object (2 indices, 10k objects)", "BenchmarkCacheRetained/impl=listwatch", "BenchmarkCacheRetained/impl=client-go", "B/object", false, "≥ 1.0"},
+	{"informer sink → 1 handler, lossless delivery", "BenchmarkInformerEvents/handlers=1/listwatch-Unbounded", "BenchmarkInformerEvents/handlers=1/client-go", "ns/op", false, "≥ 2.0"},
+	{"informer sink → 1 handler, coalescing delivery (may skip states)", "BenchmarkInformerEvents/handlers=1/listwatch-Coalesce", "BenchmarkInformerEvents/handlers=1/client-go", "ns/op", false, "— (not lossless)"},
+	{"workqueue, contended (8 producers, 2 workers)", "BenchmarkWorkqueue/Contended/listwatch", "BenchmarkWorkqueue/Contended/client-go", "ns/op", false, "≥ 1.2"},
+}
+
+// notMeasured are the issue's rows that other scripts measure.
+var notMeasured = []Row{
+	{Workload: "server, 1000 watchers each receiving every write: writes/s while fanning out", Unit: "writes/s", AnchorName: "etcd", Goal: "≥ 1.0", Command: "hack/bench-fanout.sh"},
+	{Workload: "server, 1000 broadcast watchers: deliveries/s", Unit: "events/s", AnchorName: "etcd", Goal: "≥ 1.0", Command: "hack/bench-fanout.sh"},
+	{Workload: "server, selective watches (1000 watchers, one node each): CPU per delivery", Unit: "µs", AnchorName: "etcd", Goal: "≥ 1.0", Command: "hack/bench-fanout.sh"},
+	{Workload: "server heap per stored object (100k Tasks)", Unit: "B/object", AnchorName: "etcd", Goal: "≥ 1.0", Command: "go test -run '^$' -bench HeapPerObject ./apiserver-stub/storage/ (listwatch side only)"},
+	{Workload: "built-in types on a real kube-apiserver: watch-list sync CPU, CPU per 1,000 events", Unit: "ms", AnchorName: "client-go (protobuf)", Goal: "≥ 1.0", Command: "none on this branch yet (hack/lib/kube-apiserver.sh starts the server)"},
+}
+
+var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
+
+// parse reads benchmark lines: name -> unit -> values, one per run.
+func parse(r io.Reader) (map[string]map[string][]float64, []string, error) {
+	out := map[string]map[string][]float64{}
+	var order []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		m := benchLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		name := m[1]
+		f := strings.Fields(m[3])
+		if _, ok := out[name]; !ok {
+			out[name] = map[string][]float64{}
+			order = append(order, name)
+		}
+		for i := 0; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			out[name][f[i+1]] = append(out[name][f[i+1]], v)
+		}
+	}
+	return out, order, sc.Err()
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func ptr(v float64) *float64 { return &v }
+
+func makeRow(res map[string]map[string][]float64, workload, ours, theirs, metric string, higherBetter bool, goal string) (Row, bool) {
+	a, b := res[ours][metric], res[theirs][metric]
+	if len(a) == 0 || len(b) == 0 {
+		return Row{}, false
+	}
+	lw, an := median(a), median(b)
+	ratio := math.NaN()
+	switch {
+	case higherBetter && an > 0:
+		ratio = lw / an
+	case !higherBetter && lw > 0:
+		ratio = an / lw
+	}
+	r := Row{Workload: workload, Unit: metric, Listwatch: ptr(lw), Anchor: ptr(an), AnchorName: anchor, Goal: goal, Runs: min(len(a), len(b))}
+	if !math.IsNaN(ratio) {
+		r.Ratio = ptr(ratio)
+	}
+	return r, true
+}
+
+// implSegment finds the implementation part of a benchmark name.
+var implSegment = regexp.MustCompile(`(impl=)?(listwatch|client-go)[^/]*`)
+
+func build(res map[string]map[string][]float64, order []string) []Row {
+	var out []Row
+	used := map[string]bool{}
+	for _, s := range rows {
+		if r, ok := makeRow(res, s.workload, s.ours, s.anchor, s.metric, s.higherBetter, s.goal); ok {
+			out = append(out, r)
+			used[s.ours] = true
+		}
+	}
+	// Every other listwatch benchmark with a client-go twin, on ns/op.
+	for _, name := range order {
+		loc := implSegment.FindStringSubmatchIndex(name)
+		if loc == nil || used[name] || name[loc[4]:loc[5]] != "listwatch" {
+			continue
+		}
+		twin := name[:loc[0]] + "client-go" + name[loc[1]:]
+		if loc[2] >= 0 {
+			twin = name[:loc[0]] + "impl=client-go" + name[loc[1]:]
+		}
+		// The workload is the name without the implementation segment;
+		// a listwatch variant (listwatch-Coalesce) is named after it.
+		impl := name[loc[0]:loc[1]]
+		workload := strings.TrimSuffix(strings.TrimPrefix(name[:loc[0]]+name[loc[1]:], "Benchmark"), "/")
+		workload = strings.ReplaceAll(workload, "//", "/")
+		if v := strings.TrimPrefix(strings.TrimPrefix(impl, "impl="), "listwatch"); v != "" {
+			workload += " (" + strings.TrimPrefix(v, "-") + ")"
+		}
+		if r, ok := makeRow(res, workload, name, twin, "ns/op", false, "—"); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func num(p *float64) string {
+	if p == nil {
+		return "—"
+	}
+	v := *p
+	switch {
+	case v >= 1000:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}
+
+func markdown(w io.Writer, rs []Row) {
+	fmt.Fprintln(w, "| workload | unit | listwatch | anchor | anchor name | ratio (> 1: listwatch ahead) | goal |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---|---:|---|")
+	for _, r := range rs {
+		ratio := num(r.Ratio)
+		if r.Ratio != nil {
+			ratio += "×"
+		}
+		if r.Note != "" {
+			ratio = r.Note
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Workload, r.Unit, num(r.Listwatch), num(r.Anchor), r.AnchorName, ratio, r.Goal)
+	}
+}
+
+func main() {
+	jsonPath := flag.String("json", "", "write the rows as JSON to this file")
+	withOthers := flag.Bool("not-measured", true, "list the rows other scripts measure, with their command")
+	flag.Parse()
+	res, order, err := parse(os.Stdin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchtable:", err)
+		os.Exit(1)
+	}
+	rs := build(res, order)
+	if *withOthers {
+		for _, r := range notMeasured {
+			r.Note = "not measured in this run: `" + r.Command + "`"
+			rs = append(rs, r)
+		}
+	}
+	markdown(os.Stdout, rs)
+	if *jsonPath != "" {
+		b, err := json.MarshalIndent(rs, "", "  ")
+		if err == nil {
+			err = os.WriteFile(*jsonPath, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchtable:", err)
+			os.Exit(1)
+		}
+	}
+}
