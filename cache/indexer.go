@@ -82,6 +82,7 @@ type indexer[T Object] struct {
 
 	seq  atomic.Uint64 // w.seq, stored after each write
 	want atomic.Bool   // a reader waits for a snapshot newer than pub
+	size atomic.Int64  // w.items.len(), stored with seq
 	defs atomic.Pointer[indexDefs[T]]
 	pub  atomic.Pointer[snapshot[T]] // the last published snapshot
 }
@@ -163,6 +164,7 @@ func (x *indexer[T]) commitLocked(content bool) {
 	if content {
 		x.changed = true
 	}
+	x.size.Store(int64(x.w.items.len()))
 	x.seq.Store(x.w.seq)
 	if x.want.Load() {
 		x.publishLocked()
@@ -286,22 +288,23 @@ func indexVals(vals []string, n, i int) []string {
 }
 
 // Add inserts or replaces obj.
-func (x *indexer[T]) Add(obj T) error { return x.put(obj) }
+func (x *indexer[T]) Add(obj T) error { _, _, err := x.Swap(obj); return err }
 
 // Update inserts or replaces obj.
-func (x *indexer[T]) Update(obj T) error { return x.put(obj) }
+func (x *indexer[T]) Update(obj T) error { _, _, err := x.Swap(obj); return err }
 
-func (x *indexer[T]) put(obj T) error {
+// Swap inserts or replaces obj and returns the object it replaced.
+func (x *indexer[T]) Swap(obj T) (old T, existed bool, err error) {
 	key, err := x.key(obj)
 	if err != nil {
-		return err
+		return old, false, err
 	}
 	rv := obj.GetResourceVersion()
 	for {
 		defs := x.defs.Load()
 		vals, err := computeIndexVals(defs, key, obj)
 		if err != nil {
-			return err
+			return old, false, err
 		}
 		x.mu.Lock()
 		if x.w.defs != defs {
@@ -309,16 +312,14 @@ func (x *indexer[T]) put(obj T) error {
 			x.mu.Unlock()
 			continue
 		}
-		x.putLocked(key, record[T]{obj: obj, vals: vals}, rv)
+		prev, existed := x.putLocked(key, record[T]{obj: obj, vals: vals}, rv)
 		x.mu.Unlock()
-		return nil
+		return prev.obj, existed, nil
 	}
 }
 
-func (x *indexer[T]) putLocked(key string, rec record[T], rv string) {
+func (x *indexer[T]) putLocked(key string, rec record[T], rv string) (old record[T], existed bool) {
 	w := &x.w
-	var old record[T]
-	var existed bool
 	w.items, old, existed = w.items.assoc(key, rec, x.edit)
 	if rv != "" {
 		w.rv = rv
@@ -336,13 +337,18 @@ func (x *indexer[T]) putLocked(key string, rec record[T], rv string) {
 		w.indices[i] = reindex(w.indices[i], key, oldVals, newVals, x.edit)
 	}
 	x.commitLocked(true)
+	return old, existed
 }
 
 // Delete removes the object stored under obj's key.
-func (x *indexer[T]) Delete(obj T) error {
+func (x *indexer[T]) Delete(obj T) error { _, _, err := x.Remove(obj); return err }
+
+// Remove removes the object stored under obj's key and returns it.
+func (x *indexer[T]) Remove(obj T) (T, bool, error) {
 	key, err := x.key(obj)
 	if err != nil {
-		return err
+		var zero T
+		return zero, false, err
 	}
 	rv := obj.GetResourceVersion()
 	x.mu.Lock()
@@ -361,7 +367,7 @@ func (x *indexer[T]) Delete(obj T) error {
 		}
 	}
 	x.commitLocked(existed)
-	return nil
+	return old.obj, existed, nil
 }
 
 // Bookmark records rv without changing the content.

@@ -42,7 +42,9 @@ func (x *indexer[T]) ListKeys() []string {
 }
 
 // Len returns the number of objects.
-func (x *indexer[T]) Len() int { return x.snap().items.len() }
+// It reads the writer's count, not a snapshot: it never causes one to be
+// published.
+func (x *indexer[T]) Len() int { return int(x.size.Load()) }
 
 // LastStoreSyncResourceVersion returns the last recorded resource version.
 func (x *indexer[T]) LastStoreSyncResourceVersion() string { return x.snap().rv }

@@ -395,3 +395,30 @@ func TestSplitMetaNamespaceKey(t *testing.T) {
 		}
 	}
 }
+
+// TestSwapAndRemoveReturnPrevious: Swap and Remove return what they
+// replaced or removed, and neither they nor Len publish a snapshot.
+func TestSwapAndRemoveReturnPrevious(t *testing.T) {
+	x := newTaskIndexer().(*indexer[*kunosv1.Task])
+	a1, a2 := task("ns", "a", "n1", nil), task("ns", "a", "n2", nil)
+	if old, existed, err := x.Swap(a1); err != nil || existed || old != nil {
+		t.Fatalf("Swap(new) = %v, %v, %v", old, existed, err)
+	}
+	if old, existed, err := x.Swap(a2); err != nil || !existed || old != a1 {
+		t.Fatalf("Swap(replace) = %v, %v, %v", old, existed, err)
+	}
+	if old, existed, err := x.Remove(a1); err != nil || !existed || old != a2 {
+		t.Fatalf("Remove = %v, %v, %v", old, existed, err)
+	}
+	if _, existed, err := x.Remove(a1); err != nil || existed {
+		t.Fatalf("Remove(absent) = %v, %v", existed, err)
+	}
+	mustNil(t, x.Add(a1))
+	published := x.pub.Load()
+	if x.Len() != 1 || x.pub.Load() != published {
+		t.Fatalf("Len = %d, or it published a snapshot", x.Len())
+	}
+	if objs, _ := x.ByIndex(byNode, "n1"); len(objs) != 1 || objs[0] != a1 {
+		t.Fatalf("ByIndex after Swap/Remove = %v", objs)
+	}
+}

@@ -58,3 +58,19 @@ type Indexer[T Object] interface {
 	// function fails.
 	AddIndexers(newIndexers Indexers[T]) error
 }
+
+// Swapper is implemented by the Indexers of NewIndexer: writes that return
+// the object they replaced or removed. They read it from the writer's own
+// state, so a writer that needs the previous version (an informer
+// computing its update notifications) neither reads a snapshot nor makes
+// the indexer publish one; GetByKey then Update costs a path copy per
+// write instead of an in-place update.
+type Swapper[T Object] interface {
+	// Swap inserts or replaces obj under its key and returns the object it
+	// replaced.
+	Swap(obj T) (old T, existed bool, err error)
+	// Remove removes the object stored under obj's key and returns it.
+	Remove(obj T) (old T, existed bool, err error)
+}
+
+var _ Swapper[Object] = (*indexer[Object])(nil)

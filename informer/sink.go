@@ -24,12 +24,9 @@ func (s *informer[T]) upsert(obj T) error {
 	}
 	s.acquire()
 	defer s.release()
-	old, existed, err := s.indexer.GetByKey(key)
+	old, existed, err := s.swap(obj, key)
 	if err != nil {
-		return fmt.Errorf("informer %s: get %s: %w", s.name, key, err)
-	}
-	if err := s.indexer.Update(obj); err != nil {
-		return fmt.Errorf("informer %s: store %s: %w", s.name, key, err)
+		return err
 	}
 	if existed {
 		s.distribute(notification[T]{kind: kindUpdate, key: key, oldObj: old, obj: obj})
@@ -49,19 +46,57 @@ func (s *informer[T]) Delete(obj T) error {
 	}
 	s.acquire()
 	defer s.release()
-	_, existed, err := s.indexer.GetByKey(key)
-	if err != nil {
-		return fmt.Errorf("informer %s: get %s: %w", s.name, key, err)
-	}
-	if !existed {
-		return nil
-	}
-	if err := s.indexer.Delete(obj); err != nil {
-		return fmt.Errorf("informer %s: delete %s: %w", s.name, key, err)
+	existed, err := s.remove(obj, key)
+	if err != nil || !existed {
+		return err
 	}
 	s.distribute(notification[T]{kind: kindDelete, key: key, obj: obj})
 	s.metrics.SetStoreObjects(s.indexer.Len())
 	return nil
+}
+
+// swap stores obj and returns the object it replaced. The cache's own
+// indexer returns it from its writer state (cache.Swapper): reading it
+// with GetByKey would make the cache publish a snapshot on every event and
+// copy trie paths on every write.
+func (s *informer[T]) swap(obj T, key string) (T, bool, error) {
+	if sw, ok := s.indexer.(cache.Swapper[T]); ok {
+		old, existed, err := sw.Swap(obj)
+		if err != nil {
+			return old, false, fmt.Errorf("informer %s: store %s: %w", s.name, key, err)
+		}
+		return old, existed, nil
+	}
+	old, existed, err := s.indexer.GetByKey(key)
+	if err != nil {
+		return old, false, fmt.Errorf("informer %s: get %s: %w", s.name, key, err)
+	}
+	if err := s.indexer.Update(obj); err != nil {
+		return old, false, fmt.Errorf("informer %s: store %s: %w", s.name, key, err)
+	}
+	return old, existed, nil
+}
+
+// remove deletes obj's key from the cache and reports whether it held it.
+func (s *informer[T]) remove(obj T, key string) (bool, error) {
+	if sw, ok := s.indexer.(cache.Swapper[T]); ok {
+		_, existed, err := sw.Remove(obj)
+		if err != nil {
+			return false, fmt.Errorf("informer %s: delete %s: %w", s.name, key, err)
+		}
+		return existed, nil
+	}
+	_, existed, err := s.indexer.GetByKey(key)
+	if err != nil {
+		return false, fmt.Errorf("informer %s: get %s: %w", s.name, key, err)
+	}
+	if !existed {
+		return false, nil
+	}
+	if err := s.indexer.Delete(obj); err != nil {
+		return false, fmt.Errorf("informer %s: delete %s: %w", s.name, key, err)
+	}
+	return true, nil
 }
 
 // Replace implements reflector.Sink. The cache is swapped atomically first;
