@@ -137,6 +137,28 @@ func (x *indexer[T]) snap() *snapshot[T] {
 	}
 }
 
+// writerSpins bounds how often a writer retries the mutex before parking.
+const writerSpins = 64
+
+// lockWriter takes the writer mutex for a write. Besides other writers,
+// only readers publishing a snapshot hold it, for O(1) work, so a writer
+// retries for a moment before it parks: with many runnable readers a parked
+// writer waits for the scheduler far longer than the publication took
+// (sync.Mutex does not spin while other goroutines are runnable).
+func (x *indexer[T]) lockWriter() {
+	for range writerSpins {
+		if x.mu.TryLock() {
+			return
+		}
+		for range 30 {
+			spinSink.Add(0) // a short pause that the compiler keeps
+		}
+	}
+	x.mu.Lock()
+}
+
+var spinSink atomic.Uint32
+
 // publishLocked publishes the writer's state unless the last snapshot
 // already holds it, and returns the current snapshot. Afterwards the writer
 // works in a new epoch: no node of the snapshot is modified again.
@@ -306,7 +328,7 @@ func (x *indexer[T]) Swap(obj T) (old T, existed bool, err error) {
 		if err != nil {
 			return old, false, err
 		}
-		x.mu.Lock()
+		x.lockWriter()
 		if x.w.defs != defs {
 			// AddIndexers ran meanwhile; index with the new set.
 			x.mu.Unlock()
@@ -351,7 +373,7 @@ func (x *indexer[T]) Remove(obj T) (T, bool, error) {
 		return zero, false, err
 	}
 	rv := obj.GetResourceVersion()
-	x.mu.Lock()
+	x.lockWriter()
 	defer x.mu.Unlock()
 	w := &x.w
 	var old record[T]
@@ -372,7 +394,7 @@ func (x *indexer[T]) Remove(obj T) (T, bool, error) {
 
 // Bookmark records rv without changing the content.
 func (x *indexer[T]) Bookmark(rv string) {
-	x.mu.Lock()
+	x.lockWriter()
 	defer x.mu.Unlock()
 	x.w.rv = rv
 	x.commitLocked(false)
@@ -400,7 +422,7 @@ func (x *indexer[T]) Replace(items []T, rv string) error {
 		}
 		edit := newEdit()
 		next := buildState(defs, keys, recs, rv, edit)
-		x.mu.Lock()
+		x.lockWriter()
 		if x.w.defs != defs {
 			x.mu.Unlock()
 			continue
@@ -570,7 +592,7 @@ func (x *indexer[T]) AddIndexers(add Indexers[T]) error {
 		if err := catchUp(s); err != nil {
 			return err
 		}
-		x.mu.Lock()
+		x.lockWriter()
 		cur := x.publishLocked()
 		if cur.defs != s.defs {
 			// Another AddIndexers won the race: start over on its result.
