@@ -3,9 +3,11 @@ package cache
 // Store is a thread-safe, keyed collection of objects. Objects returned by a
 // Store are shared and read-only: deep-copy before changing one.
 //
-// Reads never wait for writes: every read works on an immutable snapshot that
-// a concurrent write cannot change, so a reader sees each write completely or
-// not at all. Writes are serialized among themselves.
+// Reads never wait for user code or for other reads: every read works on an
+// immutable snapshot that a concurrent write cannot change, so a reader sees
+// each write completely or not at all. A read after a write may wait for
+// that one write's in-memory update to finish so that it sees it. Writes
+// are serialized among themselves.
 type Store[T Object] interface {
 	// Add inserts or replaces obj under its key.
 	Add(obj T) error
@@ -39,7 +41,7 @@ type Store[T Object] interface {
 }
 
 // Indexer is a Store with secondary indices. Every method is safe for
-// concurrent use; reads are lock-free.
+// concurrent use; reads hold no lock while they read.
 type Indexer[T Object] interface {
 	Store[T]
 	// Index returns the objects that share at least one value of index
