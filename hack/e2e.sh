@@ -351,6 +351,7 @@ $KB auth whoami | tee "$WORK/whoami-bob.txt" | sed 's/^/e2e:      /'
 grep -q "bob" "$WORK/whoami-bob.txt" && grep -q "team-a-readers" "$WORK/whoami-bob.txt" || fail "bob whoami"
 [ "$($KA auth can-i '*' '*')" = yes ] || fail "admin cannot do everything"
 [ "$($KB auth can-i list tasks -n team-a || true)" = no ] || fail "bob may list tasks before any binding"
+$KA create namespace team-a >/dev/null && $KA create namespace team-b >/dev/null || fail "admin create namespaces team-a and team-b"
 sed 's/namespace: default/namespace: team-a/' "$WORK/task.yaml" | $KA create -f - >/dev/null || fail "admin create task in team-a"
 sed 's/namespace: default/namespace: team-b/' "$WORK/task.yaml" | $KA create -f - >/dev/null || fail "admin create task in team-b"
 $KA create role task-reader --verb=get,list,watch --resource=tasks -n team-a >/dev/null || fail "kubectl create role"
