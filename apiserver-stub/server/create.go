@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -79,13 +80,22 @@ var errRVOnCreate = &apierrors.StatusError{ErrStatus: metav1.Status{
 	Message: "resourceVersion should not be set on objects to be created",
 }}
 
-// handleCreate serves POST on a collection: 201 with the stored object.
+// handleCreate serves POST on a collection (or, for a custom resource, on
+// an object's path, whose name it ignores as kube-apiserver does): 201
+// with the stored object.
 // The server sets uid, creationTimestamp, generation 1 (for resources that
 // track it) and the resourceVersion, fills the name from generateName and, as for custom
 // resources with a status subresource, drops .status.
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, ri *requestInfo) int {
 	wr, err := s.decodeWrite(w, r, ri, parseCreateOptions)
 	if err != nil {
+		var wk *wrongKindError
+		if errors.As(err, &wk) {
+			// Admission (the namespace's existence) comes before validation.
+			if nsErr := s.admitNamespace(r.Context(), ri, wk.name); nsErr != nil {
+				return writeError(w, nsErr)
+			}
+		}
 		return writeError(w, err)
 	}
 	return s.create(w, r, ri, wr, managerOf(wr.opts, r))

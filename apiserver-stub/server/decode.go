@@ -16,6 +16,7 @@ import (
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	sigsjson "sigs.k8s.io/json"
@@ -164,6 +165,9 @@ func decodeObjectFor(res *Resource, subresource string, data []byte, fv fieldVal
 	gvk := res.GVK()
 	if tm.APIVersion != nil && tm.APIVersion != "" && tm.APIVersion != gvk.GroupVersion().String() {
 		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%v) does not match the expected API version (%s)", tm.APIVersion, gvk.GroupVersion()))
+	}
+	if k, ok := tm.Kind.(string); ok && k != "" && k != gvk.Kind && res.custom() {
+		return nil, nil, wrongKind(res, k, data)
 	}
 	if tm.Kind != nil && tm.Kind != "" && tm.Kind != gvk.Kind {
 		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the kind in the data (%v) does not match the expected kind (%s)", tm.Kind, gvk.Kind))
@@ -361,4 +365,33 @@ func newUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// wrongKindError is a custom resource's answer to a body of another kind
+// of its group and version: kube-apiserver decodes it (custom resources
+// have no Go type to refuse it), and validation finds the kind wrong
+// (customResourceValidator.ValidateTypeMeta), after the namespace checks
+// of admission. name is the body's metadata.name.
+type wrongKindError struct {
+	*apierrors.StatusError
+	name string
+}
+
+func (e *wrongKindError) Unwrap() error { return e.StatusError }
+
+// wrongKind is 422 Invalid with one cause on kind, named by the body's own
+// kind and name as kube-apiserver names it.
+func wrongKind(res *Resource, kind string, data []byte) error {
+	var m struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}
+	_ = json.Unmarshal(data, &m)
+	gvk := res.GVK()
+	errs := field.ErrorList{field.Invalid(field.NewPath("kind"), kind, "must be "+gvk.Kind)}
+	return &wrongKindError{
+		StatusError: apierrors.NewInvalid(schema.GroupKind{Group: gvk.Group, Kind: kind}, m.Metadata.Name, errs),
+		name:        m.Metadata.Name,
+	}
 }

@@ -185,10 +185,19 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, gv schema
 		code = s.handleGet(w, r, ri)
 	case "POST":
 		code = s.handleCreate(w, r, ri)
-	case "PUT":
-		code = s.handleUpdate(w, r, ri)
-	case "PATCH":
-		code = s.handlePatch(w, r, ri)
+	case "PUT", "PATCH":
+		switch {
+		case ri.name == "":
+			// An update or patch of a collection: kube-apiserver routes PUT
+			// and PATCH by method (verbs update and patch), and their
+			// handlers refuse a path without a name (handlers/rest.go's
+			// errEmptyName).
+			code = writeError(w, apierrors.NewBadRequest("name must be provided"))
+		case verb == "PUT":
+			code = s.handleUpdate(w, r, ri)
+		default:
+			code = s.handlePatch(w, r, ri)
+		}
 	case "DELETE":
 		code = s.handleDelete(w, r, ri)
 	case "DELETECOLLECTION":
@@ -218,16 +227,19 @@ func verbOf(r *http.Request, ri *requestInfo) string {
 		}
 		return "GET"
 	case http.MethodPost:
-		if collection && ri.subresource == "" && (ri.namespace != "" || !ri.res.Namespaced) {
+		// A custom resource takes POST on an object's path as a create:
+		// kube-apiserver's CRD handler routes by method (verb create), and
+		// its create stores the body's name, not the path's. Kinds from
+		// k8s.io/api have go-restful routes there, with no POST on an
+		// object (405).
+		if ri.subresource == "" && (ri.namespace != "" || !ri.res.Namespaced) && (collection || ri.res.custom()) {
 			return "POST"
 		}
-	case http.MethodPut:
-		if !collection {
-			return "PUT"
-		}
-	case http.MethodPatch:
-		if !collection {
-			return "PATCH"
+	case http.MethodPut, http.MethodPatch:
+		// Of a custom resource's collection too: serveResource answers
+		// that a name is needed, as the CRD handler does.
+		if !collection || ri.res.custom() {
+			return r.Method
 		}
 	case http.MethodDelete:
 		if ri.subresource == "" {

@@ -73,6 +73,12 @@ type Resource struct {
 	schema *kindSchema
 }
 
+// custom reports whether kube-apiserver serves the kind through its
+// custom resource handler (kunos.io and any kind a user registers) rather
+// than go-restful routes (kinds from k8s.io/api, the ones that take
+// strategic merge patches); the two route some methods differently.
+func (r *Resource) custom() bool { return !r.StrategicMerge }
+
 // Stored reports whether the resource keeps objects in storage (all but
 // reviews).
 func (r *Resource) Stored() bool { return r.Review == nil }

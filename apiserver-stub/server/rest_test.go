@@ -210,9 +210,10 @@ func TestPatch(t *testing.T) {
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", jsonp, `{"op":"add"}`), 400, metav1.StatusReasonBadRequest)
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `[1]`), 400, metav1.StatusReasonBadRequest)
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{`), 400, metav1.StatusReasonBadRequest)
-	// Changing kind, name (400, as kube-apiserver's checkName) or the type
-	// of a field (422, the schema's verdict, as for a custom resource).
-	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"kind":"Job"}`), 400, metav1.StatusReasonBadRequest)
+	// Changing kind (422 with a cause on kind, as kube-apiserver validates
+	// a custom resource), name (400, as kube-apiserver's checkName) or the
+	// type of a field (422, the schema's verdict).
+	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"kind":"Job"}`), 422, metav1.StatusReasonInvalid)
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"metadata":{"name":"q"}}`), 400, metav1.StatusReasonBadRequest)
 	wantStatus(t, do(t, srv, http.MethodPatch, tasksNS+"/p", merge, `{"spec":{"image":5}}`), 422, metav1.StatusReasonInvalid)
 	// Unsupported patch types: 415.
@@ -245,7 +246,9 @@ func TestBadInputNeverWrites(t *testing.T) {
 		{"not an object", "POST", tasksNS, "application/json", `[]`, 400, metav1.StatusReasonBadRequest},
 		{"null", "POST", tasksNS, "application/json", `null`, 400, metav1.StatusReasonBadRequest},
 		{"wrong apiVersion", "POST", tasksNS, "application/json", `{"apiVersion":"v1","kind":"Task","metadata":{"name":"x"}}`, 400, metav1.StatusReasonBadRequest},
-		{"wrong kind", "POST", tasksNS, "application/json", `{"apiVersion":"kunos.io/v1","kind":"Job","metadata":{"name":"x"}}`, 400, metav1.StatusReasonBadRequest},
+		{"wrong kind", "POST", tasksNS, "application/json", `{"apiVersion":"kunos.io/v1","kind":"Job","metadata":{"name":"x"}}`, 422, metav1.StatusReasonInvalid},
+		{"wrong kind in a missing namespace", "POST", "/apis/kunos.io/v1/namespaces/nowhere/tasks", "application/json", `{"apiVersion":"kunos.io/v1","kind":"Job","metadata":{"name":"x"}}`, 404, metav1.StatusReasonNotFound},
+		{"wrong kind on an update", "PUT", tasksNS + "/keep", "application/json", `{"apiVersion":"kunos.io/v1","kind":"Job","metadata":{"name":"keep","resourceVersion":"` + strconv.FormatInt(before, 10) + `"}}`, 422, metav1.StatusReasonInvalid},
 		{"wrong field type", "POST", tasksNS, "application/json", `{"metadata":{"name":"x"},"spec":{"command":"ls"}}`, 422, metav1.StatusReasonInvalid},
 		{"invalid name", "POST", tasksNS, "application/json", `{"metadata":{"name":"Not_DNS"}}`, 422, metav1.StatusReasonInvalid},
 		{"no name", "POST", tasksNS, "application/json", `{"metadata":{}}`, 422, metav1.StatusReasonInvalid},
@@ -265,7 +268,11 @@ func TestBadInputNeverWrites(t *testing.T) {
 		{"deletecollection across namespaces", "DELETE", tasksAll, "", ``, 405, metav1.StatusReasonMethodNotAllowed},
 		{"deletecollection bad selector", "DELETE", tasksNS + "?labelSelector=a%20in", "", ``, 400, metav1.StatusReasonBadRequest},
 		{"delete status", "DELETE", tasksNS + "/keep/status", "", ``, 405, metav1.StatusReasonMethodNotAllowed},
-		{"post to object", "POST", tasksNS + "/keep", "application/json", `{}`, 405, metav1.StatusReasonMethodNotAllowed},
+		{"post to object: a create, of an existing name", "POST", tasksNS + "/keep", "application/json", `{"metadata":{"name":"keep"}}`, 409, metav1.StatusReasonAlreadyExists},
+		{"post to object: a create, without a name", "POST", tasksNS + "/keep", "application/json", `{}`, 422, metav1.StatusReasonInvalid},
+		{"post to status", "POST", tasksNS + "/keep/status", "application/json", `{"metadata":{"name":"keep"}}`, 405, metav1.StatusReasonMethodNotAllowed},
+		{"put on a collection", "PUT", tasksNS, "application/json", `{"metadata":{"name":"keep"}}`, 400, metav1.StatusReasonBadRequest},
+		{"patch on a collection", "PATCH", tasksNS, "application/merge-patch+json", `{}`, 400, metav1.StatusReasonBadRequest},
 		{"create on all namespaces", "POST", tasksAll, "application/json", `{"metadata":{"name":"x"}}`, 405, metav1.StatusReasonMethodNotAllowed},
 		{"put too large", "PUT", tasksNS + "/keep", "application/json", big, 413, metav1.StatusReasonRequestEntityTooLarge},
 		{"patch too large", "PATCH", tasksNS + "/keep", "application/merge-patch+json", big, 413, metav1.StatusReasonRequestEntityTooLarge},
@@ -316,4 +323,52 @@ func TestDeleteCollection(t *testing.T) {
 	if l.Items[1].Metadata.DeletionTimestamp == nil {
 		t.Fatal("finalized object not marked")
 	}
+}
+
+// TestRoutingLikeTheCRDHandler checks the methods kube-apiserver routes by
+// verb for custom resources (its CRD handler) and by path for kinds from
+// k8s.io/api (go-restful): POST on a custom object's path is a create of
+// the body's name, PUT and PATCH on a custom collection are 400, and a body
+// of another kind of the group is 422 with a cause on kind.
+func TestRoutingLikeTheCRDHandler(t *testing.T) {
+	srv := stubtest.Start(t)
+	mustCreate(t, srv, "keep")
+
+	// The path's name is not the object's: the body's is.
+	r := do(t, srv, "POST", tasksNS+"/keep", "application/json", `{"apiVersion":"kunos.io/v1","kind":"Task","metadata":{"name":"fresh"}}`)
+	if r.code != 201 {
+		t.Fatalf("POST on an object's path with a new name: %d %s", r.code, r.body)
+	}
+	if g := get(t, srv, tasksNS+"/fresh"); g.code != 200 {
+		t.Fatalf("the body's name was not created: %d %s", g.code, g.body)
+	}
+	st := wantStatus(t, do(t, srv, "POST", tasksNS+"/keep", "application/json", `{"metadata":{"name":"keep"}}`), 409, metav1.StatusReasonAlreadyExists)
+	if st.Details == nil || st.Details.Name != "keep" {
+		t.Fatalf("AlreadyExists details: %+v", st.Details)
+	}
+
+	st = wantStatus(t, do(t, srv, "PUT", tasksNS, "application/json", `{"metadata":{"name":"keep"}}`), 400, metav1.StatusReasonBadRequest)
+	if st.Message != "name must be provided" {
+		t.Fatalf("PUT on a collection: message %q", st.Message)
+	}
+	wantStatus(t, do(t, srv, "PATCH", nodes, "application/merge-patch+json", `{}`), 400, metav1.StatusReasonBadRequest)
+
+	st = wantStatus(t, do(t, srv, "POST", tasksNS, "application/json", `{"apiVersion":"kunos.io/v1","kind":"Job","metadata":{"name":"wk"}}`), 422, metav1.StatusReasonInvalid)
+	if st.Details == nil || st.Details.Kind != "Job" || st.Details.Name != "wk" || len(st.Details.Causes) != 1 ||
+		st.Details.Causes[0].Field != "kind" || st.Details.Causes[0].Type != metav1.CauseTypeFieldValueInvalid {
+		t.Fatalf("wrong kind: details %+v", st.Details)
+	}
+	if g := get(t, srv, tasksNS+"/wk"); g.code != 404 {
+		t.Fatalf("a body of the wrong kind was stored: %d", g.code)
+	}
+
+	// Kinds from k8s.io/api keep go-restful's routes: no such method there.
+	lease := `{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"l"}}`
+	if r := post(t, srv, "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", lease); r.code != 201 {
+		t.Fatalf("create lease: %d %s", r.code, r.body)
+	}
+	wantStatus(t, do(t, srv, "POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/l", "application/json", lease), 405, metav1.StatusReasonMethodNotAllowed)
+	wantStatus(t, do(t, srv, "PUT", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", "application/json", lease), 405, metav1.StatusReasonMethodNotAllowed)
+	wantStatus(t, do(t, srv, "POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", "application/json",
+		`{"apiVersion":"coordination.k8s.io/v1","kind":"Event","metadata":{"name":"e"}}`), 400, metav1.StatusReasonBadRequest)
 }

@@ -31,10 +31,4 @@ var KnownDifferences = map[string]string{
 	"watch with an unparsable resourceVersion": "on purpose: kube-apiserver answers 500 (the parse error " +
 		"surfaces from its watch cache as an internal error); apiserver-stub answers 400 BadRequest, as " +
 		"kube-apiserver does for the same value on a list.",
-	"PUT on a collection": "not yet: kube-apiserver answers 400 BadRequest (it routes PUT on a collection " +
-		"as an update without a name); apiserver-stub answers 405 MethodNotAllowed.",
-	"POST on an object": "not yet: kube-apiserver treats POST on an object's path as a create of that " +
-		"name (409 AlreadyExists here); apiserver-stub answers 405 MethodNotAllowed.",
-	"create with the wrong kind": "not yet: kube-apiserver answers 422 Invalid with a cause on kind for a " +
-		"body of another kind of the same group; apiserver-stub answers 400 BadRequest.",
 }
