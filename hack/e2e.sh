@@ -19,11 +19,14 @@
 #      that lets the second user list Tasks in one namespace only (403
 #      elsewhere and across all namespaces); the audit log records it; a
 #      non-loopback address without TLS and authentication is refused;
-#   8. a real kube-apiserver (built once per version into ~/.cache/listwatch
-#      by hack/lib/kube-apiserver.sh) over etcd, with the generated kunos.io
-#      CRDs: the job-controller demo completes against it, then the
+#   8. a real kube-apiserver and kube-controller-manager (its
+#      garbagecollector and namespace controllers; both built once per
+#      version into ~/.cache/listwatch by hack/lib/kube-apiserver.sh and
+#      hack/lib/kube-controller-manager.sh) over etcd, with the generated
+#      kunos.io CRDs: the job-controller demo completes against it, our Pod
+#      informer and a ConfigMap controller run against it, then the
 #      differential conformance suite (test/parity) runs the same requests
-#      against it and apiserver-stub and prints N/M.
+#      against it and apiserver-stub (with its controllers) and prints N/M.
 # Everything listens on 127.0.0.1 and every wait is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +35,7 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  declare -F kube_controller_manager_stop >/dev/null && kube_controller_manager_stop || true
   declare -F kube_apiserver_stop >/dev/null && kube_apiserver_stop || true
   declare -F etcd_cluster_stop >/dev/null && etcd_cluster_stop || true
   wait 2>/dev/null || true
@@ -392,19 +396,22 @@ log "   rolebinding deleted: bob can-i list tasks -n team-a: no"
 fi
 # ------------------------------------------------ 8. real kube-apiserver
 if want 8; then
-log "8. a real kube-apiserver: the demo against it, then the differential suite (test/parity)"
+log "8. a real kube-apiserver and kube-controller-manager: the demo, a Pod informer and a ConfigMap controller against them, then the differential suite (test/parity)"
 t8=$SECONDS
 source hack/lib/etcd.sh
 source hack/lib/kube-apiserver.sh
+source hack/lib/kube-controller-manager.sh
 ETCD_BIN=$(etcd_build) || fail "building etcd"
 KUBE_APISERVER_BIN=$(kube_apiserver_build) || fail "building kube-apiserver"
-export KUBE_APISERVER_BIN
-log "   binaries ready in $((SECONDS - t8))s: $KUBE_APISERVER_BIN"
+KUBE_CONTROLLER_MANAGER_BIN=$(kube_controller_manager_build) || fail "building kube-controller-manager"
+export KUBE_APISERVER_BIN KUBE_CONTROLLER_MANAGER_BIN
+log "   binaries ready in $((SECONDS - t8))s: $KUBE_APISERVER_BIN, $KUBE_CONTROLLER_MANAGER_BIN"
 t=$SECONDS
 etcd_cluster_start 1 "$WORK/kas-etcd" || fail "etcd for kube-apiserver did not start"
 kube_apiserver_start "$WORK/kas" "$ETCD_ENDPOINTS" || fail "kube-apiserver did not start"
 kube_apiserver_install_crds apis/kunos/v1/zz_generated.crds.yaml || fail "installing the generated CRDs"
-log "   kube-apiserver $(kube_apiserver_version) ready with the generated CRDs in $((SECONDS - t))s: $KUBE_APISERVER_URL"
+kube_controller_manager_start "$WORK/kcm" || fail "kube-controller-manager did not start"
+log "   kube-apiserver $(kube_apiserver_version) ready with the generated CRDs, and kube-controller-manager (garbagecollector, namespace) collecting, in $((SECONDS - t))s: $KUBE_APISERVER_URL"
 t=$SECONDS
 timeout 300 "$WORK/job-controller" --kubeconfig "$KUBE_KUBECONFIG" --exit-after-demo --metrics-addr 127.0.0.1:0 \
   >"$WORK/kas-demo.log" 2>&1 || fail "demo against kube-apiserver did not complete (exit $?)"
@@ -412,11 +419,18 @@ grep -q "demo Job complete" "$WORK/kas-demo.log" || fail "demo against kube-apis
 succeeded=$(kubectl --kubeconfig "$KUBE_KUBECONFIG" get jobs.kunos.io demo -n default -o jsonpath='{.status.succeeded}')
 log "   demo Job default/demo complete against kube-apiserver in $((SECONDS - t))s ($succeeded succeeded)"
 t=$SECONDS
+go test -count=1 -v -run '^TestBuiltinKindsOnKube$' ./test/parity >"$WORK/builtin.log" 2>&1 || {
+  tail -n 20 "$WORK/builtin.log"
+  fail "Pod informer and ConfigMap controller against kube-apiserver (test/parity TestBuiltinKindsOnKube)"
+}
+log "   our Pod informer saw a Pending Pod and our ConfigMap controller copied a key, against kube-apiserver ($((SECONDS - t))s)"
+t=$SECONDS
 go test -count=1 -v -run '^TestParity$' ./test/parity >"$WORK/parity.log" 2>&1 || {
   grep -E -A2 "DIFF|FLIP|parity:|FAIL|differ" "$WORK/parity.log" | head -40
   fail "differential suite (test/parity): see the rows above"
 }
 log "   $(grep -m1 '^parity: ' "$WORK/parity.log" | sed 's/; known differences.*//') ($((SECONDS - t))s; known differences, with reasons: test/parity/differences.go)"
+kube_controller_manager_stop
 kube_apiserver_stop
 etcd_cluster_stop
 log "   section 8 took $((SECONDS - t8))s"

@@ -12,4 +12,7 @@
 // from this directory (kube_apiserver_build does that, once per version).
 package kubeapiserver
 
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+)

@@ -57,16 +57,22 @@ kube_apiserver_version() {
 
 # kube_apiserver_build: print the path of the kube-apiserver binary for the
 # pinned version, building it first if the cache does not hold it (a cold
-# build is ~9 CPU-minutes). The version is stamped into /version the way the
-# Kubernetes release build does it; -mod=readonly never rewrites go.mod/go.sum.
-kube_apiserver_build() {
-  local version dir bin tmp major minor ldflags p
+# build is ~9 CPU-minutes).
+kube_apiserver_build() { _kas_build kube-apiserver; }
+
+# _kas_build CMD: print the path of k8s.io/kubernetes/cmd/CMD for the pinned
+# version, building it into the cache first if it is not there
+# (hack/lib/kube-controller-manager.sh builds its binary with this too). The
+# version is stamped into /version the way the Kubernetes release build does
+# it; -mod=readonly never rewrites go.mod/go.sum.
+_kas_build() {
+  local cmd=${1:?_kas_build CMD} version dir bin tmp major minor ldflags p
   version=$(kube_apiserver_version) || return 1
-  dir="${LISTWATCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/listwatch}/kube-apiserver-$version"
-  bin="$dir/kube-apiserver"
+  dir="${LISTWATCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/listwatch}/$cmd-$version"
+  bin="$dir/$cmd"
   if [ ! -x "$bin" ]; then
     mkdir -p "$dir" || return 1
-    tmp=$(mktemp "$dir/.kube-apiserver.XXXXXX") || return 1
+    tmp=$(mktemp "$dir/.$cmd.XXXXXX") || return 1
     major=${version#v}
     minor=${major#*.}
     minor=${minor%%.*}
@@ -76,11 +82,11 @@ kube_apiserver_build() {
       ldflags+=" -X $p.gitVersion=$version -X $p.gitMajor=$major -X $p.gitMinor=$minor"
       ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     done
-    _kas_log "building kube-apiserver $version into $dir (a cold build takes minutes)"
+    _kas_log "building $cmd $version into $dir (a cold build takes minutes)"
     if ! (cd "$_KAS_MODDIR" && go build -mod=readonly -trimpath -ldflags "$ldflags" \
-      -o "$tmp" k8s.io/kubernetes/cmd/kube-apiserver) >&2; then
+      -o "$tmp" "k8s.io/kubernetes/cmd/$cmd") >&2; then
       rm -f "$tmp"
-      _kas_log "go build k8s.io/kubernetes/cmd/kube-apiserver failed"
+      _kas_log "go build k8s.io/kubernetes/cmd/$cmd failed"
       return 1
     fi
     mv -f "$tmp" "$bin" || return 1 # atomic: a concurrent run sees all or nothing

@@ -43,6 +43,16 @@ func rvOf(r response) int64 {
 	return n
 }
 
+// gcRows are the rows that need a garbage collector and a namespace
+// controller beside each server; without kube-controller-manager (no
+// KUBE_CONTROLLER_MANAGER_PID) they are left out.
+var gcRows = map[string]bool{
+	"cascade Background: the dependents are collected":                 true,
+	"cascade Foreground: the owner waits for a held dependent":         true,
+	"cascade Orphan: the dependents stay without their ownerReference": true,
+	"namespace deletion: Terminating, emptied, then gone":              true,
+}
+
 // rows is the suite, in order; rows build on the state earlier rows left.
 func rows() []row {
 	return []row{
@@ -397,6 +407,71 @@ func rows() []row {
 			tg.do(t, "PATCH", jobs(ns)+"/orph", mergeCT, `{"metadata":{"finalizers":null}}`)
 			return o
 		}},
+		// ------------------------------------------- garbage collection
+		// These rows need the garbage collector and the namespace
+		// controller on both sides: kube-controller-manager beside
+		// kube-apiserver, controlplane beside apiserver-stub.
+		{"cascade Background: the dependents are collected", func(t *testing.T, tg *target, ns string) obs {
+			owner(t, tg, ns, "bg", "")
+			r := tg.do(t, "DELETE", jobs(ns)+"/bg?propagationPolicy=Background", "", "")
+			o := obs{"delete": status(r)["code"]}
+			o["job then"] = status(tg.do(t, "GET", jobs(ns)+"/bg", "", ""))["reason"]
+			o["tasks left"] = eventually(t, func() []string { return dependents(t, tg, ns, "bg") })
+			return o
+		}},
+		{"cascade Foreground: the owner waits for a held dependent", func(t *testing.T, tg *target, ns string) obs {
+			owner(t, tg, ns, "fgw", `"kunos.io/hold"`)
+			r := tg.do(t, "DELETE", jobs(ns)+"/fgw?propagationPolicy=Foreground", "", "")
+			o := obs{"delete": object(r)}
+			// The collector deletes the dependents; the held one stays,
+			// with its deletionTimestamp, and the owner waits for it.
+			held := poll(t, func() bool {
+				return str(tg.do(t, "GET", tasks(ns)+"/fgw-1", "", "").obj, "metadata.deletionTimestamp") != ""
+			})
+			o["held dependent deleting"] = held
+			o["other dependent"] = poll(t, func() bool { return tg.do(t, "GET", tasks(ns)+"/fgw-2", "", "").code == 404 })
+			time.Sleep(time.Second)
+			o["owner while held"] = object(tg.do(t, "GET", jobs(ns)+"/fgw", "", ""))
+			tg.do(t, "PATCH", tasks(ns)+"/fgw-1", mergeCT, `{"metadata":{"finalizers":null}}`)
+			o["owner gone after"] = poll(t, func() bool { return tg.do(t, "GET", jobs(ns)+"/fgw", "", "").code == 404 })
+			return o
+		}},
+		{"cascade Orphan: the dependents stay without their ownerReference", func(t *testing.T, tg *target, ns string) obs {
+			owner(t, tg, ns, "orw", "")
+			r := tg.do(t, "DELETE", jobs(ns)+"/orw?propagationPolicy=Orphan", "", "")
+			o := obs{"delete": object(r)}
+			o["owner gone"] = poll(t, func() bool { return tg.do(t, "GET", jobs(ns)+"/orw", "", "").code == 404 })
+			var left []string
+			for _, n := range []string{"orw-1", "orw-2"} {
+				g := tg.do(t, "GET", tasks(ns)+"/"+n, "", "")
+				refs, _ := lookup(g.obj, "metadata.ownerReferences").([]any)
+				left = append(left, fmt.Sprintf("%s %d %d ownerReferences", n, g.code, len(refs)))
+			}
+			o["dependents"] = left
+			return o
+		}},
+		{"namespace deletion: Terminating, emptied, then gone", func(t *testing.T, tg *target, ns string) obs {
+			del := ns + "-del"
+			tg.do(t, "POST", "/api/v1/namespaces", jsonCT, `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"`+del+`"}}`)
+			// A held Task keeps the namespace Terminating until the row
+			// lets it go, however fast the namespace controller is.
+			tg.do(t, "POST", tasks(del), jsonCT, `{"apiVersion":"kunos.io/v1","kind":"Task","metadata":{"name":"in-1","finalizers":["kunos.io/hold"]}}`)
+			tg.do(t, "POST", jobs(del), jsonCT, job("in-2", `{"template":{}}`))
+			r := tg.do(t, "DELETE", "/api/v1/namespaces/"+del, "", "")
+			o := object(r)
+			o["phase"] = str(r.obj, "status.phase")
+			o["spec.finalizers"] = lookup(r.obj, "spec.finalizers")
+			o["create while terminating"] = status(tg.do(t, "POST", tasks(del), jsonCT, task("late", "")))["reason"]
+			o["contents deleted"] = poll(t, func() bool {
+				return str(tg.do(t, "GET", tasks(del)+"/in-1", "", "").obj, "metadata.deletionTimestamp") != "" &&
+					tg.do(t, "GET", jobs(del)+"/in-2", "", "").code == 404
+			})
+			o["still Terminating"] = str(tg.do(t, "GET", "/api/v1/namespaces/"+del, "", "").obj, "status.phase")
+			tg.do(t, "PATCH", tasks(del)+"/in-1", mergeCT, `{"metadata":{"finalizers":null}}`)
+			o["namespace gone"] = poll(t, func() bool { return tg.do(t, "GET", "/api/v1/namespaces/"+del, "", "").code == 404 })
+			o["tasks then"] = list(tg.do(t, "GET", tasks(del), "", ""))["items"]
+			return o
+		}},
 		{"delete of a collection", func(t *testing.T, tg *target, ns string) obs {
 			r := tg.do(t, "DELETE", tasks(ns)+"?labelSelector=w", "", "")
 			o := list(r)
@@ -470,5 +545,58 @@ func rows() []row {
 		{"kubectl api-resources --api-group kunos.io -o name", func(t *testing.T, tg *target, ns string) obs {
 			return tg.kubectlObs(t, ns, "", "api-resources", "--api-group", "kunos.io", "-o", "name")
 		}},
+	}
+}
+
+// owner creates Job name and two Tasks name-1 and name-2 that it owns
+// (controller, blockOwnerDeletion); the first carries finalizer, if any.
+// It returns the Job's uid.
+func owner(t *testing.T, tg *target, ns, name, finalizer string) string {
+	t.Helper()
+	r := tg.do(t, "POST", jobs(ns), jsonCT, job(name, `{"template":{}}`))
+	uid := str(r.obj, "metadata.uid")
+	if r.code != 201 || uid == "" {
+		t.Fatalf("%s: create job %s: %d %s", tg.name, name, r.code, r.body)
+	}
+	ref := `"ownerReferences":[{"apiVersion":"kunos.io/v1","kind":"Job","name":"` + name + `","uid":"` + uid + `","controller":true,"blockOwnerDeletion":true}]`
+	for i, n := range []string{name + "-1", name + "-2"} {
+		fin := ""
+		if i == 0 && finalizer != "" {
+			fin = `,"finalizers":[` + finalizer + `]`
+		}
+		body := `{"apiVersion":"kunos.io/v1","kind":"Task","metadata":{"name":"` + n + `","labels":{"owner":"` + name + `"},` + ref + fin + `},"spec":{}}`
+		if r := tg.do(t, "POST", tasks(ns), jsonCT, body); r.code != 201 {
+			t.Fatalf("%s: create task %s: %d %s", tg.name, n, r.code, r.body)
+		}
+	}
+	return uid
+}
+
+// dependents lists the names of the Tasks owner created.
+func dependents(t *testing.T, tg *target, ns, name string) []string {
+	items, _ := list(tg.do(t, "GET", tasks(ns)+"?labelSelector=owner%3D"+name, "", ""))["items"].([]string)
+	return items
+}
+
+// eventually polls f until it returns nothing (for up to a minute) and
+// returns its last answer.
+func eventually(t *testing.T, f func() []string) []string {
+	var last []string
+	poll(t, func() bool { last = f(); return len(last) == 0 })
+	return last
+}
+
+// poll reports whether cond became true within a minute (collectors and
+// namespace controllers act asynchronously, on both servers).
+func poll(t *testing.T, cond func() bool) bool {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
