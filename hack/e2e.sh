@@ -348,7 +348,7 @@ KB="kubectl --kubeconfig $WORK/bob.kubeconfig"
 if kubectl --server "$SECURE" --token bob-secret get tasks -n team-a >/dev/null 2>"$WORK/noca.err"; then fail "kubectl trusted the server without its CA"; fi
 grep -qi "certificate" "$WORK/noca.err" || fail "no certificate error without the CA: $(cat "$WORK/noca.err")"
 if kubectl --server "$SECURE" --certificate-authority "$WORK/pki/ca.crt" --token wrong get tasks -n team-a >/dev/null 2>"$WORK/badtoken.err"; then fail "a wrong token was accepted"; fi
-grep -q "provide credentials" "$WORK/badtoken.err" || fail "wrong token: $(cat "$WORK/badtoken.err")"
+grep -qE "provide credentials|Unauthorized" "$WORK/badtoken.err" || fail "wrong token: $(cat "$WORK/badtoken.err")"
 $KA auth whoami | tee "$WORK/whoami-admin.txt" | sed 's/^/e2e:      /'
 grep -q "listwatch-admin" "$WORK/whoami-admin.txt" && grep -q "system:masters" "$WORK/whoami-admin.txt" || fail "admin whoami"
 $KB auth whoami | tee "$WORK/whoami-bob.txt" | sed 's/^/e2e:      /'
