@@ -67,8 +67,10 @@ func main() {
 	var o options
 	flag.StringVar(&o.server, "server", "", "URL of an external API server, or a comma-separated list of the URLs of replicas of one\n"+
 		"(one etcd behind them); the client sticks to one and fails over to the next (default: start an embedded one)")
-	flag.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file (or a list, merged as kubectl merges $KUBECONFIG) of an external API server;\n"+
-		"default $KUBECONFIG; --server wins over it; exec credential plugins are run")
+	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (or a list, merged as kubectl merges $KUBECONFIG) of an external API server,\n"+
+		"e.g. --kubeconfig \"$KUBECONFIG\"; --server wins over it; exec credential plugins are run. Without it (or --server)\n"+
+		"the demo runs on its embedded server, even when $KUBECONFIG is set: it writes Jobs and Tasks, so it never picks a cluster\n"+
+		"by itself")
 	flag.StringVar(&o.kubeContext, "context", "", "kubeconfig context (default: current-context)")
 	flag.StringVar(&o.apiListen, "api-listen", "127.0.0.1:8080", "address of the embedded API server (a free port if taken)")
 	flag.StringVar(&o.dataDir, "data-dir", "", "keep the embedded API server's objects in an etcd member with its data here (they survive restarts)")
@@ -270,6 +272,9 @@ func clientConfig(ctx context.Context, o options, reg *prometheus.Registry, log 
 	case o.kubeconfig != "":
 		cfg, err := client.LoadKubeconfig(o.kubeconfig, o.kubeContext)
 		return cfg, noop, err
+	}
+	if os.Getenv("KUBECONFIG") != "" {
+		log.Info("running on the embedded API server although $KUBECONFIG is set; --kubeconfig \"$KUBECONFIG\" runs against that cluster")
 	}
 	opts := embed.Options{
 		Config: server.Config{Registry: reg, Logger: log, BookmarkInterval: 10 * time.Second},
