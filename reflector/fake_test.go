@@ -314,6 +314,24 @@ func (h *harness) transitions(want ...string) {
 
 // elapse waits until the reflector sleeps on the fake clock, then moves the
 // clock by d.
+// expectRV waits until the reflector's last synced resourceVersion is
+// want: the sink sees an event (expectOp) just before the reflector records
+// its resourceVersion.
+func (h *harness) expectRV(want string) {
+	h.t.Helper()
+	deadline := time.Now().Add(waitLong)
+	for {
+		rv := h.r.LastSyncResourceVersion()
+		if rv == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("resourceVersion %q, want %q", rv, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (h *harness) elapse(d time.Duration) {
 	h.t.Helper()
 	deadline := time.Now().Add(waitLong)

@@ -80,9 +80,7 @@ func TestWatchListSyncKeepsStream(t *testing.T) {
 	}
 	w.send(t, watch.Bookmark, bookmark("15", false))
 	h.expectOp(op{"bookmark", "", "15"})
-	if rv := h.r.LastSyncResourceVersion(); rv != "15" {
-		t.Fatalf("rv after bookmark %q", rv)
-	}
+	h.expectRV("15")
 	// Clean end: re-watch at once from the last RV, no relist.
 	w.end()
 	h.expectTrans("stream/ended->watch")
@@ -581,14 +579,10 @@ func TestWatchFromZeroDoesNotAdvanceOnSyntheticAdds(t *testing.T) {
 	}
 	w.send(t, watch.Modified, task("a", "8"))
 	h.expectOp(op{"update", "ns/a", "8"})
-	if rv := h.r.LastSyncResourceVersion(); rv != "8" {
-		t.Fatalf("rv %q, want 8", rv)
-	}
+	h.expectRV("8")
 	w.send(t, watch.Added, task("c", "9"))
 	h.expectOp(op{"add", "ns/c", "9"})
-	if rv := h.r.LastSyncResourceVersion(); rv != "9" {
-		t.Fatalf("rv %q, want 9", rv)
-	}
+	h.expectRV("9")
 }
 
 func TestSinkErrorIsReportedAndStreamContinues(t *testing.T) {
