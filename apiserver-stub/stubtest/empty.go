@@ -6,10 +6,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/kunos-io/listwatch/apiserver-stub/server"
-	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"github.com/kunos-io/listwatch/internal/controlplane"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // RestartEmpty is Restart with a server that lost everything: every
@@ -43,46 +40,8 @@ func (s *Server) RestartEmpty(opts ...Option) {
 	}
 	s.store.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(server.StandardCollectors()...)
-	hooks, err := server.StorageHooks(reg)
-	if err != nil {
-		s.tb.Fatalf("stubtest: %v", err)
-	}
-	store := storage.NewMemoryStore(storage.MemoryConfig{
-		Codec:        server.NewCodec(),
-		HistoryLimit: cfg.history,
-		Logger:       cfg.logger,
-		Hooks:        hooks,
-		MaxWatchers:  cfg.maxWatchers,
-	})
-	authorizer, err := cfg.authorizer(store)
-	if err != nil {
-		store.Close()
-		s.tb.Fatalf("stubtest: %v", err)
-	}
-	api, err := server.New(server.Config{
-		Store:             store,
-		BookmarkInterval:  cfg.bookmarkInterval,
-		MaxBodyBytes:      cfg.maxBodyBytes,
-		MaxListLimit:      cfg.maxListLimit,
-		Logger:            cfg.logger,
-		Registry:          reg,
-		RequestTimeout:    cfg.requestTimeout,
-		BodyReadTimeout:   cfg.bodyReadTimeout,
-		WatchWriteTimeout: cfg.watchWriteTimeout,
-		Authenticator:     cfg.authenticator,
-		Authorizer:        authorizer,
-		Audit:             cfg.audit,
-	})
-	if err != nil {
-		store.Close()
-		s.tb.Fatalf("stubtest: %v", err)
-	}
-	if err := server.EnsureNamespaces(ctx, store, cfg.namespaces...); err != nil {
-		store.Close()
-		s.tb.Fatalf("stubtest: %v", err)
-	}
+	store, api, reg := newBackend(s.tb, cfg)
+	var err error
 	if cfg.controllers {
 		ctrl, err := controlplane.Start(store, cfg.logger)
 		if err != nil {

@@ -125,46 +125,8 @@ func Start(tb testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(server.StandardCollectors()...)
-	hooks, err := server.StorageHooks(reg)
-	if err != nil {
-		tb.Fatalf("stubtest: %v", err)
-	}
-	store := storage.NewMemoryStore(storage.MemoryConfig{
-		Codec:        server.NewCodec(),
-		HistoryLimit: cfg.history,
-		Logger:       cfg.logger,
-		Hooks:        hooks,
-		MaxWatchers:  cfg.maxWatchers,
-	})
-	authorizer, err := cfg.authorizer(store)
-	if err != nil {
-		store.Close()
-		tb.Fatalf("stubtest: %v", err)
-	}
-	api, err := server.New(server.Config{
-		Store:             store,
-		BookmarkInterval:  cfg.bookmarkInterval,
-		MaxBodyBytes:      cfg.maxBodyBytes,
-		MaxListLimit:      cfg.maxListLimit,
-		Logger:            cfg.logger,
-		Registry:          reg,
-		RequestTimeout:    cfg.requestTimeout,
-		BodyReadTimeout:   cfg.bodyReadTimeout,
-		WatchWriteTimeout: cfg.watchWriteTimeout,
-		Authenticator:     cfg.authenticator,
-		Authorizer:        authorizer,
-		Audit:             cfg.audit,
-	})
-	if err != nil {
-		store.Close()
-		tb.Fatalf("stubtest: %v", err)
-	}
-	if err := server.EnsureNamespaces(context.Background(), store, cfg.namespaces...); err != nil {
-		store.Close()
-		tb.Fatalf("stubtest: %v", err)
-	}
+	store, api, reg := newBackend(tb, cfg)
+	var err error
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		store.Close()
@@ -347,4 +309,51 @@ func (s *Server) GCIdle() bool {
 	ctrl := s.ctrl
 	s.mu.Unlock()
 	return ctrl != nil && ctrl.GC.Idle()
+}
+
+// newBackend makes what Start and RestartEmpty serve: a new empty store
+// with its metrics, the API server over it, and the namespaces cfg names.
+func newBackend(tb testing.TB, cfg config) (*storage.MemoryStore, *server.Server, *prometheus.Registry) {
+	tb.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(server.StandardCollectors()...)
+	hooks, err := server.StorageHooks(reg)
+	if err != nil {
+		tb.Fatalf("stubtest: %v", err)
+	}
+	store := storage.NewMemoryStore(storage.MemoryConfig{
+		Codec:        server.NewCodec(),
+		HistoryLimit: cfg.history,
+		Logger:       cfg.logger,
+		Hooks:        hooks,
+		MaxWatchers:  cfg.maxWatchers,
+	})
+	authorizer, err := cfg.authorizer(store)
+	if err != nil {
+		store.Close()
+		tb.Fatalf("stubtest: %v", err)
+	}
+	api, err := server.New(server.Config{
+		Store:             store,
+		BookmarkInterval:  cfg.bookmarkInterval,
+		MaxBodyBytes:      cfg.maxBodyBytes,
+		MaxListLimit:      cfg.maxListLimit,
+		Logger:            cfg.logger,
+		Registry:          reg,
+		RequestTimeout:    cfg.requestTimeout,
+		BodyReadTimeout:   cfg.bodyReadTimeout,
+		WatchWriteTimeout: cfg.watchWriteTimeout,
+		Authenticator:     cfg.authenticator,
+		Authorizer:        authorizer,
+		Audit:             cfg.audit,
+	})
+	if err != nil {
+		store.Close()
+		tb.Fatalf("stubtest: %v", err)
+	}
+	if err := server.EnsureNamespaces(context.Background(), store, cfg.namespaces...); err != nil {
+		store.Close()
+		tb.Fatalf("stubtest: %v", err)
+	}
+	return store, api, reg
 }
