@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/apimachinery/pkg/watch"
 )
 
 // metrics are the server's Prometheus collectors. Every label is bounded:
@@ -218,5 +219,40 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(cacheRVDesc, prometheus.GaugeValue, float64(cs.Revision), cs.Resource)
 		ch <- prometheus.MustNewConstMetric(cacheCapDesc, prometheus.GaugeValue, float64(cs.Capacity), cs.Resource)
 		ch <- prometheus.MustNewConstMetric(cacheEventsDesc, prometheus.GaugeValue, float64(cs.Events), cs.Resource)
+	}
+}
+
+// eventCounters are one resource's apiserver_watch_events_total series,
+// looked up once per watch rather than once per event.
+type eventCounters struct {
+	added, modified, deleted, bookmark prometheus.Counter
+	vec                                *prometheus.CounterVec
+	res                                string
+}
+
+func (m *metrics) watchEventCounters(res string) *eventCounters {
+	v := m.watchEvents
+	return &eventCounters{
+		added:    v.WithLabelValues(res, string(watch.Added)),
+		modified: v.WithLabelValues(res, string(watch.Modified)),
+		deleted:  v.WithLabelValues(res, string(watch.Deleted)),
+		bookmark: v.WithLabelValues(res, string(watch.Bookmark)),
+		vec:      v,
+		res:      res,
+	}
+}
+
+func (c *eventCounters) inc(t watch.EventType) {
+	switch t {
+	case watch.Added:
+		c.added.Inc()
+	case watch.Modified:
+		c.modified.Inc()
+	case watch.Deleted:
+		c.deleted.Inc()
+	case watch.Bookmark:
+		c.bookmark.Inc()
+	default:
+		c.vec.WithLabelValues(c.res, string(t)).Inc()
 	}
 }

@@ -69,6 +69,16 @@ type Config struct {
 	// client that does not read: past it the watch's connection is cut and
 	// its goroutine ends. Default 60s.
 	WatchWriteTimeout time.Duration
+	// WatchFlushConcurrency is how many watch connections may be written
+	// at once. A watch whose turn has not come waits without reading its
+	// events, which gather and go out together in its next write. With
+	// many watches on a busy server this is the difference between one
+	// write(2) per event per watch, which takes every CPU from the writers,
+	// and a few large writes; an idle server has a slot free, so an event
+	// waits for nothing. A slot is held for a few milliseconds at most, so
+	// a client that does not read does not hold up the others. Default one
+	// per two CPUs (at least one); negative is no limit.
+	WatchFlushConcurrency int
 	// Authenticator finds who sent each request (401 when it fails).
 	// Nil: no authentication, every request is system:anonymous.
 	Authenticator Authenticator
@@ -100,6 +110,7 @@ type Server struct {
 	reqTimeout        time.Duration
 	bodyTimeout       time.Duration
 	watchWriteTimeout time.Duration
+	flushes           *flushGate
 
 	bookmarkInterval atomic.Int64 // time.Duration
 
@@ -163,6 +174,7 @@ func New(cfg Config) (*Server, error) {
 		reqTimeout:        cfg.RequestTimeout,
 		bodyTimeout:       cfg.BodyReadTimeout,
 		watchWriteTimeout: cfg.WatchWriteTimeout,
+		flushes:           newFlushGate(cfg.WatchFlushConcurrency),
 	}
 	open, settings := make(chan struct{}), make(chan struct{})
 	close(open)

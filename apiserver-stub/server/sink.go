@@ -31,7 +31,12 @@ type frameSink interface {
 // nor this goroutine. The deadline is pushed forward before writes, at
 // most every quarter of the timeout, so that a write always has at least
 // three quarters of it.
+//
+// Frames gather in buf until flush, which hands them to net/http in one
+// Write: the connection sees one chunk, and a write(2) or two, per flush
+// however many events it carries.
 type chunkedSink struct {
+	buf       []byte
 	w         http.ResponseWriter
 	rc        *http.ResponseController
 	timeout   time.Duration
@@ -57,15 +62,28 @@ func (s *chunkedSink) deadline() {
 }
 
 func (s *chunkedSink) write(frame []byte) error {
-	s.deadline()
-	_, err := s.w.Write(frame)
-	s.failed = s.failed || err != nil
-	return err
+	s.buf = append(s.buf, frame...)
+	return nil
 }
+
+// maxKeptSinkBuffer is the largest buffer a sink keeps between flushes; a
+// larger one (after a burst) is let go.
+const maxKeptSinkBuffer = 1 << 20
 
 func (s *chunkedSink) flush() error {
 	s.deadline()
-	err := s.rc.Flush()
+	var err error
+	if len(s.buf) > 0 {
+		_, err = s.w.Write(s.buf)
+		if cap(s.buf) > maxKeptSinkBuffer {
+			s.buf = nil
+		} else {
+			s.buf = s.buf[:0]
+		}
+	}
+	if err == nil {
+		err = s.rc.Flush()
+	}
 	s.failed = s.failed || err != nil
 	return err
 }

@@ -143,6 +143,17 @@ func (s *Server) parseWatch(r *http.Request, ri *requestInfo) (*watchParams, err
 }
 
 // streamWatch copies events from watcher to sink until the watch ends.
+//
+// Flushes are gated: a watch writes what it has into its buffer, then
+// waits for one of the server's few flush slots (s.flushes) before its
+// write(2), without reading its channel meanwhile; once it has a slot it
+// adds everything queued while it waited and flushes once. An idle server
+// has a slot free, so an event goes out at once. A busy one delivers to
+// at most that many connections at a time, with more events per write the
+// busier it is, so that fan-out to many watches cannot take every CPU from
+// the writers, nor wake every watch goroutine once per event. Events that
+// do not fit a waiting watch's channel wait in the store (the watcher's
+// pending events), in order, as for any slow client.
 func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSink, watcher storage.Watcher, p *watchParams) {
 	res := p.ri.res.GVR.Resource
 	deadline := time.NewTimer(p.timeout)
@@ -159,20 +170,13 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 			preDeadlineC = pre.C
 		}
 	}
-	// Progress bookmarks wait until the initial events are out.
-	initialDone := !p.opts.SendInitialEvents
+	st := watchStream{s: s, sink: sink, p: p, res: res, counters: s.metrics.watchEventCounters(res),
+		initialDone: !p.opts.SendInitialEvents} // progress bookmarks wait until the initial events are out
 	events := watcher.ResultChan()
-	dirty := false // written but not flushed
 	for {
 		// While stalled, send nothing and read nothing (the store keeps the
 		// events for us); still end on drop, timeout or client exit.
 		if gate := s.sendGate(); !isClosed(gate) {
-			if dirty {
-				if err := sink.flush(); err != nil {
-					return
-				}
-				dirty = false
-			}
 			select {
 			case <-gate:
 			case <-conn.dropCh:
@@ -187,35 +191,30 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 		settings := s.settingsChanged()
 		select {
 		case ev, ok := <-events:
+			if !st.take(ev, ok, events) {
+				return
+			}
+			if !st.dirty {
+				continue
+			}
+			release, ok := s.flushes.acquire(conn.dropCh, deadline.C, ctx.Done())
 			if !ok {
-				return // the store ended the watch: clean end of stream
+				return
 			}
-			frame, last := s.frameFor(ev, p, &initialDone)
-			start := time.Now()
-			if frame != nil {
-				if err := sink.write(frame); err != nil {
-					s.writeFailed(res, err)
-					return
-				}
-				dirty = true
-				s.metrics.watchEvents.WithLabelValues(res, string(ev.Type)).Inc()
+			// Everything queued while the slot was awaited goes in this write.
+			ok = true
+			select {
+			case ev, more := <-events:
+				ok = st.take(ev, more, events)
+			default:
 			}
-			// Flush when nothing more is queued: one flush per burst.
-			if dirty && (len(events) == 0 || last) {
-				if err := sink.flush(); err != nil {
-					s.writeFailed(res, err)
-					return
-				}
-				dirty = false
-			}
-			if time.Since(start) > time.Second {
-				s.metrics.slowWrites.WithLabelValues(res).Inc()
-			}
-			if last {
+			ok = ok && st.flush()
+			release()
+			if !ok {
 				return
 			}
 		case <-bookmarkC:
-			if initialDone {
+			if st.initialDone {
 				watcher.RequestProgress()
 			}
 			bookmark.Reset(time.Duration(s.bookmarkInterval.Load()))
@@ -239,6 +238,71 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 			return
 		}
 	}
+}
+
+// watchStream is the writing side of one watch: what was written since the
+// last flush, and when that was.
+type watchStream struct {
+	s           *Server
+	sink        frameSink
+	p           *watchParams
+	res         string
+	counters    *eventCounters
+	initialDone bool
+	dirty       bool // written but not flushed
+}
+
+// take writes ev and then every event already queued on events, without
+// blocking. It reports false when the watch must end: the store closed the
+// channel (after a flush of what was written), an ERROR was sent, or a
+// write failed.
+func (st *watchStream) take(ev storage.Event, ok bool, events <-chan storage.Event) bool {
+	for {
+		if !ok {
+			st.flush()
+			return false // the store ended the watch: clean end of stream
+		}
+		frame, last := st.s.frameFor(ev, st.p, &st.initialDone)
+		if frame != nil {
+			start := time.Now()
+			if err := st.sink.write(frame); err != nil {
+				st.s.writeFailed(st.res, err)
+				return false
+			}
+			if time.Since(start) > time.Second {
+				st.s.metrics.slowWrites.WithLabelValues(st.res).Inc()
+			}
+			st.dirty = true
+			st.counters.inc(ev.Type)
+		}
+		if last {
+			st.flush()
+			return false
+		}
+		select {
+		case ev, ok = <-events:
+		default:
+			return true
+		}
+	}
+}
+
+// flush sends what was written; false means the write failed and the
+// watch must end.
+func (st *watchStream) flush() bool {
+	if !st.dirty {
+		return true
+	}
+	start := time.Now()
+	if err := st.sink.flush(); err != nil {
+		st.s.writeFailed(st.res, err)
+		return false
+	}
+	st.dirty = false
+	if time.Since(start) > time.Second {
+		st.s.metrics.slowWrites.WithLabelValues(st.res).Inc()
+	}
+	return true
 }
 
 // writeFailed notes a watch whose write failed: the client left, or it did
