@@ -274,6 +274,11 @@ func schemaDecodeError(res *Resource, subresource string, data []byte, requiredO
 	if err := utiljson.Unmarshal(data, &m); err != nil || m == nil {
 		return nil, nil
 	}
+	if requiredOnly && !res.schema.required.mayLack(m) {
+		// The common case, a body with every required field: no need for
+		// the validator, which the decoded object meets later anyway.
+		return nil, nil
+	}
 	if md, ok := m["metadata"]; ok {
 		// Metadata is decoded before any schema applies: a wrong type
 		// there stays a 400, as in kube-apiserver.

@@ -47,6 +47,9 @@ type kindSchema struct {
 	// validator checks a JSON value (maps, slices, strings, int64,
 	// float64, bools) against schema; safe for concurrent use.
 	validator *validate.SchemaValidator
+	// required is where schema requires properties, for a quick check
+	// that a body lacks none (nil: nothing is required anywhere).
+	required *requiredTree
 }
 
 // kunosSchemas are the schemas of the kunos.io/v1 kinds, by kind.
@@ -92,6 +95,7 @@ func parseCRDs(doc []byte, version string) (map[string]*kindSchema, error) {
 		out[crd.Spec.Names.Kind] = &kindSchema{
 			crd: crd, version: v, schema: s,
 			validator: validate.NewSchemaValidator(s, nil, "", strfmt.Default),
+			required:  newRequiredTree(s),
 		}
 	}
 	return out, nil
@@ -272,4 +276,88 @@ func lookupJSON(v any, name string) (any, bool) {
 		}
 	}
 	return cur, true
+}
+
+// requiredTree is the part of a schema that names required properties:
+// each node has the properties required of an object at that place, and
+// children only where something below is required. complex marks a schema
+// whose requirements it does not follow (allOf, anyOf, oneOf, not, tuple
+// items), where only the validator can tell.
+type requiredTree struct {
+	required   []string
+	props      map[string]*requiredTree
+	items      *requiredTree // each element of an array
+	additional *requiredTree // each value of a map
+	complex    bool
+}
+
+// newRequiredTree returns s's requirements, or nil when s requires nothing
+// at any depth.
+func newRequiredTree(s *spec.Schema) *requiredTree {
+	if s == nil {
+		return nil
+	}
+	t := &requiredTree{required: s.Required}
+	t.complex = len(s.AllOf)+len(s.AnyOf)+len(s.OneOf) > 0 || s.Not != nil ||
+		(s.Items != nil && len(s.Items.Schemas) > 0)
+	for name := range s.Properties {
+		p := s.Properties[name]
+		if c := newRequiredTree(&p); c != nil {
+			if t.props == nil {
+				t.props = map[string]*requiredTree{}
+			}
+			t.props[name] = c
+		}
+	}
+	if s.Items != nil {
+		t.items = newRequiredTree(s.Items.Schema)
+	}
+	if s.AdditionalProperties != nil {
+		t.additional = newRequiredTree(s.AdditionalProperties.Schema)
+	}
+	if !t.complex && len(t.required) == 0 && t.props == nil && t.items == nil && t.additional == nil {
+		return nil
+	}
+	return t
+}
+
+// mayLack reports whether the JSON value v may lack a property its schema
+// requires: false means it lacks none, so that the validator need not run
+// to find one. It errs towards true (a null where an object is required of
+// its properties, a schema it does not follow).
+func (t *requiredTree) mayLack(v any) bool {
+	if t == nil {
+		return false
+	}
+	if t.complex {
+		return true
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for _, r := range t.required {
+			if _, ok := x[r]; !ok {
+				return true
+			}
+		}
+		for k, val := range x {
+			// A property without requirements is not in props; checking it
+			// against additional's errs towards true, as it must.
+			c := t.props[k]
+			if c == nil {
+				c = t.additional
+			}
+			if c.mayLack(val) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if t.items.mayLack(e) {
+				return true
+			}
+		}
+	case nil:
+		return len(t.required) > 0
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -96,4 +97,73 @@ func TestFieldPathOf(t *testing.T) {
 	if _, ok := lookupJSON(v, "status.conditions[1].type"); ok {
 		t.Error("lookupJSON found an index out of range")
 	}
+}
+
+// TestRequiredTreeNeverMissesARequiredError: for random bodies made from
+// full objects of every kind with random parts removed, whenever the
+// validator reports a missing required field the quick check says the
+// body may lack one (it may also say so when none is missing).
+func TestRequiredTreeNeverMissesARequiredError(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	full := map[string]map[string]any{
+		"Job": {"apiVersion": "kunos.io/v1", "kind": "Job", "metadata": map[string]any{"name": "j"},
+			"spec": map[string]any{"completions": int64(2), "parallelism": int64(1),
+				"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"a": "b"}}, "spec": map[string]any{"command": []any{"x"}, "nodeName": "n"}}},
+			"status": map[string]any{"succeeded": int64(1), "conditions": []any{map[string]any{"type": "Complete", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "Done", "message": "m"}}}},
+		"Task": {"apiVersion": "kunos.io/v1", "kind": "Task", "metadata": map[string]any{"name": "t"},
+			"spec": map[string]any{"command": []any{"sleep", "1"}, "nodeName": "n"}, "status": map[string]any{"phase": "Pending", "conditions": []any{map[string]any{"type": "Complete", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "Done", "message": "m"}}}},
+		"Node": {"apiVersion": "kunos.io/v1", "kind": "Node", "metadata": map[string]any{"name": "n"},
+			"spec": map[string]any{"capacity": int64(3)}, "status": map[string]any{"ready": true}},
+	}
+	var prune func(v any) any
+	prune = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			out := map[string]any{}
+			for k, e := range x {
+				switch rng.IntN(5) {
+				case 0: // dropped
+				case 1:
+					out[k] = nil
+				default:
+					out[k] = prune(e)
+				}
+			}
+			return out
+		case []any:
+			out := []any{}
+			for _, e := range x {
+				if rng.IntN(4) != 0 {
+					out = append(out, prune(e))
+				}
+			}
+			return out
+		}
+		return v
+	}
+	checked, lacking := 0, 0
+	for kind, obj := range full {
+		ks := kunosSchemas[kind]
+		if ks == nil {
+			t.Fatalf("no schema for %s", kind)
+		}
+		if ks.required.mayLack(obj) {
+			t.Errorf("%s: the full object may lack a required field", kind)
+		}
+		for range 2000 {
+			v := prune(obj).(map[string]any)
+			missing := slices.ContainsFunc(ks.validateValue(v, nil), func(e *field.Error) bool { return e.Type == field.ErrorTypeRequired })
+			if missing {
+				lacking++
+				if !ks.required.mayLack(v) {
+					t.Fatalf("%s: the validator finds a required field missing in %v; the quick check does not", kind, v)
+				}
+			}
+			checked++
+		}
+	}
+	if lacking == 0 {
+		t.Fatalf("none of %d bodies lacked a required field: the test checks nothing", checked)
+	}
+	t.Logf("%d bodies, %d lacking a required field", checked, lacking)
 }

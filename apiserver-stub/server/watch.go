@@ -240,8 +240,8 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 	}
 }
 
-// watchStream is the writing side of one watch: what was written since the
-// last flush, and when that was.
+// watchStream is the writing side of one watch, and whether it has written
+// anything since its last flush.
 type watchStream struct {
 	s           *Server
 	sink        frameSink
@@ -257,6 +257,12 @@ type watchStream struct {
 // channel (after a flush of what was written), an ERROR was sent, or a
 // write failed.
 func (st *watchStream) take(ev storage.Event, ok bool, events <-chan storage.Event) bool {
+	start := time.Now()
+	defer func() {
+		if time.Since(start) > time.Second {
+			st.s.metrics.slowWrites.WithLabelValues(st.res).Inc()
+		}
+	}()
 	for {
 		if !ok {
 			st.flush()
@@ -264,13 +270,9 @@ func (st *watchStream) take(ev storage.Event, ok bool, events <-chan storage.Eve
 		}
 		frame, last := st.s.frameFor(ev, st.p, &st.initialDone)
 		if frame != nil {
-			start := time.Now()
 			if err := st.sink.write(frame); err != nil {
 				st.s.writeFailed(st.res, err)
 				return false
-			}
-			if time.Since(start) > time.Second {
-				st.s.metrics.slowWrites.WithLabelValues(st.res).Inc()
 			}
 			st.dirty = true
 			st.counters.inc(ev.Type)
