@@ -4,7 +4,7 @@
 # our own server benchmarks.
 #
 #   hack/bench.sh                     # everything: -count 5, ~15 minutes on 2 cores
-#   hack/bench.sh --quick             # the rows with goals, -count 3, under 2 minutes
+#   hack/bench.sh --quick             # the rows with goals, -count 3, about 2 minutes
 #   hack/bench.sh --json FILE         # also write the rows as JSON to FILE
 #   hack/bench.sh Workqueue           # only hack/bench benchmarks matching a pattern
 #   COUNT=10 BENCHTIME=2s hack/bench.sh
@@ -48,6 +48,14 @@ if [ $quick -eq 1 ]; then
   run "${q[@]}" -test.bench='^BenchmarkWorkqueue$/^Contended$'
 else
   run -test.count="${COUNT:-5}" -test.benchtime="${BENCHTIME:-1s}" -test.bench="${pattern:-.}"
+fi
+if [ -z "$pattern" ]; then
+  # Server fan-out against etcd: each party's server, its 1000 watchers
+  # and the writers in processes of their own (hack/bench/cmd/fanout).
+  if [ $quick -eq 1 ]; then f=(-rounds 1 -writes 1000); else f=(-rounds "${FANOUT_ROUNDS:-3}" -writes 3000 -impl listwatch,etcd,listwatch-etcd); fi
+  echo "== server fan-out, 1000 watchers: listwatch vs etcd (${f[*]})"
+  (cd hack/bench && go build -o "$bin/fanout" ./cmd/fanout)
+  "$bin/fanout" "${f[@]}" | tee -a "$out"
 fi
 
 echo

@@ -52,24 +52,38 @@ type spec struct {
 	metric       string // the unit of the value compared
 	higherBetter bool
 	goal         string
+	anchorName   string // default client-go v0.37
 }
 
 const anchor = "client-go v0.37"
 
 var rows = []spec{
-	{"cache write with no readers (BenchmarkIndexer shape)", "BenchmarkCacheIndexer/impl=listwatch", "BenchmarkCacheIndexer/impl=client-go", "ns/op", false, "≥ 1.0"},
-	{"cache writes/s with 10 readers listing 10k objects", "BenchmarkCacheThroughput/read=List/readers=10/impl=listwatch", "BenchmarkCacheThroughput/read=List/readers=10/impl=client-go", "writes/s", true, "≥ 100"},
-	{"cache bytes retained per object (2 indices, 10k objects)", "BenchmarkCacheRetained/impl=listwatch", "BenchmarkCacheRetained/impl=client-go", "B/object", false, "≥ 1.0"},
-	{"informer sink → 1 handler, lossless delivery", "BenchmarkInformerEvents/handlers=1/listwatch-Unbounded", "BenchmarkInformerEvents/handlers=1/client-go", "ns/op", false, "≥ 2.0"},
-	{"informer sink → 1 handler, coalescing delivery (may skip states)", "BenchmarkInformerEvents/handlers=1/listwatch-Coalesce", "BenchmarkInformerEvents/handlers=1/client-go", "ns/op", false, "— (not lossless)"},
-	{"workqueue, contended (8 producers, 2 workers)", "BenchmarkWorkqueue/Contended/listwatch", "BenchmarkWorkqueue/Contended/client-go", "ns/op", false, "≥ 1.2"},
+	{"cache write with no readers (BenchmarkIndexer shape)", "BenchmarkCacheIndexer/impl=listwatch", "BenchmarkCacheIndexer/impl=client-go", "ns/op", false, "≥ 1.0", ""},
+	{"cache writes/s with 10 readers listing 10k objects", "BenchmarkCacheThroughput/read=List/readers=10/impl=listwatch", "BenchmarkCacheThroughput/read=List/readers=10/impl=client-go", "writes/s", true, "≥ 100", ""},
+	{"cache bytes retained per object (2 indices, 10k objects)", "BenchmarkCacheRetained/impl=listwatch", "BenchmarkCacheRetained/impl=client-go", "B/object", false, "≥ 1.0", ""},
+	{"informer sink → 1 handler, lossless delivery", "BenchmarkInformerEvents/handlers=1/listwatch-Unbounded", "BenchmarkInformerEvents/handlers=1/client-go", "ns/op", false, "≥ 2.0", ""},
+	{"informer sink → 1 handler, coalescing delivery (may skip states)", "BenchmarkInformerEvents/handlers=1/listwatch-Coalesce", "BenchmarkInformerEvents/handlers=1/client-go", "ns/op", false, "— (not lossless)", ""},
+	{"workqueue, contended (8 producers, 2 workers)", "BenchmarkWorkqueue/Contended/listwatch", "BenchmarkWorkqueue/Contended/client-go", "ns/op", false, "≥ 1.2", ""},
+	// cmd/fanout: each party's server, watchers and writers in processes of their own.
+	{"server, 1000 watchers each receiving every write: writes/s while fanning out", fanout("broadcast", "listwatch"), fanout("broadcast", "etcd"), "writes/s", true, "≥ 1.0", etcdAnchor},
+	{"server, 1000 broadcast watchers: deliveries/s", fanout("broadcast", "listwatch"), fanout("broadcast", "etcd"), "events/s", true, "≥ 1.0", etcdAnchor},
+	{"server, 1000 broadcast watchers: server CPU per delivered event", fanout("broadcast", "listwatch"), fanout("broadcast", "etcd"), "server-us/event", false, "≥ 1.0", etcdAnchor},
+	{"server, 1000 broadcast watchers: watcher-side CPU per event (HTTP/1.1 chunked vs gRPC)", fanout("broadcast", "listwatch"), fanout("broadcast", "etcd"), "watcher-us/event", false, "≥ 1.0", etcdAnchor},
+	{"server, selective watches (1000 watchers, one node each): server CPU per delivery", fanout("selective", "listwatch"), fanout("selective", "etcd"), "server-us/event", false, "≥ 1.0", etcdAnchor},
+	{"server over etcd, 1000 broadcast watchers: writes/s (the same etcd in its process)", fanout("broadcast", "listwatch-etcd"), fanout("broadcast", "etcd"), "writes/s", true, "—", etcdAnchor},
+}
+
+// etcdAnchor is the fan-out rows' anchor: an etcd member, its watches
+// multiplexed on one client.
+const etcdAnchor = "etcd v3.7 (one client)"
+
+// fanout names a cmd/fanout case of 1000 watchers.
+func fanout(mode, impl string) string {
+	return "BenchmarkServerFanout/mode=" + mode + "/watchers=1000/impl=" + impl
 }
 
 // notMeasured are the rows that other scripts measure.
 var notMeasured = []Row{
-	{Workload: "server, 1000 watchers each receiving every write: writes/s while fanning out", Unit: "writes/s", AnchorName: "etcd", Goal: "≥ 1.0", Command: "hack/bench-fanout.sh"},
-	{Workload: "server, 1000 broadcast watchers: deliveries/s", Unit: "events/s", AnchorName: "etcd", Goal: "≥ 1.0", Command: "hack/bench-fanout.sh"},
-	{Workload: "server, selective watches (1000 watchers, one node each): CPU per delivery", Unit: "µs", AnchorName: "etcd", Goal: "≥ 1.0", Command: "hack/bench-fanout.sh"},
 	{Workload: "server heap per stored object (100k Tasks)", Unit: "B/object", AnchorName: "etcd", Goal: "≥ 1.0", Command: "go test -run '^$' -bench HeapPerObject ./apiserver-stub/storage/ (listwatch side only)"},
 	{Workload: "built-in types on a real kube-apiserver: watch-list sync CPU, CPU per 1,000 events", Unit: "ms", AnchorName: "client-go (protobuf)", Goal: "≥ 1.0", Command: "none on this branch yet (hack/lib/kube-apiserver.sh starts the server)"},
 }
@@ -144,6 +158,9 @@ func build(res map[string]map[string][]float64, order []string) []Row {
 	used := map[string]bool{}
 	for _, s := range rows {
 		if r, ok := makeRow(res, s.workload, s.ours, s.anchor, s.metric, s.higherBetter, s.goal); ok {
+			if s.anchorName != "" {
+				r.AnchorName = s.anchorName
+			}
 			out = append(out, r)
 			used[s.ours] = true
 		}
