@@ -64,6 +64,8 @@ var rows = []spec{
 	{"informer sink → 1 handler, lossless delivery", "BenchmarkInformerEvents/handlers=1/listwatch-Unbounded", "BenchmarkInformerEvents/handlers=1/client-go", "ns/op", false, "≥ 2.0", ""},
 	{"informer sink → 1 handler, coalescing delivery (may skip states)", "BenchmarkInformerEvents/handlers=1/listwatch-Coalesce", "BenchmarkInformerEvents/handlers=1/client-go", "ns/op", false, "— (not lossless)", ""},
 	{"workqueue, contended (8 producers, 2 workers)", "BenchmarkWorkqueue/Contended/listwatch", "BenchmarkWorkqueue/Contended/client-go", "ns/op", false, "≥ 1.2", ""},
+	{"client, initial sync of 10k Tasks (watch-list): peak heap above the start", "BenchmarkReflectorInitialSync/listwatch/watch-list", "BenchmarkReflectorInitialSync/client-go/watch-list", "peak-MB", false, "≥ 1.67 (≤ 0.6×)", ""},
+	{"client, retained heap per cached object (reflector + cache, 10k Tasks)", "BenchmarkReflectorInitialSync/listwatch/watch-list", "BenchmarkReflectorInitialSync/client-go/watch-list", "retained-B/object", false, "≥ 1.25 (≤ 0.8×)", ""},
 	// cmd/fanout: each party's server, watchers and writers in processes of their own.
 	{"server, 1000 watchers each receiving every write: writes/s while fanning out", fanout("broadcast", "listwatch"), fanout("broadcast", "etcd"), "writes/s", true, "≥ 1.0", etcdAnchor},
 	{"server, 1000 broadcast watchers: deliveries/s", fanout("broadcast", "listwatch"), fanout("broadcast", "etcd"), "events/s", true, "≥ 1.0", etcdAnchor},
