@@ -6,56 +6,61 @@ import (
 )
 
 // TestFlushGateSlotIsNotHeldByAStuckWrite: a write that never returns
-// keeps its slot for maxHold at most, so the next watch gets one.
+// keeps its token for maxHold at most, so the next watch gets one.
 func TestFlushGateSlotIsNotHeldByAStuckWrite(t *testing.T) {
 	g := newFlushGate(1)
 	never := make(chan struct{})
-	release, ok := g.acquire(never, nil, never)
-	if !ok {
-		t.Fatal("first acquire failed")
+	stuck := g.slot()
+	if waited, ok := stuck.acquire(never, nil, never); !ok || waited {
+		t.Fatalf("first acquire: waited %v, ok %v", waited, ok)
 	}
-	_ = release // the stuck write never releases
+	// The stuck write never releases.
 	giveUp := time.After(30 * time.Second)
-	gotIt := make(chan func(), 1)
+	got := make(chan *slot, 1)
 	go func() {
-		r, ok := g.acquire(never, nil, never)
-		if ok {
-			gotIt <- r
+		s := g.slot()
+		if waited, ok := s.acquire(never, nil, never); ok && waited {
+			got <- s
 		}
 	}()
 	select {
-	case r := <-gotIt:
-		r()
-		r() // a second release changes nothing
-		release()
+	case s := <-got:
+		s.release()
+		s.release() // a second release changes nothing
+		stuck.release()
 	case <-giveUp:
-		t.Fatal("the second acquire waited on the stuck slot")
+		t.Fatal("the second acquire waited on the stuck token")
 	}
-	// Every slot is free again.
-	r, ok := g.acquire(never, nil, never)
-	if !ok {
-		t.Fatal("acquire after releases failed")
+	s := g.slot()
+	for range 3 { // every token is free again, and a slot is reusable
+		if waited, ok := s.acquire(never, nil, never); !ok || waited {
+			t.Fatalf("acquire after releases: waited %v, ok %v", waited, ok)
+		}
+		s.release()
 	}
-	r()
 	if len(g.tokens) != 0 {
-		t.Fatalf("%d slots still taken", len(g.tokens))
+		t.Fatalf("%d tokens still taken", len(g.tokens))
 	}
 }
 
-// TestFlushGateGivesUp: a watch that ends while it waits for a slot
-// stops waiting.
+// TestFlushGateGivesUp: a watch that ends while it waits for a token
+// stops waiting; a negative size is no limit.
 func TestFlushGateGivesUp(t *testing.T) {
 	g := newFlushGate(1)
-	never := make(chan struct{})
 	g.maxHold = time.Hour
-	release, _ := g.acquire(never, nil, never)
-	defer release()
+	never := make(chan struct{})
+	holder := g.slot()
+	holder.acquire(never, nil, never)
+	defer holder.release()
 	drop := make(chan struct{})
 	close(drop)
-	if _, ok := g.acquire(drop, nil, never); ok {
-		t.Fatal("acquired a taken slot")
+	if _, ok := g.slot().acquire(drop, nil, never); ok {
+		t.Fatal("acquired a taken token")
 	}
-	if g := newFlushGate(-1); g.tokens != nil {
-		t.Fatal("a negative size has a limit")
+	free := newFlushGate(-1)
+	for range 3 {
+		if waited, ok := free.slot().acquire(never, nil, never); !ok || waited {
+			t.Fatal("a gate without a limit made a watch wait")
+		}
 	}
 }

@@ -142,6 +142,10 @@ func (s *Server) parseWatch(r *http.Request, ri *requestInfo) (*watchParams, err
 	return p, nil
 }
 
+// busyLinger is how long a watch that had to wait for a flush slot waits
+// before it reads its channel again.
+const busyLinger = 2 * time.Millisecond
+
 // streamWatch copies events from watcher to sink until the watch ends.
 //
 // Flushes are gated: a watch writes what it has into its buffer, then
@@ -153,7 +157,10 @@ func (s *Server) parseWatch(r *http.Request, ri *requestInfo) (*watchParams, err
 // busier it is, so that fan-out to many watches cannot take every CPU from
 // the writers, nor wake every watch goroutine once per event. Events that
 // do not fit a waiting watch's channel wait in the store (the watcher's
-// pending events), in order, as for any slow client.
+// pending events), in order, as for any slow client. A watch that found
+// no slot free lingers a moment before it reads its channel again, so
+// that under load it wakes once per batch of events, not once per event;
+// an idle server adds no delay.
 func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSink, watcher storage.Watcher, p *watchParams) {
 	res := p.ri.res.GVR.Resource
 	deadline := time.NewTimer(p.timeout)
@@ -173,6 +180,9 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 	st := watchStream{s: s, sink: sink, p: p, res: res, counters: s.metrics.watchEventCounters(res),
 		initialDone: !p.opts.SendInitialEvents} // progress bookmarks wait until the initial events are out
 	events := watcher.ResultChan()
+	slot := s.flushes.slot()
+	defer slot.release()
+	var linger *time.Timer
 	for {
 		// While stalled, send nothing and read nothing (the store keeps the
 		// events for us); still end on drop, timeout or client exit.
@@ -197,21 +207,39 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 			if !st.dirty {
 				continue
 			}
-			release, ok := s.flushes.acquire(conn.dropCh, deadline.C, ctx.Done())
+			waited, ok := slot.acquire(conn.dropCh, deadline.C, ctx.Done())
 			if !ok {
 				return
 			}
 			// Everything queued while the slot was awaited goes in this write.
-			ok = true
 			select {
 			case ev, more := <-events:
 				ok = st.take(ev, more, events)
 			default:
 			}
 			ok = ok && st.flush()
-			release()
+			slot.release()
 			if !ok {
 				return
+			}
+			if waited {
+				// A busy server: let events gather in the channel rather
+				// than wake for each one, which would crowd out the writers.
+				if linger == nil {
+					linger = time.NewTimer(busyLinger)
+					defer linger.Stop()
+				} else {
+					linger.Reset(busyLinger)
+				}
+				select {
+				case <-linger.C:
+				case <-conn.dropCh:
+					return
+				case <-deadline.C:
+					return
+				case <-ctx.Done():
+					return
+				}
 			}
 		case <-bookmarkC:
 			if st.initialDone {
