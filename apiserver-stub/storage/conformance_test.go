@@ -207,11 +207,11 @@ func cfRecordProblem(r *storage.Record) string {
 	if err != nil {
 		return fmt.Sprintf("%s@%d: %v", r.Key, r.Revision, err)
 	}
-	if !labels.Equals(lbls, r.Labels) {
-		return fmt.Sprintf("%s@%d: Labels %v, but the object has %v", r.Key, r.Revision, r.Labels, lbls)
+	if !labels.Equals(lbls, r.Labels().Set()) {
+		return fmt.Sprintf("%s@%d: Labels %v, but the object has %v", r.Key, r.Revision, r.Labels().Set(), lbls)
 	}
-	if !maps.Equal(flds, r.Fields) {
-		return fmt.Sprintf("%s@%d: Fields %v, but the object has %v", r.Key, r.Revision, r.Fields, flds)
+	if !maps.Equal(flds, r.Fields().Set()) {
+		return fmt.Sprintf("%s@%d: Fields %v, but the object has %v", r.Key, r.Revision, r.Fields().Set(), flds)
 	}
 	return ""
 }
@@ -233,8 +233,8 @@ func cfRecordDiff(got, want *storage.Record, rev int64) string {
 	if got.Key != want.Key || got.Revision != rev {
 		return fmt.Sprintf("record %s@%d, want %s@%d", got.Key, got.Revision, want.Key, rev)
 	}
-	if !labels.Equals(got.Labels, want.Labels) || !maps.Equal(got.Fields, want.Fields) {
-		return fmt.Sprintf("%s@%d: labels %v fields %v, want %v %v", got.Key, rev, got.Labels, got.Fields, want.Labels, want.Fields)
+	if !labels.Equals(got.Labels().Set(), want.Labels().Set()) || !maps.Equal(got.Fields().Set(), want.Fields().Set()) {
+		return fmt.Sprintf("%s@%d: labels %v fields %v, want %v %v", got.Key, rev, got.Labels().Set(), got.Fields().Set(), want.Labels().Set(), want.Fields().Set())
 	}
 	g, err := cfGeneric(got.Data)
 	if err != nil {
@@ -1121,20 +1121,20 @@ func cfCaseCreateRecord(t *testing.T, s storage.Interface) {
 	ctx := context.Background()
 	obj := cfTaskPhase("ns", "a", "n1", cfLabels("app", "web"), kunosv1.TaskRunning, "v1")
 	a := cfCreate(t, s, taskKey("ns", "a"), obj)
-	if a.Labels["app"] != "web" || a.Fields["spec.nodeName"] != "n1" || a.Fields["status.phase"] != "Running" ||
-		a.Fields["metadata.name"] != "a" || a.Fields["metadata.namespace"] != "ns" {
-		t.Fatalf("create: labels %v fields %v", a.Labels, a.Fields)
+	if a.Labels().Get("app") != "web" || a.Fields().Get("spec.nodeName") != "n1" || a.Fields().Get("status.phase") != "Running" ||
+		a.Fields().Get("metadata.name") != "a" || a.Fields().Get("metadata.namespace") != "ns" {
+		t.Fatalf("create: labels %v fields %v", a.Labels().Set(), a.Fields().Set())
 	}
 	b := cfCreate(t, s, taskKey("ns", "b"), cfTask("ns", "b", "", nil, "v1"))
 	if b.Revision <= a.Revision {
 		t.Fatalf("second create at %d, first at %d: revisions must increase", b.Revision, a.Revision)
 	}
-	if len(b.Labels) != 0 || b.Fields["spec.nodeName"] != "" {
-		t.Fatalf("create without labels or node: labels %v fields %v", b.Labels, b.Fields)
+	if b.Labels().Len() != 0 || b.Fields().Get("spec.nodeName") != "" {
+		t.Fatalf("create without labels or node: labels %v fields %v", b.Labels().Set(), b.Fields().Set())
 	}
 	n := cfCreate(t, s, "/nodes/n1", cfNode("n1", 3))
-	if n.Revision <= b.Revision || n.Fields["metadata.name"] != "n1" || n.Fields["metadata.namespace"] != "" {
-		t.Fatalf("cluster-scoped create: %s@%d fields %v", n.Key, n.Revision, n.Fields)
+	if n.Revision <= b.Revision || n.Fields().Get("metadata.name") != "n1" || n.Fields().Get("metadata.namespace") != "" {
+		t.Fatalf("cluster-scoped create: %s@%d fields %v", n.Key, n.Revision, n.Fields().Set())
 	}
 	j := cfCreate(t, s, "/jobs/ns/j", cfJob("ns", "j"))
 
@@ -1156,7 +1156,7 @@ func cfCaseCreateRecord(t *testing.T, s storage.Interface) {
 	// A record is immutable: later writes do not change it.
 	data := slices.Clone(a.Data)
 	cfUpdate(t, s, a.Key, 0, cfTask("ns", "a", "n9", nil, "v2"))
-	if string(a.Data) != string(data) || a.Labels["app"] != "web" {
+	if string(a.Data) != string(data) || a.Labels().Get("app") != "web" {
 		t.Fatal("an update changed the record an earlier create returned")
 	}
 	cfEventually(t, func() string {
@@ -1177,8 +1177,8 @@ func cfCaseUpdateRecord(t *testing.T, s storage.Interface) {
 	if r2.Revision <= r1.Revision {
 		t.Fatalf("update at %d after create at %d", r2.Revision, r1.Revision)
 	}
-	if _, ok := r2.Labels["tier"]; ok || r2.Fields["spec.nodeName"] != "n2" || r2.Fields["status.phase"] != "Running" {
-		t.Fatalf("update: labels %v fields %v, want the new object's", r2.Labels, r2.Fields)
+	if r2.Labels().Has("tier") || r2.Fields().Get("spec.nodeName") != "n2" || r2.Fields().Get("status.phase") != "Running" {
+		t.Fatalf("update: labels %v fields %v, want the new object's", r2.Labels().Set(), r2.Fields().Set())
 	}
 	other := cfCreate(t, s, taskKey("ns", "b"), cfTask("ns", "b", "", nil, "v1"))
 	r3 := cfUpdate(t, s, key, 0, cfTask("ns", "a", "n3", nil, "v3")) // unconditional
@@ -1206,8 +1206,8 @@ func cfCaseDeleteRecord(t *testing.T, s storage.Interface) {
 	if del.Revision <= other.Revision {
 		t.Fatalf("delete at %d after a write at %d", del.Revision, other.Revision)
 	}
-	if del.Labels["app"] != "db" || del.Fields["spec.nodeName"] != "n2" || del.Fields["status.phase"] != "Succeeded" {
-		t.Fatalf("deletion record: labels %v fields %v, want the last state's", del.Labels, del.Fields)
+	if del.Labels().Get("app") != "db" || del.Fields().Get("spec.nodeName") != "n2" || del.Fields().Get("status.phase") != "Succeeded" {
+		t.Fatalf("deletion record: labels %v fields %v, want the last state's", del.Labels().Set(), del.Fields().Set())
 	}
 	if d := cfTaskDiff(del, cfTaskPhase("ns", "a", "n2", cfLabels("app", "db"), kunosv1.TaskSucceeded, "v2")); d != "" {
 		t.Fatalf("deletion record: %s", d)
@@ -2050,7 +2050,7 @@ func cfCaseWatchSelectorTransitions(t *testing.T, s storage.Interface) {
 		t.Fatal(err)
 	}
 	if ev.Type != watch.Deleted || ev.Revision != mid || obj.ResourceVersion != strconv.FormatInt(mid, 10) ||
-		obj.Labels["color"] != "red" || obj.Spec.NodeName != "n1" || ev.Object.Labels["color"] != "red" {
+		obj.Labels["color"] != "red" || obj.Spec.NodeName != "n1" || ev.Object.Labels().Get("color") != "red" {
 		t.Fatalf("leaving color=red: %s with %s, labels %v, node %q; want DELETED at %d with the previous state", cfDescribe(ev), obj.ResourceVersion, obj.Labels, obj.Spec.NodeName, mid)
 	}
 }

@@ -324,7 +324,7 @@ func (st *EtcdStore) written(w *pendingWrite, key string, rev int64) (*Record, e
 	if err != nil {
 		return nil, invalid(key, "encode: "+err.Error())
 	}
-	return &Record{Key: key, Revision: rev, Data: data, Labels: w.labels, Fields: w.fields}, nil
+	return newRecord(key, rev, data, w.labels, w.fields), nil
 }
 
 // txn runs one transaction with the request timeout and maps its error.
@@ -389,7 +389,7 @@ func (st *EtcdStore) decode(key string, value []byte, rev int64) (*Record, error
 	if err != nil {
 		return nil, &Error{Code: CodeCorrupt, Key: key, Msg: err.Error()}
 	}
-	return &Record{Key: key, Revision: rev, Data: data, Labels: lbls, Fields: flds}, nil
+	return newRecord(key, rev, data, lbls, flds), nil
 }
 
 // ----------------------------------------------------------------- reads

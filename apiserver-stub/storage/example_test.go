@@ -30,7 +30,7 @@ func Example() {
 			fmt.Println(ev.Type, ev.Revision, "initial-events-end:", ev.InitialEventsEnd)
 			continue
 		}
-		fmt.Printf("%s %d %s node=%q\n", ev.Type, ev.Revision, ev.Object.Key, ev.Object.Fields["spec.nodeName"])
+		fmt.Printf("%s %d %s node=%q\n", ev.Type, ev.Revision, ev.Object.Key, ev.Object.Fields().Get("spec.nodeName"))
 	}
 
 	old, _ := s.List(ctx, "/tasks/", storage.ListOptions{Revision: 3})

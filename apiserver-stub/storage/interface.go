@@ -77,11 +77,16 @@ type Record struct {
 	// Data is the JSON encoding, with apiVersion, kind and
 	// metadata.resourceVersion set. Never modify it.
 	Data []byte
-	// Labels and Fields are what label and field selectors match against.
-	Labels labels.Set
-	Fields fields.Set
+	// attrs holds the labels and fields that selectors match against, in
+	// the compact form of attrs.go; see Labels and Fields.
+	attrs string
 
 	frames frameCache // lazily built watch frames, see WatchFrame
+}
+
+// newRecord returns a record with its attributes encoded.
+func newRecord(key string, rev int64, data []byte, lbls labels.Set, flds fields.Set) *Record {
+	return &Record{Key: key, Revision: rev, Data: data, attrs: encodeAttrs(key, lbls, flds)}
 }
 
 // Predicate filters records by label and field selectors. A nil selector
@@ -93,10 +98,10 @@ type Predicate struct {
 
 // Matches reports whether r passes both selectors.
 func (p Predicate) Matches(r *Record) bool {
-	if p.Label != nil && !p.Label.Empty() && !p.Label.Matches(r.Labels) {
+	if p.Label != nil && !p.Label.Empty() && !p.Label.Matches(r.Labels()) {
 		return false
 	}
-	if p.Field != nil && !p.Field.Empty() && !p.Field.Matches(r.Fields) {
+	if p.Field != nil && !p.Field.Empty() && !p.Field.Matches(r.Fields()) {
 		return false
 	}
 	return true

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -355,7 +356,7 @@ func runRandomized(t *testing.T, historyLimit int) {
 			}
 			if x.prev {
 				if e.Object.Key != x.obj.Key || e.Object.Revision != x.rev || rvOf(t, e.Object) != fmt.Sprint(x.rev) ||
-					!labels.Equals(e.Object.Labels, x.obj.Labels) || !fields.Set(e.Object.Fields).AsSelector().Matches(fields.Set(x.obj.Fields)) {
+					!labels.Equals(e.Object.Labels().Set(), x.obj.Labels().Set()) || !maps.Equal(e.Object.Fields().Set(), x.obj.Fields().Set()) {
 					t.Fatalf("%s: stop-matching Deleted at %d carries the wrong state", name, x.rev)
 				}
 			} else if e.Object != x.obj {

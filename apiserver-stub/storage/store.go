@@ -214,7 +214,7 @@ func (s *MemoryStore) put(ctx context.Context, key string, obj runtime.Object, u
 		s.mu.Unlock()
 		return nil, invalid(key, "encode: "+err.Error())
 	}
-	rec := &Record{Key: key, Revision: rev, Data: data, Labels: lbls, Fields: flds}
+	rec := newRecord(key, rev, data, lbls, flds)
 	typ := watch.Added
 	if update {
 		typ = watch.Modified
@@ -265,7 +265,7 @@ func (s *MemoryStore) reencode(r *Record, rev int64) (*Record, error) {
 	if err != nil {
 		return nil, invalid(r.Key, "re-encode stored object: "+err.Error())
 	}
-	return &Record{Key: r.Key, Revision: rev, Data: data, Labels: r.Labels, Fields: r.Fields}, nil
+	return &Record{Key: r.Key, Revision: rev, Data: data, attrs: r.attrs}, nil
 }
 
 // atRevision decodes data stored under key and encodes it again with its

@@ -63,8 +63,8 @@ func TestCRUDWithPreconditions(t *testing.T) {
 	if r1.Revision != base+1 || obj.ResourceVersion != rv(1) || rvOf(t, r1) != rv(1) {
 		t.Fatalf("create: revision %d, object RV %q, encoded RV %q; want %d", r1.Revision, obj.ResourceVersion, rvOf(t, r1), base+1)
 	}
-	if !strings.Contains(string(r1.Data), `"kind":"Task"`) || r1.Fields["spec.nodeName"] != "n1" || r1.Labels["app"] != "x" {
-		t.Fatalf("record attributes: %s %v %v", r1.Data, r1.Fields, r1.Labels)
+	if !strings.Contains(string(r1.Data), `"kind":"Task"`) || r1.Fields().Get("spec.nodeName") != "n1" || r1.Labels().Get("app") != "x" {
+		t.Fatalf("record attributes: %s %v %v", r1.Data, r1.Fields().Set(), r1.Labels().Set())
 	}
 	if _, err := s.Create(ctx, key, task("default", "a", "", nil)); !storage.IsAlreadyExists(err) {
 		t.Fatalf("second create: %v, want AlreadyExists", err)
@@ -90,8 +90,8 @@ func TestCRUDWithPreconditions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if del.Revision != base+4 || rvOf(t, del) != rv(4) || del.Fields["spec.nodeName"] != "n3" {
-		t.Fatalf("delete record: rev %d RV %q fields %v; want last state at revision %d", del.Revision, rvOf(t, del), del.Fields, base+4)
+	if del.Revision != base+4 || rvOf(t, del) != rv(4) || del.Fields().Get("spec.nodeName") != "n3" {
+		t.Fatalf("delete record: rev %d RV %q fields %v; want last state at revision %d", del.Revision, rvOf(t, del), del.Fields().Set(), base+4)
 	}
 	if _, err := s.Delete(ctx, key, 0); !storage.IsNotFound(err) {
 		t.Fatalf("delete again: %v, want NotFound", err)
@@ -101,7 +101,7 @@ func TestCRUDWithPreconditions(t *testing.T) {
 	}
 	for rev, want := range map[int64]string{base + 1: "n1", base + 2: "n2", base + 3: "n3"} {
 		r, err := s.Get(ctx, key, rev)
-		if err != nil || r.Fields["spec.nodeName"] != want || r.Revision != rev {
+		if err != nil || r.Fields().Get("spec.nodeName") != want || r.Revision != rev {
 			t.Fatalf("get at %d: %v %+v", rev, err, r)
 		}
 	}
@@ -341,8 +341,8 @@ func TestListPagingIsConsistentAcrossWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range res.Items {
-		if r.Fields["spec.nodeName"] != "moved" || !strings.HasPrefix(r.Key, "/tasks/ns0/") {
-			t.Fatalf("field selector returned %s %v", r.Key, r.Fields)
+		if r.Fields().Get("spec.nodeName") != "moved" || !strings.HasPrefix(r.Key, "/tasks/ns0/") {
+			t.Fatalf("field selector returned %s %v", r.Key, r.Fields().Set())
 		}
 	}
 	if res, _ := s.List(ctx, "/tasks/ns0/", storage.ListOptions{After: "/a"}); len(res.Items) == 0 {

@@ -259,7 +259,7 @@ func (s *MemoryStore) prevAtRev(e *logEvent) *Record {
 		// Cannot happen with a codec that decodes what it encoded; send the
 		// old bytes rather than lose the event.
 		s.log.Error("storage: re-encoding previous state failed", "key", e.key(), "err", err)
-		r = &Record{Key: e.prev.Key, Revision: e.rev(), Data: e.prev.Data, Labels: e.prev.Labels, Fields: e.prev.Fields}
+		r = &Record{Key: e.prev.Key, Revision: e.rev(), Data: e.prev.Data, attrs: e.prev.attrs}
 	}
 	e.prevAtRev.CompareAndSwap(nil, r)
 	return e.prevAtRev.Load()

@@ -143,8 +143,8 @@ func TestWatchStarts(t *testing.T) {
 		}
 		expect(t, w, watch.Added, "/tasks/a/t2", base+4)
 		ev := expect(t, w, watch.Deleted, "/tasks/a/t1", base+6)
-		if rvOf(t, ev.Object) != fmt.Sprint(base+6) || ev.Object.Fields["spec.nodeName"] != "x" {
-			t.Fatalf("deleted object: RV %s fields %v", rvOf(t, ev.Object), ev.Object.Fields)
+		if rvOf(t, ev.Object) != fmt.Sprint(base+6) || ev.Object.Fields().Get("spec.nodeName") != "x" {
+			t.Fatalf("deleted object: RV %s fields %v", rvOf(t, ev.Object), ev.Object.Fields().Set())
 		}
 		expectQuiet(t, w, base+6)
 	}
@@ -248,7 +248,7 @@ func TestWatchSelectorTransitions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if obj.ResourceVersion != fmt.Sprint(base+4) || obj.Spec.NodeName != "n1" || obj.Labels["color"] != "red" || ev.Object.Labels["color"] != "red" {
+		if obj.ResourceVersion != fmt.Sprint(base+4) || obj.Spec.NodeName != "n1" || obj.Labels["color"] != "red" || ev.Object.Labels().Get("color") != "red" {
 			t.Fatalf("stop-matching Deleted carries %s/%s %v, want previous state at revision %d", obj.ResourceVersion, obj.Spec.NodeName, obj.Labels, base+4)
 		}
 		stopped[i] = ev.Object

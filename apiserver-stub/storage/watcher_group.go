@@ -89,10 +89,10 @@ func (g *watcherGroup) visit(e *logEvent, fn func(w *watcher)) {
 		return
 	}
 	key := e.key()
-	cur := e.obj.Fields[indexField]
+	cur := e.obj.Fields().Get(indexField)
 	old, hasOld := "", false
 	if e.prev != nil {
-		old, hasOld = e.prev.Fields[indexField], true
+		old, hasOld = e.prev.Fields().Get(indexField), true
 	}
 	visitBucket := func(b *bucket) {
 		for w := range b.all {
