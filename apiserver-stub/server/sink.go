@@ -11,12 +11,18 @@ import (
 	"github.com/gorilla/websocket"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 )
 
 // frameSink is where a watch writes its events: a chunked HTTP body or a
-// WebSocket. write takes one complete event.
+// WebSocket. write takes one complete event; writeRecord writes the event
+// of type t carrying rec, built in the sink's own buffer (the store keeps no
+// frame per record, see storage.Record.AppendWatchFrame).
 type frameSink interface {
 	write(frame []byte) error
+	writeRecord(t watch.EventType, rec *storage.Record) error
 	flush() error
 	close()
 }
@@ -63,6 +69,11 @@ func (s *chunkedSink) deadline() {
 
 func (s *chunkedSink) write(frame []byte) error {
 	s.buf = append(s.buf, frame...)
+	return nil
+}
+
+func (s *chunkedSink) writeRecord(t watch.EventType, rec *storage.Record) error {
+	s.buf = rec.AppendWatchFrame(s.buf, t)
 	return nil
 }
 
@@ -146,6 +157,7 @@ func upgradeError(status int, reason error) error {
 // cancels the watch when the client closes.
 type wsSink struct {
 	conn       *websocket.Conn
+	frame      []byte // writeRecord's buffer, reused across events
 	timeout    time.Duration
 	readerDone chan struct{}
 	once       sync.Once
@@ -188,6 +200,15 @@ func upgradeWebSocket(w http.ResponseWriter, r *http.Request, cancel context.Can
 func (s *wsSink) write(frame []byte) error {
 	_ = s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
 	return s.conn.WriteMessage(websocket.TextMessage, frame)
+}
+
+func (s *wsSink) writeRecord(t watch.EventType, rec *storage.Record) error {
+	s.frame = rec.AppendWatchFrame(s.frame[:0], t)
+	err := s.write(s.frame)
+	if cap(s.frame) > maxKeptSinkBuffer {
+		s.frame = nil
+	}
+	return err
 }
 
 func (s *wsSink) flush() error { return nil }

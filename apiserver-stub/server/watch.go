@@ -296,9 +296,15 @@ func (st *watchStream) take(ev storage.Event, ok bool, events <-chan storage.Eve
 			st.flush()
 			return false // the store ended the watch: clean end of stream
 		}
-		frame, last := st.s.frameFor(ev, st.p, &st.initialDone)
-		if frame != nil {
-			if err := st.sink.write(frame); err != nil {
+		frame, rec, last := st.s.frameFor(ev, st.p, &st.initialDone)
+		if frame != nil || rec != nil {
+			var err error
+			if rec != nil {
+				err = st.sink.writeRecord(ev.Type, rec)
+			} else {
+				err = st.sink.write(frame)
+			}
+			if err != nil {
 				st.s.writeFailed(st.res, err)
 				return false
 			}
@@ -353,44 +359,45 @@ func isClosed(c <-chan struct{}) bool {
 	}
 }
 
-// frameFor renders one store event; nil means nothing to send. last is true
-// for an ERROR, after which the watch ends.
-func (s *Server) frameFor(ev storage.Event, p *watchParams, initialDone *bool) (frame []byte, last bool) {
+// frameFor renders one store event: a frame, or a record whose plain
+// watch frame the sink builds itself; neither means nothing to send. last
+// is true for an ERROR, after which the watch ends.
+func (s *Server) frameFor(ev storage.Event, p *watchParams, initialDone *bool) (frame []byte, rec *storage.Record, last bool) {
 	switch ev.Type {
 	case watch.Added, watch.Modified, watch.Deleted:
 		if ev.Object == nil {
-			return nil, false
+			return nil, nil, false
 		}
 		switch p.out {
 		case outputTable:
 			f, err := s.tableEventFrame(p, ev.Type, ev.Object)
 			if err != nil {
-				return errorFrame(apierrors.NewInternalError(err)), true
+				return errorFrame(apierrors.NewInternalError(err)), nil, true
 			}
-			return f, false
+			return f, nil, false
 		case outputMetadata:
 			pom, err := partialObjectMetadata(ev.Object.Data)
 			if err != nil {
-				return errorFrame(apierrors.NewInternalError(err)), true
+				return errorFrame(apierrors.NewInternalError(err)), nil, true
 			}
-			return eventFrame(ev.Type, pom), false
+			return eventFrame(ev.Type, pom), nil, false
 		}
-		return ev.Object.WatchFrame(ev.Type), false
+		return nil, ev.Object, false
 	case watch.Bookmark:
 		if ev.InitialEventsEnd {
 			*initialDone = true
 		}
 		if !p.allowBookmarks {
-			return nil, false
+			return nil, nil, false
 		}
-		return bookmarkFrame(p.ri, ev.Revision, ev.InitialEventsEnd), false
+		return bookmarkFrame(p.ri, ev.Revision, ev.InitialEventsEnd), nil, false
 	case watch.Error:
 		if storage.IsCompacted(ev.Err) {
 			s.metrics.expired.WithLabelValues("WATCH").Inc()
 		}
-		return errorFrame(storageError(ev.Err, p.ri.gr(), "", msgWatchTooOld)), true
+		return errorFrame(storageError(ev.Err, p.ri.gr(), "", msgWatchTooOld)), nil, true
 	}
-	return nil, false
+	return nil, nil, false
 }
 
 // bookmarkFrame is a BOOKMARK event whose object is an empty object of the

@@ -1,47 +1,28 @@
 package storage
 
 import (
-	"sync/atomic"
-
 	"k8s.io/apimachinery/pkg/watch"
 )
 
-// frameCache holds the encoded watch frames of a record, built on first use,
-// so that all watchers of an event share one encoding per event type.
-type frameCache struct {
-	added, modified, deleted atomic.Pointer[[]byte]
+// Watch frames are built by the writer of each watch, into the buffer it
+// sends from, rather than cached on the Record: a cached frame is a second
+// copy of the object's JSON, kept for as long as the record lives (for a
+// live object, for good) once any watch has sent it, and a chunked watch
+// copies the frame into its buffer anyway. Appending the three parts costs
+// the same copy and keeps the JSON once.
+
+// AppendWatchFrame appends the JSON watch event {"type":t,"object":Data}
+// followed by a newline to dst, as written on a chunked HTTP watch (and,
+// without the newline's meaning, as one WebSocket message).
+func (r *Record) AppendWatchFrame(dst []byte, t watch.EventType) []byte {
+	dst = append(dst, `{"type":"`...)
+	dst = append(dst, t...)
+	dst = append(dst, `","object":`...)
+	dst = append(dst, r.Data...)
+	return append(dst, "}\n"...)
 }
 
-// WatchFrame returns the JSON watch event {"type":T,"object":Data} followed
-// by a newline, as written on a chunked HTTP watch (and, without the
-// newline's meaning, as one WebSocket message). The bytes are shared: never
-// modify them.
+// WatchFrame returns a new watch frame for r (see AppendWatchFrame).
 func (r *Record) WatchFrame(t watch.EventType) []byte {
-	var slot *atomic.Pointer[[]byte]
-	switch t {
-	case watch.Added:
-		slot = &r.frames.added
-	case watch.Modified:
-		slot = &r.frames.modified
-	case watch.Deleted:
-		slot = &r.frames.deleted
-	default:
-		return encodeFrame(t, r.Data)
-	}
-	if p := slot.Load(); p != nil {
-		return *p
-	}
-	b := encodeFrame(t, r.Data)
-	slot.CompareAndSwap(nil, &b)
-	return *slot.Load()
-}
-
-func encodeFrame(t watch.EventType, data []byte) []byte {
-	b := make([]byte, 0, len(data)+len(t)+24)
-	b = append(b, `{"type":"`...)
-	b = append(b, t...)
-	b = append(b, `","object":`...)
-	b = append(b, data...)
-	b = append(b, "}\n"...)
-	return b
+	return r.AppendWatchFrame(make([]byte, 0, len(r.Data)+len(t)+24), t)
 }

@@ -80,8 +80,6 @@ type Record struct {
 	// attrs holds the labels and fields that selectors match against, in
 	// the compact form of attrs.go; see Labels and Fields.
 	attrs string
-
-	frames frameCache // lazily built watch frames, see WatchFrame
 }
 
 // newRecord returns a record with its attributes encoded.
