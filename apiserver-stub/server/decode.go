@@ -258,7 +258,7 @@ func schemaErrors(res *Resource, obj, old runtime.Object) (field.ErrorList, erro
 			return nil, apierrors.NewInternalError(err)
 		}
 	}
-	return res.schema.validateValue(v, ov), nil
+	return res.schema.validateTyped(v, ov), nil
 }
 
 // schemaDecodeError validates a body as sent against the kind's schema,

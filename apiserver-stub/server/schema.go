@@ -28,7 +28,6 @@ import (
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	openapierrors "k8s.io/kube-openapi/pkg/validation/errors"
@@ -50,6 +49,13 @@ type kindSchema struct {
 	// required is where schema requires properties, for a quick check
 	// that a body lacks none (nil: nothing is required anywhere).
 	required *requiredTree
+	// typedValidator checks an object decoded into its Go type against
+	// the schema's constraints only (nil: the schema has none). The Go
+	// types and the schema are generated from one another, so such an
+	// object already has every type the schema names: only the
+	// constraints (required, bounds, lengths, patterns, enums) can fail,
+	// and walking the parts of the schema without any is wasted work.
+	typedValidator *validate.SchemaValidator
 }
 
 // kunosSchemas are the schemas of the kunos.io/v1 kinds, by kind.
@@ -92,11 +98,15 @@ func parseCRDs(doc []byte, version string) (map[string]*kindSchema, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", crd.Name, err)
 		}
-		out[crd.Spec.Names.Kind] = &kindSchema{
+		ks := &kindSchema{
 			crd: crd, version: v, schema: s,
 			validator: validate.NewSchemaValidator(s, nil, "", strfmt.Default),
 			required:  newRequiredTree(s),
 		}
+		if c := constraintsOnly(s); c != nil {
+			ks.typedValidator = validate.NewSchemaValidator(c, nil, "", strfmt.Default)
+		}
+		out[crd.Spec.Names.Kind] = ks
 	}
 	return out, nil
 }
@@ -117,19 +127,10 @@ func toOpenAPISchema(p *apiextensionsv1.JSONSchemaProps) (*spec.Schema, error) {
 }
 
 // toJSONValue turns a typed object into the JSON value the validator
-// checks: exactly what would be stored.
+// checks, the value a JSON round trip gives (integers int64, other numbers
+// float64), without the round trip.
 func toJSONValue(obj runtime.Object) (any, error) {
-	b, err := json.Marshal(obj)
-	if err != nil {
-		return nil, err
-	}
-	var v any
-	// apimachinery's JSON decoding, as kube-apiserver's for custom
-	// resources: integers become int64, other numbers float64.
-	if err := utiljson.Unmarshal(b, &v); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 }
 
 // validateValue checks a JSON value against the schema. With old set (an
@@ -137,7 +138,20 @@ func toJSONValue(obj runtime.Object) (any, error) {
 // dropped, as kube-apiserver's validation ratcheting does, so an object
 // stored before a rule existed can still be updated elsewhere.
 func (ks *kindSchema) validateValue(v, old any) field.ErrorList {
-	res := ks.validator.Validate(v)
+	return validateWith(ks.validator, v, old)
+}
+
+// validateTyped is validateValue for the value of an object decoded into
+// its Go type (see typedValidator).
+func (ks *kindSchema) validateTyped(v, old any) field.ErrorList {
+	if ks.typedValidator == nil {
+		return nil
+	}
+	return validateWith(ks.typedValidator, v, old)
+}
+
+func validateWith(validator *validate.SchemaValidator, v, old any) field.ErrorList {
+	res := validator.Validate(v)
 	if res == nil || res.IsValid() {
 		return nil
 	}
@@ -360,4 +374,60 @@ func (t *requiredTree) mayLack(v any) bool {
 		return len(t.required) > 0
 	}
 	return false
+}
+
+// constraintsOnly returns the part of s that can refuse a value of the
+// right types: the nodes with constraints (required, bounds, lengths,
+// patterns, enums, item and property counts, combinators) and the path to
+// them, each node keeping its type and format; nil when there is none. A
+// node whose additionalProperties is false is kept whole, since leaving
+// out its properties would make them refused.
+func constraintsOnly(s *spec.Schema) *spec.Schema {
+	if s == nil {
+		return nil
+	}
+	if s.AdditionalProperties != nil && !s.AdditionalProperties.Allows {
+		c := *s
+		return &c
+	}
+	out := &spec.Schema{}
+	out.Type, out.Format, out.Nullable = s.Type, s.Format, s.Nullable
+	out.Required = s.Required
+	out.Maximum, out.ExclusiveMaximum, out.Minimum, out.ExclusiveMinimum = s.Maximum, s.ExclusiveMaximum, s.Minimum, s.ExclusiveMinimum
+	out.MaxLength, out.MinLength, out.Pattern = s.MaxLength, s.MinLength, s.Pattern
+	out.MaxItems, out.MinItems, out.UniqueItems, out.MultipleOf = s.MaxItems, s.MinItems, s.UniqueItems, s.MultipleOf
+	out.Enum, out.MaxProperties, out.MinProperties = s.Enum, s.MaxProperties, s.MinProperties
+	out.AllOf, out.AnyOf, out.OneOf, out.Not = s.AllOf, s.AnyOf, s.OneOf, s.Not
+	keep := len(out.Required) > 0 || out.Maximum != nil || out.Minimum != nil ||
+		out.MaxLength != nil || out.MinLength != nil || out.Pattern != "" ||
+		out.MaxItems != nil || out.MinItems != nil || out.UniqueItems || out.MultipleOf != nil ||
+		len(out.Enum) > 0 || out.MaxProperties != nil || out.MinProperties != nil ||
+		len(out.AllOf)+len(out.AnyOf)+len(out.OneOf) > 0 || out.Not != nil ||
+		(s.Type.Contains("string") && s.Format != "")
+	for name := range s.Properties {
+		p := s.Properties[name]
+		if c := constraintsOnly(&p); c != nil {
+			if out.Properties == nil {
+				out.Properties = map[string]spec.Schema{}
+			}
+			out.Properties[name] = *c
+			keep = true
+		}
+	}
+	if s.Items != nil {
+		if len(s.Items.Schemas) > 0 {
+			out.Items, keep = s.Items, true
+		} else if c := constraintsOnly(s.Items.Schema); c != nil {
+			out.Items, keep = &spec.SchemaOrArray{Schema: c}, true
+		}
+	}
+	if s.AdditionalProperties != nil {
+		if c := constraintsOnly(s.AdditionalProperties.Schema); c != nil {
+			out.AdditionalProperties, keep = &spec.SchemaOrBool{Allows: true, Schema: c}, true
+		}
+	}
+	if !keep {
+		return nil
+	}
+	return out
 }

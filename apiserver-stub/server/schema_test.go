@@ -1,12 +1,17 @@
 package server
 
 import (
+	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -166,4 +171,88 @@ func TestRequiredTreeNeverMissesARequiredError(t *testing.T) {
 		t.Fatalf("none of %d bodies lacked a required field: the test checks nothing", checked)
 	}
 	t.Logf("%d bodies, %d lacking a required field", checked, lacking)
+}
+
+// TestTypedValidationMatchesFullValidation: for random objects of every
+// kunos.io kind, many of them invalid, validating the typed object against
+// the schema's constraints only gives exactly the errors the full schema
+// gives for the object's JSON round trip.
+func TestTypedValidationMatchesFullValidation(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	i32 := func() *int32 {
+		if rng.IntN(3) == 0 {
+			return nil
+		}
+		v := int32(rng.IntN(7) - 3)
+		return &v
+	}
+	str := func() string {
+		return []string{"", "a", "Complete", "bad type!", strings.Repeat("x", 400), "example.com/Ready"}[rng.IntN(6)]
+	}
+	conds := func() []metav1.Condition {
+		var cs []metav1.Condition
+		for range rng.IntN(3) {
+			cs = append(cs, metav1.Condition{Type: str(), Status: metav1.ConditionStatus([]string{"True", "Maybe", ""}[rng.IntN(3)]),
+				Reason: []string{"", "Done", "not a reason"}[rng.IntN(3)], Message: str(), ObservedGeneration: int64(rng.IntN(3) - 1)})
+		}
+		return cs
+	}
+	objs := func() []runtime.Object {
+		to := int64(rng.IntN(4) - 1)
+		task := &kunosv1.Task{ObjectMeta: metav1.ObjectMeta{Name: "t"},
+			Spec:   kunosv1.TaskSpec{Command: []string{str()}, NodeName: str(), TimeoutSeconds: &to},
+			Status: kunosv1.TaskStatus{Phase: kunosv1.TaskPhase(str()), ExitCode: i32(), Message: str()}}
+		job := &kunosv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "j"},
+			Spec:   kunosv1.JobSpec{Completions: i32(), Parallelism: i32(), BackoffLimit: i32(), Template: kunosv1.TaskTemplateSpec{Spec: task.Spec}},
+			Status: kunosv1.JobStatus{Active: *cmpOr(i32()), Succeeded: *cmpOr(i32()), Failed: *cmpOr(i32()), Conditions: conds()}}
+		node := &kunosv1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"},
+			Spec:   kunosv1.NodeSpec{Capacity: *cmpOr(i32())},
+			Status: kunosv1.NodeStatus{RunningTasks: *cmpOr(i32()), Conditions: conds()}}
+		return []runtime.Object{task, job, node}
+	}
+	key := func(errs field.ErrorList) []string {
+		var out []string
+		for _, e := range errs {
+			out = append(out, e.Error())
+		}
+		slices.Sort(out)
+		return out
+	}
+	invalid := 0
+	for range 500 {
+		for _, obj := range objs() {
+			kind := reflect.TypeOf(obj).Elem().Name()
+			ks := kunosSchemas[kind]
+			b, err := json.Marshal(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var full any
+			if err := utiljson.Unmarshal(b, &full); err != nil {
+				t.Fatal(err)
+			}
+			typed, err := toJSONValue(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, got := key(ks.validateValue(full, nil)), key(ks.validateTyped(typed, nil))
+			if !slices.Equal(want, got) {
+				t.Fatalf("%s %s:\nfull schema:  %q\nconstraints:  %q", kind, b, want, got)
+			}
+			if len(want) > 0 {
+				invalid++
+			}
+		}
+	}
+	if invalid == 0 {
+		t.Fatal("no invalid object: the test checks nothing")
+	}
+	t.Logf("1500 objects, %d invalid", invalid)
+}
+
+func cmpOr(p *int32) *int32 {
+	if p == nil {
+		return new(int32)
+	}
+	return p
 }
