@@ -28,6 +28,7 @@ type Client struct {
 	limiter   *rate.Limiter // nil: unlimited
 	timeout   time.Duration
 	transport Transport
+	protobuf  bool // ask for protobuf for kinds that have it (Config.ContentType)
 	metrics   MetricsHook
 	log       *slog.Logger
 }
@@ -45,6 +46,11 @@ func New(cfg *Config) (*Client, error) {
 	}
 	if cfg.WatchTransport != TransportHTTP && cfg.WatchTransport != TransportWebSocket {
 		return nil, fmt.Errorf("client: unknown WatchTransport %v", cfg.WatchTransport)
+	}
+	switch cfg.ContentType {
+	case "", ContentTypeProtobuf, ContentTypeJSON:
+	default:
+		return nil, fmt.Errorf("client: unsupported Config.ContentType %q, want %q or %q", cfg.ContentType, ContentTypeProtobuf, ContentTypeJSON)
 	}
 	tlsCfg, err := buildTLS(&cfg.TLS, bases)
 	if err != nil {
@@ -71,6 +77,7 @@ func New(cfg *Config) (*Client, error) {
 		userAgent: cfg.UserAgent,
 		timeout:   cfg.Timeout,
 		transport: cfg.WatchTransport,
+		protobuf:  cfg.ContentType != ContentTypeJSON,
 		metrics:   cfg.Metrics,
 		log:       cfg.Logger,
 		dialer: &websocket.Dialer{

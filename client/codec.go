@@ -22,20 +22,27 @@ type codec[T cache.Object] struct {
 	// descriptor; Kind is "" only for an invalid descriptor (the Resource
 	// then fails before any use).
 	gvk          schema.GroupVersionKind
+	gv           string       // gvk's apiVersion, e.g. "v1", "coordination.k8s.io/v1"
 	elem         reflect.Type // T's element type
 	unstructured bool
+	// proto says T has protobuf encoding (a k8s.io/api kind): the client
+	// may then ask for protobuf, and decodes whichever the server sends.
+	proto bool
 }
 
 // newCodec returns the codec of objects of kind gvk as T. A non-pointer T
 // gets a codec that is never used: Descriptor.Validate refuses it first.
 func newCodec[T cache.Object](gvk schema.GroupVersionKind) *codec[T] {
 	t := reflect.TypeFor[T]()
-	c := &codec[T]{gvk: gvk}
+	c := &codec[T]{gvk: gvk, gv: gvk.GroupVersion().String()}
 	if t.Kind() != reflect.Pointer {
 		return c
 	}
 	c.elem = t.Elem()
-	_, c.unstructured = any(c.new()).(runtime.Unstructured)
+	zero := any(c.new())
+	_, c.unstructured = zero.(runtime.Unstructured)
+	_, c.proto = zero.(protoMessage)
+	c.proto = c.proto && !c.unstructured
 	return c
 }
 

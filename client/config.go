@@ -101,6 +101,17 @@ type Config struct {
 	UserAgent string
 	// WatchTransport selects chunked HTTP (default) or WebSocket watches.
 	WatchTransport Transport
+	// ContentType is the encoding asked of the server for kinds whose Go
+	// type has protobuf encoding (the k8s.io/api kinds, such as
+	// *corev1.ConfigMap): "" (the default) or ContentTypeProtobuf asks for
+	// protobuf with JSON as a fallback the server may pick (apiserver-stub
+	// does); ContentTypeJSON asks for JSON only. The default is client-go's
+	// for built-in kinds, because protobuf costs kube-apiserver and the
+	// client far less CPU per object than JSON. Other kinds (custom
+	// resources, unstructured objects) are always JSON, and so are request
+	// bodies and WebSocket watches; the client decodes whichever of the two
+	// the server answers with.
+	ContentType string
 	// Metrics, if set, observes every request attempt.
 	Metrics MetricsHook
 	// Logger receives debug logs about retries and watch ends (default:

@@ -35,11 +35,16 @@ func responseError(r *request, code int, h http.Header, body io.Reader) error {
 		bodySnippet(data), retry, true)
 }
 
-// decodeStatus decodes data as a metav1.Status if the content type allows
-// JSON and the body says kind Status.
+// decodeStatus decodes data as a metav1.Status if the body says kind
+// Status in the encoding the content type names: JSON (or none), or
+// protobuf, which kube-apiserver answers when the request preferred it.
 func decodeStatus(contentType string, data []byte) (*metav1.Status, bool) {
 	if contentType != "" {
 		mt, _, err := mime.ParseMediaType(contentType)
+		if err == nil && mt == ContentTypeProtobuf {
+			st, err := decodeProtoStatus(data)
+			return st, err == nil
+		}
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return nil, false
 		}

@@ -15,11 +15,15 @@ import (
 type rawEvent struct {
 	Type   watch.EventType `json:"type"`
 	Object json.RawMessage `json:"object"`
+	// proto says Object is a protobuf envelope ("k8s\x00" + Unknown), from
+	// a protobuf watch stream, rather than JSON.
+	proto bool
 }
 
 func (e *rawEvent) reset() {
 	e.Type = ""
 	e.Object = e.Object[:0]
+	e.proto = false
 }
 
 // malformedError marks a stream that carried something that is not a valid
@@ -41,13 +45,29 @@ func (c *codec[T]) decodeEvent(raw *rawEvent) (watch.Event, error) {
 	}
 	switch raw.Type {
 	case watch.Added, watch.Modified, watch.Deleted, watch.Bookmark:
-		obj, err := c.decode(raw.Object, true)
+		var (
+			obj T
+			err error
+		)
+		if raw.proto {
+			obj, err = c.decodeProto(raw.Object, true)
+		} else {
+			obj, err = c.decode(raw.Object, true)
+		}
 		if err != nil {
 			return watch.Event{}, fmt.Errorf("decode %s watch event object: %w", raw.Type, err)
 		}
 		return watch.Event{Type: raw.Type, Object: obj}, nil
 	case watch.Error:
-		st, err := decodeErrorObject(raw.Object)
+		var (
+			st  *metav1.Status
+			err error
+		)
+		if raw.proto {
+			st, err = decodeProtoStatus(raw.Object)
+		} else {
+			st, err = decodeErrorObject(raw.Object)
+		}
 		if err != nil {
 			return watch.Event{}, fmt.Errorf("decode ERROR watch event object: %w", err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"mime"
 	"net/http"
 	"strings"
 
@@ -31,11 +30,19 @@ func (r *Resource[T]) List(ctx context.Context, opts metav1.ListOptions) ([]T, m
 	}
 	req := r.newRequest("list", http.MethodGet, "")
 	req.query = r.c.addTimeout(listQuery(&opts))
-	data, err := r.c.do(ctx, req)
+	data, format, err := r.c.do(ctx, req)
 	if err != nil {
 		return nil, metav1.ListMeta{}, err
 	}
-	items, meta, err := r.decodeList(data)
+	var (
+		items []T
+		meta  metav1.ListMeta
+	)
+	if format == formatProtobuf {
+		items, meta, err = r.codec.decodeProtoList(data)
+	} else {
+		items, meta, err = r.decodeList(data)
+	}
 	if err != nil {
 		return nil, metav1.ListMeta{}, fmt.Errorf("%s: decode response: %w", req.describe(), err)
 	}
@@ -133,18 +140,4 @@ func (r *Resource[T]) ListAll(ctx context.Context, opts metav1.ListOptions) ([]T
 		items = append(items, more...)
 	}
 	return items, meta, nil
-}
-
-// checkContentType accepts JSON (or no Content-Type, which client-go also
-// accepts); anything else would not decode.
-func checkContentType(resp *http.Response) error {
-	ct := resp.Header.Get("Content-Type")
-	if ct == "" {
-		return nil
-	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-		return fmt.Errorf("unexpected response Content-Type %q, want application/json", ct)
-	}
-	return nil
 }

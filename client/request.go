@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -32,7 +33,13 @@ type request struct {
 	query        url.Values
 	body         []byte
 	contentType  string
+	// accept is the Accept header: "" for JSON only, or acceptProtobuf /
+	// acceptProtobufWatch for a kind that has protobuf encoding.
+	accept string
 }
+
+// allowsProto says a protobuf answer was asked for and may be decoded.
+func (r *request) allowsProto() bool { return r.accept != "" }
 
 // describe names the target for error messages:
 // `list tasks in "ns"`, `get tasks "a" in "ns"`, `update nodes/status "n1"`.
@@ -313,7 +320,11 @@ func (c *Client) newHTTPRequest(ctx context.Context, r *request, ep *endpoint) (
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", "application/json")
+	accept := r.accept
+	if accept == "" {
+		accept = ContentTypeJSON
+	}
+	req.Header.Set("Accept", accept)
 	if r.body != nil {
 		ct := r.contentType
 		if ct == "" {
@@ -348,7 +359,22 @@ func isTooLargeRV(resp *http.Response) bool {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	resp.Body = io.NopCloser(bytes.NewReader(b))
-	return err == nil && bytes.Contains(b, []byte(`"`+string(metav1.CauseTypeResourceVersionTooLarge)+`"`))
+	if err != nil {
+		return false
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == ContentTypeProtobuf {
+		st, ok := decodeStatus(ContentTypeProtobuf, b)
+		if !ok || st.Details == nil {
+			return false
+		}
+		for _, c := range st.Details.Causes {
+			if c.Type == metav1.CauseTypeResourceVersionTooLarge {
+				return true
+			}
+		}
+		return false
+	}
+	return bytes.Contains(b, []byte(`"`+string(metav1.CauseTypeResourceVersionTooLarge)+`"`))
 }
 
 // retryAfter reports whether resp may be retried and after how long:

@@ -78,7 +78,14 @@ func (r *Resource[T]) Info() resource.Info { return r.info }
 func (r *Resource[T]) NamespaceName() string { return r.ns }
 
 func (r *Resource[T]) newRequest(verb, method, name string) *request {
-	return &request{verb: verb, method: method, gvr: r.info.GVR, namespace: r.ns, name: name}
+	req := &request{verb: verb, method: method, gvr: r.info.GVR, namespace: r.ns, name: name}
+	if r.codec.proto && r.c.protobuf {
+		req.accept = acceptProtobuf
+		if verb == "watch" {
+			req.accept = acceptProtobufWatch
+		}
+	}
+	return req
 }
 
 // namedRequest builds a request for the object called name, failing at
@@ -221,32 +228,38 @@ func (r *Resource[T]) Delete(ctx context.Context, name string, opts metav1.Delet
 func (r *Resource[T]) doObject(ctx context.Context, req *request) (T, error) {
 	var zero T
 	req.query = r.c.addTimeout(req.query)
-	data, err := r.c.do(ctx, req)
+	data, format, err := r.c.do(ctx, req)
 	if err != nil {
 		return zero, err
 	}
-	obj, err := r.codec.decode(data, false)
+	var obj T
+	if format == formatProtobuf {
+		obj, err = r.codec.decodeProto(data, false)
+	} else {
+		obj, err = r.codec.decode(data, false)
+	}
 	if err != nil {
 		return zero, fmt.Errorf("%s: decode response: %w", req.describe(), err)
 	}
 	return obj, nil
 }
 
-// do performs req and returns the whole 2xx body.
-func (c *Client) do(ctx context.Context, req *request) ([]byte, error) {
+// do performs req and returns the whole 2xx body and its encoding.
+func (c *Client) do(ctx context.Context, req *request) ([]byte, wireFormat, error) {
 	resp, err := c.send(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	if err := checkContentType(resp); err != nil {
-		return nil, fmt.Errorf("%s: %w", req.describe(), err)
+	format, err := responseFormat(resp.Header.Get("Content-Type"), req.allowsProto())
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", req.describe(), err)
 	}
 	data, err := readBody(resp)
 	if err != nil {
-		return nil, fmt.Errorf("%s: read response: %w", req.describe(), contextErr(ctx, err))
+		return nil, 0, fmt.Errorf("%s: read response: %w", req.describe(), contextErr(ctx, err))
 	}
-	return data, nil
+	return data, format, nil
 }
 
 // readBody reads a whole response body, sized by Content-Length when the

@@ -7,10 +7,13 @@ import (
 )
 
 // httpFrames reads events from a chunked HTTP body: a sequence of JSON
-// objects, newlines optional (what json.Decoder accepts, as client-go).
+// objects, newlines optional (what json.Decoder accepts, as client-go), or
+// length-prefixed protobuf WatchEvents (see protobuf.go). One of fr and pfr
+// is set.
 type httpFrames struct {
 	body   io.ReadCloser
 	fr     *framer
+	pfr    *lengthFramer
 	cancel context.CancelFunc
 	broke  func() // marks the server down; nil in tests
 }
@@ -31,12 +34,18 @@ func (c *Client) openHTTPWatch(ctx context.Context, req *request) (*httpFrames, 
 		cancel()
 		return nil, err
 	}
-	if err := checkContentType(resp); err != nil {
+	format, err := responseFormat(resp.Header.Get("Content-Type"), req.allowsProto())
+	if err != nil {
 		cancel()
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s: %w", req.describe(), err)
 	}
-	f := newHTTPFrames(resp.Body, cancel)
+	var f *httpFrames
+	if format == formatProtobuf {
+		f = newProtoHTTPFrames(resp.Body, cancel)
+	} else {
+		f = newHTTPFrames(resp.Body, cancel)
+	}
 	f.broke = func() { c.eps.failed(ep) }
 	return f, nil
 }
@@ -45,7 +54,19 @@ func newHTTPFrames(body io.ReadCloser, cancel context.CancelFunc) *httpFrames {
 	return &httpFrames{body: body, fr: newFramer(body), cancel: cancel}
 }
 
+// newProtoHTTPFrames reads a protobuf watch stream.
+func newProtoHTTPFrames(body io.ReadCloser, cancel context.CancelFunc) *httpFrames {
+	return &httpFrames{body: body, pfr: newLengthFramer(body), cancel: cancel}
+}
+
 func (f *httpFrames) next(ev *rawEvent) error {
+	if f.pfr != nil {
+		frame, err := f.pfr.next()
+		if err != nil {
+			return err
+		}
+		return parseProtoWatchEvent(frame, ev)
+	}
 	frame, scan, err := f.fr.next()
 	if err != nil {
 		return err
