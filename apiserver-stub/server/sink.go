@@ -157,7 +157,8 @@ func upgradeError(status int, reason error) error {
 // cancels the watch when the client closes.
 type wsSink struct {
 	conn       *websocket.Conn
-	frame      []byte // writeRecord's buffer, reused across events
+	buf        []byte // queued events, back to back
+	ends       []int  // where each queued event ends in buf
 	timeout    time.Duration
 	readerDone chan struct{}
 	once       sync.Once
@@ -197,21 +198,38 @@ func upgradeWebSocket(w http.ResponseWriter, r *http.Request, cancel context.Can
 	return s, http.StatusSwitchingProtocols
 }
 
+// write and writeRecord queue an event in buf; flush sends each queued
+// event as one text message. The messages of a watch thus go out in its
+// flush slot (see streamWatch), as a chunked watch's writes do.
 func (s *wsSink) write(frame []byte) error {
-	_ = s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
-	return s.conn.WriteMessage(websocket.TextMessage, frame)
+	s.buf = append(s.buf, frame...)
+	s.ends = append(s.ends, len(s.buf))
+	return nil
 }
 
 func (s *wsSink) writeRecord(t watch.EventType, rec *storage.Record) error {
-	s.frame = rec.AppendWatchFrame(s.frame[:0], t)
-	err := s.write(s.frame)
-	if cap(s.frame) > maxKeptSinkBuffer {
-		s.frame = nil
-	}
-	return err
+	s.buf = rec.AppendWatchFrame(s.buf, t)
+	s.ends = append(s.ends, len(s.buf))
+	return nil
 }
 
-func (s *wsSink) flush() error { return nil }
+func (s *wsSink) flush() error {
+	start := 0
+	for _, end := range s.ends {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
+		if err := s.conn.WriteMessage(websocket.TextMessage, s.buf[start:end]); err != nil {
+			return err
+		}
+		start = end
+	}
+	s.ends = s.ends[:0]
+	if cap(s.buf) > maxKeptSinkBuffer {
+		s.buf = nil
+	} else {
+		s.buf = s.buf[:0]
+	}
+	return nil
+}
 
 // close sends a normal close, closes the connection and waits for the
 // reader goroutine.
