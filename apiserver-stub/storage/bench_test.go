@@ -17,6 +17,7 @@ import (
 	"github.com/kunos-io/listwatch/internal/etcdrun"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/utils/ptr"
 )
 
 // drained starts n watchers of prefix, each drained by its own goroutine,
@@ -178,6 +179,27 @@ func heapTask(i int) *kunosv1.Task {
 	return t
 }
 
+// asServed adds to t what an object written through the API server
+// carries besides its spec: the creating client's managedFields entry and
+// annotations, about 1 KB of JSON in all.
+func asServed(t *kunosv1.Task) {
+	t.Annotations = map[string]string{
+		"kunos.io/submitted-by": "ci-pipeline-" + t.Name,
+		"kunos.io/trace-id":     "4bf92f3577b34da6a3ce929d0e0e4736",
+		"kunos.io/retry-policy": "on-failure",
+	}
+	t.ManagedFields = []metav1.ManagedFieldsEntry{{
+		Manager:    "job-controller",
+		Operation:  metav1.ManagedFieldsOperationUpdate,
+		APIVersion: "kunos.io/v1",
+		Time:       &t.CreationTimestamp,
+		FieldsType: "FieldsV1",
+		FieldsV1:   &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:annotations":{".":{},"f:kunos.io/retry-policy":{},"f:kunos.io/submitted-by":{},"f:kunos.io/trace-id":{}},"f:labels":{".":{},"f:kunos.io/job":{},"f:tier":{}},"f:ownerReferences":{}},"f:spec":{".":{},"f:command":{},"f:nodeName":{}}}`)},
+	}}
+	t.OwnerReferences = []metav1.OwnerReference{{APIVersion: "kunos.io/v1", Kind: "Job", Name: t.Labels["kunos.io/job"],
+		UID: "11111111-2222-3333-4444-555555555555", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}}
+}
+
 // liveHeap returns the live heap after a full collection.
 func liveHeap() uint64 {
 	var m runtime.MemStats
@@ -192,9 +214,21 @@ func liveHeap() uint64 {
 // Create, as a server decodes a fresh object per request: whatever of it
 // the store keeps (a label map, a node name) counts. Run with
 // -benchtime=1x.
+//
+// The Tasks are small (about 380 bytes of JSON, so the store's fixed cost
+// per object shows), and in the last case about 1 KB: the same Tasks as
+// they come out of the API server, with the managedFields entry of the
+// client that created them, and a few annotations.
 func BenchmarkHeapPerObject(b *testing.B) {
-	for _, n := range []int{10000, 100000} {
-		b.Run(fmt.Sprintf("objects=%d", n), func(b *testing.B) {
+	for _, tc := range []struct {
+		n     int
+		large bool
+	}{{10000, false}, {100000, false}, {100000, true}} {
+		n, name := tc.n, fmt.Sprintf("objects=%d", tc.n)
+		if tc.large {
+			name += ",object=1KB"
+		}
+		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
 			var perObj, jsonPerObj float64
 			for range b.N {
@@ -203,6 +237,9 @@ func BenchmarkHeapPerObject(b *testing.B) {
 				var jsonBytes int
 				for i := range n {
 					o := heapTask(i)
+					if tc.large {
+						asServed(o)
+					}
 					r, err := s.Create(ctx, taskKey(o.Namespace, o.Name), o)
 					if err != nil {
 						b.Fatal(err)
