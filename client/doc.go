@@ -49,7 +49,11 @@
 // typed clients clear them).
 //
 // Wire details follow client-go: ListOptions are encoded as its parameter
-// codec does (sorted, empty values omitted), bodies are JSON, watches ask
-// for application/json, and a WebSocket watch sends an Origin header, which
-// kube-apiserver requires.
+// codec does (sorted, empty values omitted), request bodies are JSON, and a
+// WebSocket watch sends an Origin header, which kube-apiserver requires.
+// For the k8s.io/api kinds (Go types with generated protobuf code) gets,
+// lists and HTTP watches ask for protobuf with JSON as the fallback, as
+// client-go's typed clients do (Config.ContentType); each answer is decoded
+// as the Content-Type the server sent. Custom resources, unstructured
+// objects and WebSocket watches use JSON.
 package client

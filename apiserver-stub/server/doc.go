@@ -56,6 +56,13 @@
 // Timeout, ?timeout= lowers it) and its body by Config.BodyReadTimeout; a
 // watch whose client does not read is cut after Config.WatchWriteTimeout.
 //
+// Watch delivery cannot starve writers (watch.go, flushgate.go): a watch
+// gathers its events in a buffer and writes them to its connection only
+// in one of a few flush slots (Config.WatchFlushConcurrency, one per two
+// CPUs). An idle server has a slot free, so an event goes out at once; a
+// busy one writes many events per write(2) and wakes each watch once per
+// batch, not once per event.
+//
 // Security is a filter in front of routing (filter.go): Config.Authenticator
 // (401 Unauthorized), Config.Authorizer with the attributes of
 // authz.RequestAttributes (403 Forbidden, with kube-apiserver's message),
