@@ -67,6 +67,12 @@ func New(cfg *Config) (*Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
 	tr.ForceAttemptHTTP2 = true // a custom TLS config disables HTTP/2 unless asked
+	// Over HTTP/2 every watch shares one connection, which must not die
+	// unnoticed: with no frame for SendPingTimeout the transport pings,
+	// and closes the connection (failing its streams, which the reflector
+	// re-opens) when no answer comes within PingTimeout. client-go's
+	// values.
+	tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second}
 	tr.MaxIdleConnsPerHost = 25 // client-go's value: informers open many connections to one host
 
 	c := &Client{

@@ -8,11 +8,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"net"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,4 +211,96 @@ func toUnstructured(t *testing.T, obj any) *unstructured.Unstructured {
 		t.Fatal(err)
 	}
 	return &unstructured.Unstructured{Object: m}
+}
+
+// TestTLSWatchesShareOneHTTP2Connection: over TLS the server speaks
+// HTTP/2, as kube-apiserver does, so a client's watches share one
+// connection, and each still receives its events.
+func TestTLSWatchesShareOneHTTP2Connection(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "admin.kubeconfig")
+	srv, err := embed.Start(ctx, embed.Options{
+		Listen: "127.0.0.1:0",
+		Config: server.Config{Logger: slog.New(slog.DiscardHandler)},
+		Secure: embed.SecureOptions{CertDir: filepath.Join(dir, "pki"), WriteKubeconfig: kc},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stopCtx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		_ = srv.Stop(stopCtx)
+	}()
+	cfg, err := client.LoadKubeconfig(kc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A plain net/http client with the kubeconfig's credentials, to see
+	// the protocol and the connections.
+	cert, err := tls.X509KeyPair(cfg.TLS.CertData, cfg.TLS.KeyData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(srv.CAData)
+	var dials atomic.Int32
+	tr := &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
+		ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	const watches = 5
+	type frame struct {
+		Type   string       `json:"type"`
+		Object kunosv1.Task `json:"object"`
+	}
+	got := make(chan string, watches)
+	for range watches {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/apis/kunos.io/v1/namespaces/default/tasks?watch=true", nil)
+		res, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if res.ProtoMajor != 2 || res.StatusCode != http.StatusOK {
+			t.Fatalf("watch: %s %s, want HTTP/2 200", res.Proto, res.Status)
+		}
+		go func() {
+			var f frame
+			if err := json.NewDecoder(res.Body).Decode(&f); err != nil {
+				got <- err.Error()
+				return
+			}
+			got <- f.Type + " " + f.Object.Name
+		}()
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.For(c, kunosv1.Tasks).Namespace("default").Create(ctx,
+		&kunosv1.Task{ObjectMeta: metav1.ObjectMeta{Name: "h2"}, Spec: kunosv1.TaskSpec{Image: "busybox"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for range watches {
+		select {
+		case s := <-got:
+			if s != "ADDED h2" {
+				t.Fatalf("a watch got %q", s)
+			}
+		case <-ctx.Done():
+			t.Fatal("a watch got nothing")
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("%d watches opened %d connections, want 1", watches, n)
+	}
 }
