@@ -39,9 +39,13 @@ var hashSeed = maphash.MakeSeed()
 
 func hashKey(key string) uint64 { return maphash.String(hashSeed, key) }
 
+// pentry is one key and its value. The value comes first: a struct whose
+// last field has size zero is padded (so that a pointer to that field cannot
+// point past the allocation), and key sets store struct{} values, so key
+// first would make their entries 24 bytes instead of 16.
 type pentry[V any] struct {
-	key string
 	val V
+	key string
 }
 
 // pnode is a trie node. Its entries and children usually share the node's
@@ -150,7 +154,7 @@ func (m pmap[V]) assoc(key string, val V, edit uint64) (pmap[V], V, bool) {
 	if m.root == nil {
 		var zero V
 		root := newNode[V](chunk(h, 0), 0, 1, 0, edit)
-		root.entries()[0] = pentry[V]{key, val}
+		root.entries()[0] = pentry[V]{key: key, val: val}
 		return pmap[V]{root: root, size: 1}, zero, false
 	}
 	root, old, replaced := m.root.set(key, h, 0, val, edit)
@@ -177,10 +181,10 @@ func (n *pnode[V]) set(key string, h uint64, shift uint, val V, edit uint64) (*p
 			}
 		}
 		if owned {
-			n.setEntries(append(n.entries(), pentry[V]{key, val}))
+			n.setEntries(append(n.entries(), pentry[V]{key: key, val: val}))
 			return n, zero, false
 		}
-		c := withEntrySlice(append(slices.Clip(n.entries()), pentry[V]{key, val}), edit)
+		c := withEntrySlice(append(slices.Clip(n.entries()), pentry[V]{key: key, val: val}), edit)
 		return c, zero, false
 	}
 	bit := chunk(h, shift)
@@ -217,18 +221,18 @@ func (n *pnode[V]) set(key string, h uint64, shift uint, val V, edit uint64) (*p
 	default:
 		i := index(n.datamap, bit)
 		if owned && n.canInsertEntry() {
-			n.insertEntry(i, pentry[V]{key, val})
+			n.insertEntry(i, pentry[V]{key: key, val: val})
 			n.datamap |= bit
 			return n, zero, false
 		}
-		return n.copyNode(n.datamap|bit, n.nodemap, -1, i, pentry[V]{key, val}, -1, -1, nil, edit), zero, false
+		return n.copyNode(n.datamap|bit, n.nodemap, -1, i, pentry[V]{key: key, val: val}, -1, -1, nil, edit), zero, false
 	}
 }
 
 // pair builds the smallest sub-trie holding two distinct keys.
 func pair[V any](k1 string, h1 uint64, v1 V, k2 string, h2 uint64, v2 V, shift uint, edit uint64) *pnode[V] {
 	if shift >= hashWidth {
-		return withEntrySlice([]pentry[V]{{k1, v1}, {k2, v2}}, edit)
+		return withEntrySlice([]pentry[V]{{key: k1, val: v1}, {key: k2, val: v2}}, edit)
 	}
 	b1, b2 := chunk(h1, shift), chunk(h2, shift)
 	if b1 == b2 {
@@ -240,7 +244,7 @@ func pair[V any](k1 string, h1 uint64, v1 V, k2 string, h2 uint64, v2 V, shift u
 		k1, v1, k2, v2 = k2, v2, k1, v1
 	}
 	n := newNode[V](b1|b2, 0, 2, 0, edit)
-	n.entries()[0], n.entries()[1] = pentry[V]{k1, v1}, pentry[V]{k2, v2}
+	n.entries()[0], n.entries()[1] = pentry[V]{key: k1, val: v1}, pentry[V]{key: k2, val: v2}
 	return n
 }
 

@@ -150,7 +150,7 @@ func TestPmapBuild(t *testing.T) {
 		for i := 0; i < n; i++ {
 			k := fmt.Sprintf("obj-%d", i)
 			ref[k] = i
-			es = append(es, pentry[int]{k, i})
+			es = append(es, pentry[int]{key: k, val: i})
 		}
 		m := buildPmap(es, 0)
 		checkPmap(t, m, ref)
@@ -240,11 +240,11 @@ func TestPmapCollisionLookupAndBuild(t *testing.T) {
 	h := hashKey("x")
 	var hs []hashed[int]
 	for i, k := range []string{"x", "y", "z"} {
-		hs = append(hs, hashed[int]{order: trieOrder(h), hash: h, e: pentry[int]{k, i}})
+		hs = append(hs, hashed[int]{order: trieOrder(h), hash: h, e: pentry[int]{key: k, val: i}})
 	}
 	// A different hash alongside, so the root holds an entry and a path.
 	h2 := ^h
-	hs = append(hs, hashed[int]{order: trieOrder(h2), hash: h2, e: pentry[int]{"w", 9}})
+	hs = append(hs, hashed[int]{order: trieOrder(h2), hash: h2, e: pentry[int]{key: "w", val: 9}})
 	slices.SortFunc(hs, func(a, b hashed[int]) int { return cmp.Compare(a.order, b.order) })
 	n := buildNode(hs, 0, 0)
 	for i, k := range []string{"x", "y", "z"} {
@@ -304,7 +304,7 @@ func FuzzPmapOps(f *testing.F) {
 		// A bulk build of the same content is an equally valid trie.
 		var es []pentry[int]
 		for k, v := range ref {
-			es = append(es, pentry[int]{k, v})
+			es = append(es, pentry[int]{key: k, val: v})
 		}
 		checkPmap(t, buildPmap(es, 0), ref)
 		// A built map is writable in place in its own epoch.
