@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"encoding/binary"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -42,10 +41,11 @@ type indexDefs[T Object] struct {
 }
 
 // record is one stored object with its index values, inline in the items
-// map's entry. vals holds the values of all indices (see indexVals).
+// map's entry. vals holds the values of all indices, encoded (see
+// index_vals.go).
 type record[T Object] struct {
 	obj  T
-	vals []string
+	vals string
 }
 
 // keySet is a persistent set of store keys.
@@ -224,89 +224,31 @@ func (x *indexer[T]) key(obj T) (string, error) {
 }
 
 // computeIndexVals runs every index function on obj and encodes the
-// results (see indexVals). It is called without any lock held.
-func computeIndexVals[T Object](defs *indexDefs[T], key string, obj T) ([]string, error) {
-	return computeMore(defs, 0, key, obj, nil)
+// results (see index_vals.go). It is called without any lock held.
+func computeIndexVals[T Object](defs *indexDefs[T], key string, obj T) (string, error) {
+	return computeMore(defs, 0, key, obj, "")
 }
 
 // computeMore runs funcs[from:] on obj and encodes the values of the first
 // from indices, decoded from prev, followed by the new ones.
-func computeMore[T Object](defs *indexDefs[T], from int, key string, obj T, prev []string) ([]string, error) {
+func computeMore[T Object](defs *indexDefs[T], from int, key string, obj T, prev string) (string, error) {
 	n := len(defs.funcs)
-	if n == 1 && from == 0 {
-		v, err := defs.funcs[0](obj)
-		if err != nil {
-			return nil, &IndexError{Index: defs.names[0], Key: key, Err: err}
-		}
-		return v, nil
-	}
 	var small [4][]string
 	res := small[:0]
 	if n > len(small) {
 		res = make([][]string, 0, n)
 	}
 	for i := 0; i < from; i++ {
-		res = append(res, indexVals(prev, from, i))
+		res = append(res, appendIndexVals(nil, prev, from, i))
 	}
 	for i := from; i < n; i++ {
 		v, err := defs.funcs[i](obj)
 		if err != nil {
-			return nil, &IndexError{Index: defs.names[i], Key: key, Err: err}
+			return "", &IndexError{Index: defs.names[i], Key: key, Err: err}
 		}
 		res = append(res, v)
 	}
 	return encodeIndexVals(res), nil
-}
-
-// Index values are kept with each record in one slice; for n indices:
-//
-//   - n == 0: nil;
-//   - n == 1: the index function's own result;
-//   - every function returned exactly one value: len and cap n, value i is
-//     index i's (the common case: one allocation of 16n bytes);
-//   - otherwise all values in index order, with cap one more than len: the
-//     extra slot holds the n end offsets, as 4-byte little-endian integers.
-
-// encodeIndexVals encodes the values of len(res) >= 2 indices.
-func encodeIndexVals(res [][]string) []string {
-	total, single := 0, true
-	for _, v := range res {
-		total += len(v)
-		single = single && len(v) == 1
-	}
-	if single {
-		out := make([]string, len(res))
-		for i, v := range res {
-			out[i] = v[0]
-		}
-		return out
-	}
-	out := make([]string, 0, total+1)
-	ends := make([]byte, 0, 4*len(res))
-	for _, v := range res {
-		out = append(out, v...)
-		ends = binary.LittleEndian.AppendUint32(ends, uint32(len(out)))
-	}
-	out = append(out, string(ends))
-	return out[:total]
-}
-
-// indexVals returns index i's values from vals, encoded for n indices. The
-// result must not be modified.
-func indexVals(vals []string, n, i int) []string {
-	if n == 1 {
-		return vals
-	}
-	if len(vals) == n && cap(vals) == n {
-		return vals[i : i+1 : i+1]
-	}
-	ends := vals[:cap(vals)][cap(vals)-1]
-	start := 0
-	if i > 0 {
-		start = int(binary.LittleEndian.Uint32([]byte(ends[4*(i-1):])))
-	}
-	end := int(binary.LittleEndian.Uint32([]byte(ends[4*i:])))
-	return vals[start:end:end]
 }
 
 // Add inserts or replaces obj.
@@ -346,17 +288,20 @@ func (x *indexer[T]) putLocked(key string, rec record[T], rv string) (old record
 	if rv != "" {
 		w.rv = rv
 	}
-	n := len(w.indices)
-	for i := range w.indices {
-		var oldVals []string
-		newVals := indexVals(rec.vals, n, i)
-		if existed {
-			oldVals = indexVals(old.vals, n, i)
-			if slices.Equal(oldVals, newVals) {
-				continue // the common case: nothing to re-index
+	if !existed || old.vals != rec.vals { // equal: the common case, nothing to re-index
+		n := len(w.indices)
+		var oldBuf, newBuf [2]string
+		for i := range w.indices {
+			var oldVals []string
+			newVals := appendIndexVals(newBuf[:0], rec.vals, n, i)
+			if existed {
+				oldVals = appendIndexVals(oldBuf[:0], old.vals, n, i)
+				if slices.Equal(oldVals, newVals) {
+					continue
+				}
 			}
+			w.indices[i] = reindex(w.indices[i], key, oldVals, newVals, x.edit)
 		}
-		w.indices[i] = reindex(w.indices[i], key, oldVals, newVals, x.edit)
 	}
 	x.commitLocked(true)
 	return old, existed
@@ -384,8 +329,9 @@ func (x *indexer[T]) Remove(obj T) (T, bool, error) {
 	}
 	if existed {
 		n := len(w.indices)
+		var buf [2]string
 		for i := range w.indices {
-			w.indices[i] = reindex(w.indices[i], key, indexVals(old.vals, n, i), nil, x.edit)
+			w.indices[i] = reindex(w.indices[i], key, appendIndexVals(buf[:0], old.vals, n, i), nil, x.edit)
 		}
 	}
 	x.commitLocked(existed)
@@ -460,8 +406,10 @@ func buildState[T Object](defs *indexDefs[T], keys []string, recs []record[T], r
 // buildIndex builds index i of n from records' stored values.
 func buildIndex[T Object](entries []pentry[record[T]], i, n int, edit uint64) valueIndex {
 	byValue := map[string][]pentry[struct{}]{}
+	var buf []string
 	for _, e := range entries {
-		for _, v := range indexVals(e.val.vals, n, i) {
+		buf = appendIndexVals(buf[:0], e.val.vals, n, i)
+		for _, v := range buf {
 			ks := byValue[v]
 			if k := len(ks); k > 0 && ks[k-1].key == e.key {
 				continue // the index function repeated a value
@@ -563,7 +511,7 @@ func (x *indexer[T]) AddIndexers(add Indexers[T]) error {
 	// version (key, object) seen so far; versions stay valid across rounds.
 	type computedVals struct {
 		obj  T
-		vals []string
+		vals string
 	}
 	computed := map[string]computedVals{}
 	var defs *indexDefs[T]
@@ -574,7 +522,7 @@ func (x *indexer[T]) AddIndexers(add Indexers[T]) error {
 			if c, ok := computed[key]; ok && x.sameObject(c.obj, rec.obj) {
 				return true
 			}
-			var vals []string
+			var vals string
 			vals, err = computeMore(defs, from, key, rec.obj, rec.vals)
 			computed[key] = computedVals{obj: rec.obj, vals: vals}
 			return err == nil

@@ -94,11 +94,8 @@ func (s *snapshot[T]) byIndexObjects(i int, value string) []T {
 	}
 	n := len(s.indices)
 	s.items.each(func(_ string, rec record[T]) bool {
-		for _, v := range indexVals(rec.vals, n, i) {
-			if v == value {
-				out = append(out, rec.obj)
-				break
-			}
+		if hasIndexVal(rec.vals, n, i, value) {
+			out = append(out, rec.obj)
 		}
 		return true
 	})
