@@ -26,6 +26,7 @@ import (
 	"math/bits"
 	"slices"
 	"sync/atomic"
+	"unsafe"
 )
 
 const (
@@ -48,41 +49,68 @@ type pentry[V any] struct {
 	key string
 }
 
-// pnode is a trie node. Its entries and children usually share the node's
-// allocation (newNode): the slices point into the array allocated with it.
+// pnode is a trie node: a 32-byte header, usually followed in the same
+// allocation by its entries or its children (newNode). The lengths of the
+// two arrays are not stored: they are the bitmaps' bit counts, and their
+// capacities follow from their lengths (see pnode_alloc.go). With one
+// header per few entries, a header of 64 bytes (two slice headers) cost
+// about 11 bytes per entry of every trie.
+//
+// Invariants: ent points to the first of popcount(datamap) entries when
+// datamap != 0, and kids to the first of popcount(nodemap) children when
+// nodemap != 0. A collision node (below bit 64 of the hash) has both
+// bitmaps zero and ent pointing to a []pentry[V] of its own; any other node
+// with both bitmaps zero is empty and has ent == nil.
 type pnode[V any] struct {
 	datamap uint32
 	nodemap uint32
-	edit    uint64 // the epoch of the write that made it; see above
-	ent     []pentry[V]
-	kids    []*pnode[V]
+	edit    uint64         // the epoch of the write that made it; see above
+	ent     unsafe.Pointer // *pentry[V], or *[]pentry[V] in a collision node
+	kids    **pnode[V]
+}
+
+// isCollision reports whether n is a collision node.
+func (n *pnode[V]) isCollision() bool {
+	return n.datamap|n.nodemap == 0 && n.ent != nil
 }
 
 // entries returns n's entries, in bit order (in no order in a collision
 // node). The slice aliases the node: write to it only while building n.
-func (n *pnode[V]) entries() []pentry[V] { return n.ent }
+func (n *pnode[V]) entries() []pentry[V] {
+	if n.datamap == 0 {
+		if n.isCollision() {
+			return *(*[]pentry[V])(n.ent)
+		}
+		return nil
+	}
+	return unsafe.Slice((*pentry[V])(n.ent), bits.OnesCount32(n.datamap))
+}
 
 // children returns n's sub-nodes in bit order, aliasing n like entries.
-func (n *pnode[V]) children() []*pnode[V] { return n.kids }
+func (n *pnode[V]) children() []*pnode[V] {
+	if n.nodemap == 0 {
+		return nil
+	}
+	return unsafe.Slice(n.kids, bits.OnesCount32(n.nodemap))
+}
 
-// entryAt returns entry i, which the caller knows to exist (the bitmap
-// has its bit).
-func (n *pnode[V]) entryAt(i int) *pentry[V] { return &n.ent[i] }
+// entryAt returns entry i of a node that is not a collision node, which the
+// caller knows to exist (the datamap has its bit).
+func (n *pnode[V]) entryAt(i int) *pentry[V] {
+	return (*pentry[V])(unsafe.Add(n.ent, uintptr(i)*unsafe.Sizeof(pentry[V]{})))
+}
 
 // childAt returns child i, which the caller knows to exist, like entryAt.
-func (n *pnode[V]) childAt(i int) *pnode[V] { return n.kids[i] }
+func (n *pnode[V]) childAt(i int) *pnode[V] {
+	return *(**pnode[V])(unsafe.Add(unsafe.Pointer(n.kids), uintptr(i)*unsafe.Sizeof(n)))
+}
 
-// setEntries makes s, which n now owns, n's entries.
-func (n *pnode[V]) setEntries(s []pentry[V]) { n.ent = s }
+// setCollision makes s, which n now owns, the entries of collision node n.
+func (n *pnode[V]) setCollision(s []pentry[V]) { *(*[]pentry[V])(n.ent) = s }
 
-// setChildren makes s, which n now owns, n's children.
-func (n *pnode[V]) setChildren(s []*pnode[V]) { n.kids = s }
-
-// withEntrySlice returns a node without bitmaps whose entries are s.
+// withEntrySlice returns a collision node whose entries are s.
 func withEntrySlice[V any](s []pentry[V], edit uint64) *pnode[V] {
-	n := &pnode[V]{edit: edit}
-	n.setEntries(s)
-	return n
+	return &pnode[V]{edit: edit, ent: unsafe.Pointer(&s)}
 }
 
 // owns reports whether a write under epoch edit may modify n in place.
@@ -153,7 +181,7 @@ func (m pmap[V]) assoc(key string, val V, edit uint64) (pmap[V], V, bool) {
 	h := hashKey(key)
 	if m.root == nil {
 		var zero V
-		root := newNode[V](chunk(h, 0), 0, 1, 0, edit)
+		root := newNode[V](chunk(h, 0), 0, edit)
 		root.entries()[0] = pentry[V]{key: key, val: val}
 		return pmap[V]{root: root, size: 1}, zero, false
 	}
@@ -181,7 +209,7 @@ func (n *pnode[V]) set(key string, h uint64, shift uint, val V, edit uint64) (*p
 			}
 		}
 		if owned {
-			n.setEntries(append(n.entries(), pentry[V]{key: key, val: val}))
+			n.setCollision(append(n.entries(), pentry[V]{key: key, val: val}))
 			return n, zero, false
 		}
 		c := withEntrySlice(append(slices.Clip(n.entries()), pentry[V]{key: key, val: val}), edit)
@@ -236,14 +264,14 @@ func pair[V any](k1 string, h1 uint64, v1 V, k2 string, h2 uint64, v2 V, shift u
 	}
 	b1, b2 := chunk(h1, shift), chunk(h2, shift)
 	if b1 == b2 {
-		n := newNode[V](0, b1, 0, 1, edit)
+		n := newNode[V](0, b1, edit)
 		n.children()[0] = pair(k1, h1, v1, k2, h2, v2, shift+pmapBits, edit)
 		return n
 	}
 	if b1 > b2 {
 		k1, v1, k2, v2 = k2, v2, k1, v1
 	}
-	n := newNode[V](b1|b2, 0, 2, 0, edit)
+	n := newNode[V](b1|b2, 0, edit)
 	n.entries()[0], n.entries()[1] = pentry[V]{key: k1, val: v1}, pentry[V]{key: k2, val: v2}
 	return n
 }
@@ -281,7 +309,7 @@ func (n *pnode[V]) del(key string, h uint64, shift uint, edit uint64) (*pnode[V]
 			if n.entries()[i].key == key {
 				old := n.entries()[i].val
 				if owned {
-					n.removeEntry(i)
+					n.setCollision(slices.Delete(n.entries(), i, i+1))
 					return n, old, true
 				}
 				return withEntrySlice(slices.Delete(slices.Clone(n.entries()), i, i+1), edit), old, true
@@ -430,7 +458,7 @@ func buildNode[V any](hs []hashed[V], shift uint, edit uint64) *pnode[V] {
 		}
 		i = j
 	}
-	n := newNode[V](datamap, nodemap, bits.OnesCount32(datamap), bits.OnesCount32(nodemap), edit)
+	n := newNode[V](datamap, nodemap, edit)
 	ne, nc := 0, 0
 	for i := 0; i < len(hs); {
 		bit := chunk(hs[i].hash, shift)

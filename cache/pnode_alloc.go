@@ -1,24 +1,58 @@
 package cache
 
-import "slices"
+import (
+	"math/bits"
+	"unsafe"
+)
 
 // Node allocation for the persistent trie.
 //
 // Every write copies a path of nodes, so the number of allocations per node
-// is the main cost of a write. newNode puts a node's header and its slice
-// backing array in one allocation when the node holds only entries or only
-// children, which is every node but some near the leaves; a node holding
-// both gets a second allocation for its entries. Arrays come in a few size
-// classes (never more than a third unused) instead of one type per length.
+// is the main cost of a write. newNode puts a node's header and one array
+// in one allocation: its entries when it has no children, else its
+// children; a node holding both gets a second allocation for its entries.
+// Arrays come in a few size classes (never more than a third unused)
+// instead of one type per length.
+//
+// Invariant: an array holding k entries (children) has room for at least
+// entryClass(k) (childClass(k)) of them. The lengths are not stored (they
+// are the bitmaps' bit counts), so the capacity is known from the length
+// alone: a node its epoch owns can insert in place while k < class(k),
+// which keeps the invariant (class(k+1) == class(k) then), and removing
+// keeps it too (class never grows as k shrinks).
 //
 // Sharing rule: arrays are never shared between nodes, so a replaced node
 // is never kept alive by its successor, and a node its epoch owns can grow
-// or shrink its arrays in place: each array's capacity is its whole size
-// class, and an insertion that fits takes no allocation.
+// or shrink its arrays in place.
+
+// sizeClasses are the array lengths allocated, for both kinds of array.
+var sizeClasses = [...]int{1, 2, 3, 4, 6, 8, 12, 16, 24, 32}
+
+// classOf[k] is the smallest size class >= k, for k <= 1<<pmapBits.
+var classOf = func() (c [1<<pmapBits + 1]uint8) {
+	for k := 1; k < len(c); k++ {
+		for _, s := range sizeClasses {
+			if s >= k {
+				c[k] = uint8(s)
+				break
+			}
+		}
+	}
+	return c
+}()
+
+// entryClass is the number of entries an array holding k has room for.
+func entryClass(k int) int { return int(classOf[k]) }
+
+// childClass is the number of children an array holding k has room for.
+func childClass(k int) int { return int(classOf[k]) }
 
 // newNode returns a node of epoch edit with the given bitmaps and zeroed
-// entries and children of lengths ne and nc, ready to be filled.
-func newNode[V any](datamap, nodemap uint32, ne, nc int, edit uint64) *pnode[V] {
+// entries and children (as many as the bitmaps have bits), ready to be
+// filled. datamap and nodemap must be disjoint; if both are zero the node
+// is empty.
+func newNode[V any](datamap, nodemap uint32, edit uint64) *pnode[V] {
+	ne, nc := bits.OnesCount32(datamap), bits.OnesCount32(nodemap)
 	var n *pnode[V]
 	switch {
 	case nc == 0:
@@ -27,47 +61,63 @@ func newNode[V any](datamap, nodemap uint32, ne, nc int, edit uint64) *pnode[V] 
 		n = withChildren[V](nc)
 	default:
 		n = withChildren[V](nc)
-		n.setEntries(slices.Grow([]pentry[V](nil), ne)[:ne])
+		n.ent = unsafe.Pointer(&make([]pentry[V], entryClass(ne))[0])
 	}
 	n.datamap, n.nodemap, n.edit = datamap, nodemap, edit
 	return n
 }
 
 // canInsertEntry reports whether an entry fits in n's entries array.
-func (n *pnode[V]) canInsertEntry() bool { return len(n.ent) < cap(n.ent) }
+func (n *pnode[V]) canInsertEntry() bool {
+	k := bits.OnesCount32(n.datamap)
+	return k < entryClass(k)
+}
 
 // canInsertChild reports whether a child fits in n's children array.
-func (n *pnode[V]) canInsertChild() bool { return len(n.kids) < cap(n.kids) }
+func (n *pnode[V]) canInsertChild() bool {
+	k := bits.OnesCount32(n.nodemap)
+	return k < childClass(k)
+}
 
-// insertEntry inserts e at i in place; canInsertEntry must hold.
+// insertEntry inserts e at i in place; canInsertEntry must hold. The caller
+// then sets e's bit in the datamap.
 func (n *pnode[V]) insertEntry(i int, e pentry[V]) {
-	n.ent = n.ent[:len(n.ent)+1]
-	copy(n.ent[i+1:], n.ent[i:])
-	n.ent[i] = e
+	k := bits.OnesCount32(n.datamap)
+	s := unsafe.Slice((*pentry[V])(n.ent), k+1)
+	copy(s[i+1:], s[i:k])
+	s[i] = e
 }
 
-// removeEntry removes entry i in place, clearing the freed slot.
+// removeEntry removes entry i in place, clearing the freed slot. The caller
+// then clears its bit in the datamap. A node left without entries drops
+// its array, so that an empty node is never taken for a collision node.
 func (n *pnode[V]) removeEntry(i int) {
-	copy(n.ent[i:], n.ent[i+1:])
-	n.ent[len(n.ent)-1] = pentry[V]{}
-	n.ent = n.ent[:len(n.ent)-1]
+	s := n.entries()
+	copy(s[i:], s[i+1:])
+	s[len(s)-1] = pentry[V]{}
+	if len(s) == 1 {
+		n.ent = nil
+	}
 }
 
-// insertChild inserts c at j in place; canInsertChild must hold.
+// insertChild inserts c at j in place; canInsertChild must hold. The caller
+// then sets c's bit in the nodemap.
 func (n *pnode[V]) insertChild(j int, c *pnode[V]) {
-	n.kids = n.kids[:len(n.kids)+1]
-	copy(n.kids[j+1:], n.kids[j:])
-	n.kids[j] = c
+	k := bits.OnesCount32(n.nodemap)
+	s := unsafe.Slice(n.kids, k+1)
+	copy(s[j+1:], s[j:k])
+	s[j] = c
 }
 
-// removeChild removes child j in place, clearing the freed slot.
+// removeChild removes child j in place, clearing the freed slot. The
+// caller then clears its bit in the nodemap.
 func (n *pnode[V]) removeChild(j int) {
-	copy(n.kids[j:], n.kids[j+1:])
-	n.kids[len(n.kids)-1] = nil
-	n.kids = n.kids[:len(n.kids)-1]
+	s := n.children()
+	copy(s[j:], s[j+1:])
+	s[len(s)-1] = nil
 }
 
-// withEntries allocates a node and room for k entries together.
+// withEntries allocates a node and room for entryClass(k) entries together.
 func withEntries[V any](k int) *pnode[V] {
 	switch {
 	case k == 0:
@@ -77,63 +127,80 @@ func withEntries[V any](k int) *pnode[V] {
 			n pnode[V]
 			a [1]pentry[V]
 		})
-		b.n.setEntries(b.a[:k])
+		b.n.ent = unsafe.Pointer(&b.a[0])
 		return &b.n
 	case k == 2:
 		b := new(struct {
 			n pnode[V]
 			a [2]pentry[V]
 		})
-		b.n.setEntries(b.a[:k])
+		b.n.ent = unsafe.Pointer(&b.a[0])
 		return &b.n
 	case k == 3:
 		b := new(struct {
 			n pnode[V]
 			a [3]pentry[V]
 		})
-		b.n.setEntries(b.a[:k])
+		b.n.ent = unsafe.Pointer(&b.a[0])
 		return &b.n
 	case k == 4:
 		b := new(struct {
 			n pnode[V]
 			a [4]pentry[V]
 		})
-		b.n.setEntries(b.a[:k])
+		b.n.ent = unsafe.Pointer(&b.a[0])
 		return &b.n
 	case k <= 6:
 		b := new(struct {
 			n pnode[V]
 			a [6]pentry[V]
 		})
-		b.n.setEntries(b.a[:k])
+		b.n.ent = unsafe.Pointer(&b.a[0])
 		return &b.n
 	case k <= 8:
 		b := new(struct {
 			n pnode[V]
 			a [8]pentry[V]
 		})
-		b.n.setEntries(b.a[:k])
+		b.n.ent = unsafe.Pointer(&b.a[0])
 		return &b.n
 	case k <= 12:
 		b := new(struct {
 			n pnode[V]
 			a [12]pentry[V]
 		})
-		b.n.setEntries(b.a[:k])
+		b.n.ent = unsafe.Pointer(&b.a[0])
 		return &b.n
 	case k <= 16:
 		b := new(struct {
 			n pnode[V]
 			a [16]pentry[V]
 		})
-		b.n.setEntries(b.a[:k])
+		b.n.ent = unsafe.Pointer(&b.a[0])
 		return &b.n
-	default: // collision nodes only
-		return withEntrySlice(make([]pentry[V], k), 0)
+	case k <= 24:
+		b := new(struct {
+			n pnode[V]
+			a [24]pentry[V]
+		})
+		b.n.ent = unsafe.Pointer(&b.a[0])
+		return &b.n
+	case k <= 32:
+		b := new(struct {
+			n pnode[V]
+			a [32]pentry[V]
+		})
+		b.n.ent = unsafe.Pointer(&b.a[0])
+		return &b.n
+	default: // wider than any node
+		n := &pnode[V]{}
+		n.ent = unsafe.Pointer(&make([]pentry[V], k)[0])
+		return n
 	}
 }
 
-// withChildren allocates a node and room for k children together.
+// withChildren allocates a node and room for childClass(k) children
+// together; k >= 1.
 func withChildren[V any](k int) *pnode[V] {
 	switch {
 	case k == 1:
@@ -141,78 +208,84 @@ func withChildren[V any](k int) *pnode[V] {
 			n pnode[V]
 			a [1]*pnode[V]
 		})
-		b.n.setChildren(b.a[:k])
+		b.n.kids = &b.a[0]
 		return &b.n
 	case k == 2:
 		b := new(struct {
 			n pnode[V]
 			a [2]*pnode[V]
 		})
-		b.n.setChildren(b.a[:k])
+		b.n.kids = &b.a[0]
 		return &b.n
 	case k == 3:
 		b := new(struct {
 			n pnode[V]
 			a [3]*pnode[V]
 		})
-		b.n.setChildren(b.a[:k])
+		b.n.kids = &b.a[0]
 		return &b.n
 	case k == 4:
 		b := new(struct {
 			n pnode[V]
 			a [4]*pnode[V]
 		})
-		b.n.setChildren(b.a[:k])
+		b.n.kids = &b.a[0]
 		return &b.n
 	case k <= 6:
 		b := new(struct {
 			n pnode[V]
 			a [6]*pnode[V]
 		})
-		b.n.setChildren(b.a[:k])
+		b.n.kids = &b.a[0]
 		return &b.n
 	case k <= 8:
 		b := new(struct {
 			n pnode[V]
 			a [8]*pnode[V]
 		})
-		b.n.setChildren(b.a[:k])
+		b.n.kids = &b.a[0]
 		return &b.n
 	case k <= 12:
 		b := new(struct {
 			n pnode[V]
 			a [12]*pnode[V]
 		})
-		b.n.setChildren(b.a[:k])
+		b.n.kids = &b.a[0]
 		return &b.n
-	default:
+	case k <= 16:
 		b := new(struct {
 			n pnode[V]
-			a [1 << pmapBits]*pnode[V]
+			a [16]*pnode[V]
 		})
-		b.n.setChildren(b.a[:k])
+		b.n.kids = &b.a[0]
 		return &b.n
+	case k <= 24:
+		b := new(struct {
+			n pnode[V]
+			a [24]*pnode[V]
+		})
+		b.n.kids = &b.a[0]
+		return &b.n
+	case k <= 32:
+		b := new(struct {
+			n pnode[V]
+			a [32]*pnode[V]
+		})
+		b.n.kids = &b.a[0]
+		return &b.n
+	default: // wider than any node
+		n := &pnode[V]{}
+		n.kids = &make([]*pnode[V], k)[0]
+		return n
 	}
 }
 
 // copyNode returns a fresh copy of n with new bitmaps, entry i removed
 // (delEntry >= 0) or e inserted at insEntry (insEntry >= 0), and likewise
 // child j removed (delChild >= 0) or c inserted at insChild (insChild >= 0).
+// The new bitmaps must have the bit counts these changes give.
 func (n *pnode[V]) copyNode(datamap, nodemap uint32, delEntry, insEntry int, e pentry[V], delChild, insChild int, c *pnode[V], edit uint64) *pnode[V] {
-	ne, nc := len(n.entries()), len(n.children())
-	if delEntry >= 0 {
-		ne--
-	}
-	if insEntry >= 0 {
-		ne++
-	}
-	if delChild >= 0 {
-		nc--
-	}
-	if insChild >= 0 {
-		nc++
-	}
-	m := newNode[V](datamap, nodemap, ne, nc, edit)
+	m := newNode[V](datamap, nodemap, edit)
 	spliceInto(m.entries(), n.entries(), delEntry, insEntry, e)
 	spliceInto(m.children(), n.children(), delChild, insChild, c)
 	return m

@@ -4,22 +4,25 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+	"unsafe"
 )
 
-// TestNewNodeShapes allocates a node of every shape a 16-way trie can hold
-// (and collision-node sizes past it) and checks the arrays' lengths, that
-// they do not overlap, and that copyNode and withChild leave the source
-// node unchanged.
+// TestNewNodeShapes allocates a node of every shape a trie node can have
+// and checks the arrays' lengths, that they do not overlap, that their
+// room is what canInsertEntry and canInsertChild assume, and that copyNode
+// and withChild leave the source node unchanged.
 func TestNewNodeShapes(t *testing.T) {
 	const width = 1 << pmapBits
-	for ne := 0; ne <= width+3; ne++ {
-		for nc := 0; nc <= width; nc++ {
-			if ne+nc > width && nc > 0 {
-				continue // only collision nodes exceed the width, and they have no children
+	for ne := 0; ne <= width; ne++ {
+		for nc := 0; ne+nc <= width; nc++ {
+			datamap := uint32(1)<<ne - 1       // the low ne bits
+			nodemap := (uint32(1)<<nc - 1) << ne // the next nc bits
+			n := newNode[int](datamap, nodemap, 0)
+			if n.datamap != datamap || n.nodemap != nodemap || len(n.entries()) != ne || len(n.children()) != nc {
+				t.Fatalf("newNode(%d, %d): bitmaps %x %x, lengths %d %d", ne, nc, n.datamap, n.nodemap, len(n.entries()), len(n.children()))
 			}
-			n := newNode[int](7, 9, ne, nc, 0)
-			if n.datamap != 7 || n.nodemap != 9 || len(n.entries()) != ne || len(n.children()) != nc {
-				t.Fatalf("newNode(%d, %d): bitmaps %d %d, lengths %d %d", ne, nc, n.datamap, n.nodemap, len(n.entries()), len(n.children()))
+			if ne > 0 && cap(unsafe.Slice((*pentry[int])(n.ent), entryClass(ne))) < entryClass(ne) || nc > 0 && n.kids == nil {
+				t.Fatalf("newNode(%d, %d): missing arrays", ne, nc)
 			}
 			kid := &pnode[int]{}
 			for i := range n.entries() {
@@ -28,10 +31,33 @@ func TestNewNodeShapes(t *testing.T) {
 			for i := range n.children() {
 				n.children()[i] = kid
 			}
+			// Fill the room left by the size class in place, as an owned
+			// node does; neither array may overwrite the other.
+			for n.canInsertEntry() {
+				k := len(n.entries())
+				n.insertEntry(k, pentry[int]{key: strconv.Itoa(k), val: k})
+				n.datamap |= 1 << (31 - k)
+			}
+			for n.canInsertChild() {
+				n.insertChild(0, kid)
+				n.nodemap |= 1 << (31 - len(n.children())) // the high bits are free in both bitmaps
+			}
 			for i, e := range n.entries() {
 				if e.key != strconv.Itoa(i) || e.val != i {
 					t.Fatalf("newNode(%d, %d): entry %d overwritten: %+v", ne, nc, i, e)
 				}
+			}
+			for _, c := range n.children() {
+				if c != kid {
+					t.Fatalf("newNode(%d, %d): child overwritten", ne, nc)
+				}
+			}
+			n = newNode[int](datamap, nodemap, 0)
+			for i := range n.entries() {
+				n.entries()[i] = pentry[int]{key: strconv.Itoa(i), val: i}
+			}
+			for i := range n.children() {
+				n.children()[i] = kid
 			}
 			if nc > 0 {
 				other := &pnode[int]{}
@@ -41,7 +67,7 @@ func TestNewNodeShapes(t *testing.T) {
 				}
 			}
 			if ne > 0 {
-				c := n.copyNode(n.datamap, n.nodemap, 0, -1, pentry[int]{}, -1, -1, nil, 0)
+				c := n.copyNode(n.datamap&^1, n.nodemap, 0, -1, pentry[int]{}, -1, -1, nil, 0)
 				if len(c.entries()) != ne-1 || n.entries()[0].val != 0 || len(n.entries()) != ne {
 					t.Fatalf("copyNode(%d, %d) deleting an entry changed its source", ne, nc)
 				}
@@ -50,6 +76,17 @@ func TestNewNodeShapes(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestNodeHeaderSize guards the header size: a node's header is paid once
+// per few entries in every trie.
+func TestNodeHeaderSize(t *testing.T) {
+	if got := unsafe.Sizeof(pnode[int]{}); got != 32 {
+		t.Errorf("node header is %d bytes, want 32", got)
+	}
+	if got := unsafe.Sizeof(pentry[struct{}]{}); got != 16 {
+		t.Errorf("key-set entry is %d bytes, want 16", got)
 	}
 }
 
