@@ -15,7 +15,7 @@ func TestNewNodeShapes(t *testing.T) {
 	const width = 1 << pmapBits
 	for ne := 0; ne <= width; ne++ {
 		for nc := 0; ne+nc <= width; nc++ {
-			datamap := uint32(1)<<ne - 1       // the low ne bits
+			datamap := uint32(1)<<ne - 1         // the low ne bits
 			nodemap := (uint32(1)<<nc - 1) << ne // the next nc bits
 			n := newNode[int](datamap, nodemap, 0)
 			if n.datamap != datamap || n.nodemap != nodemap || len(n.entries()) != ne || len(n.children()) != nc {
