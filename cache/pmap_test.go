@@ -317,3 +317,42 @@ func FuzzPmapOps(f *testing.F) {
 		checkPmap(t, m, ref)
 	})
 }
+
+// TestPmapCollisionsInPlace writes to a collision node in place, in the
+// epoch that made it, and checks that a version frozen before (by moving to
+// a new epoch) is unchanged: the node's slice is its own.
+func TestPmapCollisionsInPlace(t *testing.T) {
+	h := hashKey("a")
+	edit := newEdit()
+	root := pair("a", h, 1, "b", h, 2, 0, edit)
+	root, _, _ = root.set("c", h, 0, 3, edit) // appended in place
+	frozen := pmap[int]{root: root, size: 3}
+	frozenRef := map[string]int{"a": 1, "b": 2, "c": 3}
+	edit = newEdit()
+	root, _, _ = root.set("d", h, 0, 4, edit) // copied: the node is older
+	root, _, _ = root.set("a", h, 0, 10, edit)
+	root, _, _ = root.del("b", h, 0, edit) // in place in the copy
+	root, _, _ = root.set("e", h, 0, 5, edit)
+	got := map[string]int{}
+	(pmap[int]{root: root, size: 4}).each(func(k string, v int) bool { got[k] = v; return true })
+	if want := map[string]int{"a": 10, "c": 3, "d": 4, "e": 5}; !maps.Equal(got, want) {
+		t.Fatalf("after in-place writes: %v, want %v", got, want)
+	}
+	for k, v := range got {
+		if w, ok := root.get(k, h); !ok || w != v {
+			t.Fatalf("get(%q) = %d, %v", k, w, ok)
+		}
+	}
+	got = map[string]int{}
+	frozen.each(func(k string, v int) bool { got[k] = v; return true })
+	if !maps.Equal(got, frozenRef) {
+		t.Fatalf("frozen version changed: %v, want %v", got, frozenRef)
+	}
+	// Deleting down to one key in place pulls it up to the root.
+	for _, k := range []string{"a", "c", "d"} {
+		root, _, _ = root.del(k, h, 0, edit)
+	}
+	if len(root.entries()) != 1 || root.entries()[0].key != "e" || len(root.children()) != 0 {
+		t.Fatalf("not canonical after deletes: %d entries, %d children", len(root.entries()), len(root.children()))
+	}
+}

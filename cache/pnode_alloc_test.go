@@ -36,11 +36,11 @@ func TestNewNodeShapes(t *testing.T) {
 			for n.canInsertEntry() {
 				k := len(n.entries())
 				n.insertEntry(k, pentry[int]{key: strconv.Itoa(k), val: k})
-				n.datamap |= 1 << (31 - k)
+				n.datamap |= ^n.datamap & -^n.datamap // the lowest free bit
 			}
 			for n.canInsertChild() {
 				n.insertChild(0, kid)
-				n.nodemap |= 1 << (31 - len(n.children())) // the high bits are free in both bitmaps
+				n.nodemap |= ^n.nodemap & -^n.nodemap
 			}
 			for i, e := range n.entries() {
 				if e.key != strconv.Itoa(i) || e.val != i {
