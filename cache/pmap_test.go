@@ -356,3 +356,45 @@ func TestPmapCollisionsInPlace(t *testing.T) {
 		t.Fatalf("not canonical after deletes: %d entries, %d children", len(root.entries()), len(root.children()))
 	}
 }
+
+// TestPmapInPlaceSizeClasses runs random inserts and deletes on a small key
+// space, so that nodes written in place grow and shrink through their size
+// classes and pull entries up, freezing a version (a new epoch) at random
+// points: every version must stay as it was, and the trie canonical.
+func TestPmapInPlaceSizeClasses(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	type version struct {
+		m   pmap[int]
+		ref map[string]int
+	}
+	for round := range 20 {
+		var m pmap[int]
+		ref := map[string]int{}
+		var versions []version
+		edit := newEdit()
+		keys := 20 + r.IntN(300)
+		for i := range 3000 {
+			k := fmt.Sprintf("key-%d", r.IntN(keys))
+			// Bias toward growth, then toward shrinking, to sweep sizes.
+			if r.IntN(100) < 60 == (i < 1500) {
+				m, _, _ = m.assoc(k, i, edit)
+				ref[k] = i
+			} else {
+				m, _, _ = m.dissoc(k, edit)
+				delete(ref, k)
+			}
+			if r.IntN(50) == 0 {
+				checkPmap(t, m, ref)
+				versions = append(versions, version{m, maps.Clone(ref)})
+				edit = newEdit()
+			}
+		}
+		checkPmap(t, m, ref)
+		for _, v := range versions {
+			checkPmap(t, v.m, v.ref)
+		}
+		if t.Failed() {
+			t.Fatalf("round %d", round)
+		}
+	}
+}
