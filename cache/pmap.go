@@ -57,9 +57,9 @@ type pentry[V any] struct {
 // pnode is a trie node: a 32-byte header, usually followed in the same
 // allocation by its entries or its children (newNode). The lengths of the
 // two arrays are not stored: they are the bitmaps' bit counts, and their
-// capacities follow from their lengths (see pnode_alloc.go). With one
-// header per few entries, a header of 64 bytes (two slice headers) cost
-// about 11 bytes per entry of every trie.
+// capacities follow from their lengths (see pnode_alloc.go). There is one
+// header per few entries: a 64-byte header (two slice headers) cost about
+// 11 bytes more per entry of every trie.
 //
 // Invariants: ent points to the first of popcount(datamap) entries when
 // datamap != 0, and kids to the first of popcount(nodemap) children when
