@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 )
 
 func newTestServer(tb testing.TB, mc storage.MemoryConfig, cfg Config) (*Server, *httptest.Server) {
@@ -174,5 +176,54 @@ func TestWatcherBehindCompactionGetsErrorEvent(t *testing.T) {
 		if !strings.HasPrefix(l, `{"type":"ADDED"`) {
 			t.Fatalf("frame before the error: %s", l)
 		}
+	}
+}
+
+// batchSink counts what a watch queues between flushes.
+type batchSink struct{ queued, most, flushes int }
+
+func (b *batchSink) write(frame []byte) error { b.add(len(frame)); return nil }
+func (b *batchSink) writeRecord(_ watch.EventType, rec *storage.Record) error {
+	b.add(len(rec.Data))
+	return nil
+}
+func (b *batchSink) add(n int)     { b.queued += n; b.most = max(b.most, b.queued) }
+func (b *batchSink) flush() error  { b.queued = 0; b.flushes++; return nil }
+func (b *batchSink) buffered() int { return b.queued }
+func (b *batchSink) close()        {}
+
+// TestWatchBatchIsBounded: a long backlog of queued events (a watch-list's
+// initial events) is taken in parts of about maxWatchBatch, never whole.
+func TestWatchBatchIsBounded(t *testing.T) {
+	store := storage.NewMemoryStore(storage.MemoryConfig{Codec: NewCodec()})
+	defer store.Close()
+	s, err := New(Config{Store: store, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const events, size = 2000, 1000
+	ch := make(chan storage.Event, events)
+	for i := range events {
+		ch <- storage.Event{Type: watch.Added, Object: &storage.Record{Revision: int64(i + 1), Data: make([]byte, size)}}
+	}
+	sink := &batchSink{}
+	st := watchStream{s: s, sink: sink, p: &watchParams{}, res: "tasks", counters: s.metrics.watchEventCounters("tasks"), initialDone: true}
+	ev := <-ch
+	for more := true; more; {
+		if !st.take(ev, true, ch) {
+			t.Fatal("the watch ended")
+		}
+		st.flush()
+		select {
+		case ev = <-ch:
+		default:
+			more = false
+		}
+	}
+	if sink.most > maxWatchBatch+size || sink.most >= events*size/2 {
+		t.Fatalf("%d bytes of %d queued at once, want at most %d", sink.most, events*size, maxWatchBatch+size)
+	}
+	if want := events * size / maxWatchBatch; sink.flushes < want {
+		t.Fatalf("%d flushes for %d bytes, want at least %d", sink.flushes, events*size, want)
 	}
 }

@@ -24,6 +24,9 @@ type frameSink interface {
 	write(frame []byte) error
 	writeRecord(t watch.EventType, rec *storage.Record) error
 	flush() error
+	// buffered is how many bytes write and writeRecord have queued since
+	// the last flush.
+	buffered() int
 	close()
 }
 
@@ -76,6 +79,8 @@ func (s *chunkedSink) writeRecord(t watch.EventType, rec *storage.Record) error 
 	s.buf = rec.AppendWatchFrame(s.buf, t)
 	return nil
 }
+
+func (s *chunkedSink) buffered() int { return len(s.buf) }
 
 // maxKeptSinkBuffer is the largest buffer a sink keeps between flushes; a
 // larger one (after a burst) is let go.
@@ -212,6 +217,8 @@ func (s *wsSink) writeRecord(t watch.EventType, rec *storage.Record) error {
 	s.ends = append(s.ends, len(s.buf))
 	return nil
 }
+
+func (s *wsSink) buffered() int { return len(s.buf) }
 
 func (s *wsSink) flush() error {
 	start := 0

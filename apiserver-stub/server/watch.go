@@ -280,8 +280,12 @@ type watchStream struct {
 	dirty       bool // written but not flushed
 }
 
+// maxWatchBatch bounds what one watch buffers before a flush, so that a
+// long backlog (a watch-list's initial events) is not held in memory whole.
+const maxWatchBatch = 256 << 10
+
 // take writes ev and then every event already queued on events, without
-// blocking. It reports false when the watch must end: the store closed the
+// blocking, up to maxWatchBatch bytes. It reports false when the watch must end: the store closed the
 // channel (after a flush of what was written), an ERROR was sent, or a
 // write failed.
 func (st *watchStream) take(ev storage.Event, ok bool, events <-chan storage.Event) bool {
@@ -314,6 +318,9 @@ func (st *watchStream) take(ev storage.Event, ok bool, events <-chan storage.Eve
 		if last {
 			st.flush()
 			return false
+		}
+		if st.sink.buffered() >= maxWatchBatch {
+			return true // a long backlog (initial events) goes out in parts
 		}
 		select {
 		case ev, ok = <-events:
