@@ -285,9 +285,9 @@ type watchStream struct {
 const maxWatchBatch = 256 << 10
 
 // take writes ev and then every event already queued on events, without
-// blocking, up to maxWatchBatch bytes. It reports false when the watch must end: the store closed the
-// channel (after a flush of what was written), an ERROR was sent, or a
-// write failed.
+// blocking, up to maxWatchBatch bytes. It reports false when the watch
+// must end: the store closed the channel (after a flush of what was
+// written), an ERROR was sent, or a write failed.
 func (st *watchStream) take(ev storage.Event, ok bool, events <-chan storage.Event) bool {
 	start := time.Now()
 	defer func() {
