@@ -56,6 +56,13 @@ if [ -z "$pattern" ]; then
   echo "== server fan-out, 1000 watchers: listwatch vs etcd (${f[*]})"
   (cd hack/bench && go build -o "$bin/fanout" ./cmd/fanout)
   "$bin/fanout" "${f[@]}" | tee -a "$out"
+  # End to end: each party (our informer, client-go's, a bare
+  # encoding/json reader) drains the same backlog of watch events in a
+  # process of its own (hack/bench/cmd/drainbench).
+  if [ $quick -eq 1 ]; then d=(-rounds 1 -objects 1000 -events 10000); else d=(-rounds "${DRAIN_ROUNDS:-3}" -objects 2000 -events 50000); fi
+  echo "== end to end drain of a watch backlog: listwatch vs client-go vs encoding/json (${d[*]})"
+  (cd hack/bench && go build -o "$bin/drainbench" ./cmd/drainbench)
+  "$bin/drainbench" "${d[@]}" | tee -a "$out"
 fi
 if [ $quick -eq 0 ] && [ -z "$pattern" ]; then
   echo "== store: live heap per object, the memory store and etcd (the same Tasks)"

@@ -74,6 +74,11 @@ var rows = []spec{
 	{"server, 1000 broadcast watchers: watcher-side CPU per event (HTTP/1.1 chunked vs gRPC)", fanout("broadcast", "listwatch"), fanout("broadcast", "etcd"), "watcher-us/event", false, "≥ 1.0", etcdAnchor, ""},
 	{"server, selective watches (1000 watchers, one node each): server CPU per delivery", fanout("selective", "listwatch"), fanout("selective", "etcd"), "server-us/event", false, "≥ 1.0", etcdAnchor, ""},
 	{"server over etcd, 1000 broadcast watchers: writes/s (the same etcd in its process)", fanout("broadcast", "listwatch-etcd"), fanout("broadcast", "etcd"), "writes/s", true, "—", etcdAnchor, ""},
+	// cmd/drainbench: each party drains the same backlog of watch events
+	// in a process of its own.
+	{"end to end, share of the raw-JSON reader's drain rate, lossless delivery", drain("listwatch"), drain("raw"), "events/s", true, "≥ 0.85", rawAnchor, ""},
+	{"end to end, drain rate vs client-go's informer", drain("listwatch"), drain("client-go"), "events/s", true, "≥ 1.0", "", ""},
+	{"end to end CPU per event", drain("listwatch"), drain("client-go"), "us/event", false, "≥ 1.0", "", ""},
 	// apiserver-stub/storage: the memory store's live heap per object,
 	// against etcd's heap and database for the same objects, and against
 	// the objects' JSON.
@@ -93,6 +98,13 @@ const kubeAnchor = "client-go v0.37 (protobuf)"
 func kubeBench(phase, impl string) string {
 	return "BenchmarkKubeConfigMaps/" + phase + "/impl=" + impl
 }
+
+// rawAnchor is the limit of the end-to-end rows: a watch read line by line
+// and decoded with encoding/json, with no cache and no handler.
+const rawAnchor = "encoding/json reader, no cache"
+
+// drain names a cmd/drainbench party.
+func drain(impl string) string { return "BenchmarkDrainTasks/impl=" + impl }
 
 // etcdAnchor is the fan-out rows' anchor: an etcd member, its watches
 // multiplexed on one client.
