@@ -18,12 +18,16 @@ type rawEvent struct {
 	// proto says Object is a protobuf envelope ("k8s\x00" + Unknown), from
 	// a protobuf watch stream, rather than JSON.
 	proto bool
+	// unchecked says the frame was cut without a scan (the line path in
+	// frame.go): Object is only known to be right once it decodes.
+	unchecked bool
 }
 
 func (e *rawEvent) reset() {
 	e.Type = ""
 	e.Object = e.Object[:0]
 	e.proto = false
+	e.unchecked = false
 }
 
 // malformedError marks a stream that carried something that is not a valid

@@ -24,6 +24,10 @@ type frameReader interface {
 	// broken reports that the stream failed without a clean end (not by
 	// close or the context): its server is presumed down.
 	broken()
+	// recheck refills ev with the event next returned last, framed again
+	// with full checks, after an event marked unchecked failed to decode
+	// (see frame.go). Only a reader that marks events unchecked is called.
+	recheck(ev *rawEvent) error
 }
 
 // streamWatcher is a watch.Interface fed by one goroutine reading frames.
@@ -83,14 +87,7 @@ func (w *streamWatcher[T]) run(ctx context.Context) {
 	var raw rawEvent
 	for {
 		raw.reset()
-		err := w.frames.next(&raw)
-		var ev watch.Event
-		if err == nil {
-			ev, err = w.decode(&raw)
-			if err != nil {
-				err = &malformedError{err}
-			}
-		}
+		ev, err := readEvent(w.frames, &raw, w.decode)
 		if err != nil {
 			var bad *malformedError
 			if !errors.As(err, &bad) {
@@ -117,6 +114,29 @@ func (w *streamWatcher[T]) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// readEvent reads and decodes the next event of frames into raw (reset).
+// Its errors are those of frames.next, or a *malformedError for an event
+// that does not decode.
+func readEvent(frames frameReader, raw *rawEvent, decode func(*rawEvent) (watch.Event, error)) (watch.Event, error) {
+	if err := frames.next(raw); err != nil {
+		return watch.Event{}, err
+	}
+	ev, err := decode(raw)
+	if err != nil && raw.unchecked {
+		// The cut may be wrong (a newline inside the event, or two
+		// events on a line): frame it again with full checks, and let
+		// that decide. Its errors are the stream's, as next's are.
+		if err := frames.recheck(raw); err != nil {
+			return watch.Event{}, err
+		}
+		ev, err = decode(raw)
+	}
+	if err != nil {
+		return watch.Event{}, &malformedError{err}
+	}
+	return ev, nil
 }
 
 // Watch starts a watch of the collection with opts (Watch is forced on)

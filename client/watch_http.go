@@ -67,6 +67,24 @@ func (f *httpFrames) next(ev *rawEvent) error {
 		}
 		return parseProtoWatchEvent(frame, ev)
 	}
+	if frame, ok := f.fr.line(); ok {
+		if parseLine(frame, ev) {
+			return nil
+		}
+		f.fr.rewind()
+	}
+	frame, scan, err := f.fr.next()
+	if err != nil {
+		return err
+	}
+	return parseFrame(frame, scan, ev)
+}
+
+// recheck frames the event next returned last again with the bracket
+// scan, after its unchecked frame failed to decode.
+func (f *httpFrames) recheck(ev *rawEvent) error {
+	f.fr.rewind()
+	ev.reset()
 	frame, scan, err := f.fr.next()
 	if err != nil {
 		return err

@@ -88,10 +88,26 @@ func (f *wsFrames) next(ev *rawEvent) error {
 
 var errEmptyMessage = errors.New("empty message")
 
+// recheck parses the last message again with full checks, after its
+// unchecked event failed to decode; the message is still in buf.
+func (f *wsFrames) recheck(ev *rawEvent) error {
+	ev.reset()
+	return parseMessageChecked(f.buf.Bytes(), ev)
+}
+
 // parseMessage parses one WebSocket message as one watch event. A
 // whitespace-only message is skipped (errEmptyMessage): some proxies send
-// them as keep-alives.
+// them as keep-alives. The canonical envelope is taken as the message is,
+// unchecked (the line path of frame.go, the message being the line).
 func parseMessage(data []byte, ev *rawEvent) error {
+	if parseLine(bytes.TrimSpace(data), ev) {
+		return nil
+	}
+	return parseMessageChecked(data, ev)
+}
+
+// parseMessageChecked is parseMessage with the bracket scan.
+func parseMessageChecked(data []byte, ev *rawEvent) error {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
 		return errEmptyMessage
