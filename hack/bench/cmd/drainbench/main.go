@@ -42,6 +42,10 @@
 // event. The server's CPU is not counted. It measures; it never asserts,
 // but a party that does not see exactly the events it should fails.
 //
+// -baseline names another build of this command (say of the commit before
+// a client change): its listwatch party then runs beside the others, in
+// the same rounds against the same server, as listwatch-baseline.
+//
 // DRAIN_CPUPROFILE=prefix writes a CPU profile of each party's measured
 // span to prefix.<impl> (the last round's).
 package main
@@ -88,6 +92,7 @@ type config struct {
 	objects, events      int
 	rounds               int
 	history              int
+	baseline             string
 }
 
 func main() {
@@ -100,6 +105,7 @@ func main() {
 	flag.IntVar(&c.events, "events", 50000, "updates in the backlog each party drains (a multiple of -objects)")
 	flag.IntVar(&c.rounds, "rounds", 3, "rounds; each runs every party once, in rotated order")
 	flag.IntVar(&c.history, "history", 0, "(internal) the server's watch history")
+	flag.StringVar(&c.baseline, "baseline", "", "another build of this command: its listwatch party runs too, as impl listwatch-baseline (A/B of a client change in one run)")
 	flag.Parse()
 	var err error
 	switch c.role {
@@ -138,6 +144,9 @@ func drive(c config) error {
 		return err
 	}
 	impls := strings.Split(c.impl, ",")
+	if c.baseline != "" {
+		impls = append(impls, "listwatch-baseline")
+	}
 	for round := 0; round < c.rounds; round++ {
 		for i := range impls {
 			impl := impls[(i+round)%len(impls)]
@@ -251,7 +260,11 @@ func parallel(n, workers int, f func(i int) error) error {
 }
 
 func runParty(c config, impl, addr, rv string) (string, error) {
-	p, err := startChild("-role", "party", "-impl", impl, "-addr", addr, "-rv", rv,
+	bin, role := "", impl
+	if impl == "listwatch-baseline" {
+		bin, role = c.baseline, "listwatch"
+	}
+	p, err := startChildOf(bin, "-role", "party", "-impl", role, "-addr", addr, "-rv", rv,
 		"-objects", strconv.Itoa(c.objects), "-events", strconv.Itoa(c.events))
 	if err != nil {
 		return "", err
@@ -289,12 +302,18 @@ type child struct {
 	lines *bufio.Scanner
 }
 
-func startChild(args ...string) (*child, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
+func startChild(args ...string) (*child, error) { return startChildOf("", args...) }
+
+// startChildOf starts bin, this command's executable when bin is "".
+func startChildOf(bin string, args ...string) (*child, error) {
+	if bin == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		bin = self
 	}
-	cmd := exec.Command(self, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
