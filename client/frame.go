@@ -171,6 +171,10 @@ func parseLine(frame []byte, ev *rawEvent) bool {
 	return false
 }
 
+// busyBuffer bounds how far a busy stream's buffer grows (a frame larger
+// than it still grows it, up to maxFrame).
+const busyBuffer = 256 << 10
+
 // framer cuts a byte stream into JSON-object frames.
 type framer struct {
 	r   io.Reader
@@ -178,6 +182,8 @@ type framer struct {
 	off int // start of unread data in buf
 	n   int // end of data in buf
 	err error
+	// full says the last read filled the buffer.
+	full bool
 	// start is the offset in buf of the last frame the line path cut,
 	// for rewind; the bytes from there on stay in buf until the next
 	// call of line or next.
@@ -290,14 +296,21 @@ func (f *framer) fill() error {
 		f.n = copy(f.buf, f.buf[f.off:f.n])
 		f.off = 0
 	}
-	if f.n == len(f.buf) {
+	// Grow for a frame larger than the buffer, or for a busy stream: a
+	// read that filled all the free space says more is waiting, and
+	// larger reads mean fewer system calls and fewer frames straddling
+	// two reads (which the line path leaves to the bracket scan). An idle
+	// watch keeps its small buffer.
+	if f.n == len(f.buf) || (f.full && len(f.buf) < busyBuffer) {
 		nb := make([]byte, 2*len(f.buf))
 		copy(nb, f.buf[:f.n])
 		f.buf = nb
 	}
 	for {
+		free := len(f.buf) - f.n
 		m, err := f.r.Read(f.buf[f.n:])
 		f.n += m
+		f.full = m == free
 		if err != nil {
 			f.err = err
 			if m > 0 {
