@@ -93,6 +93,10 @@ func FuzzDecodeEvent(f *testing.F) {
 func FuzzHTTPWatchStream(f *testing.F) {
 	f.Add([]byte(taskAdded + "\n" + taskModified + "\n" + taskBookmark))
 	f.Add([]byte(taskAdded + taskModified + expiredEvent))
+	// Newlines inside frames, where the line path cuts them wrongly.
+	f.Add([]byte(taskAdded[:40] + "\n" + taskAdded[40:] + "\n" + taskModified + "\n"))
+	f.Add([]byte(taskAdded + "\n" + `{"type":"ADDED","object":{"kind"` + "\n" + `:}}` + "\n" + taskModified + "\n"))
+	f.Add([]byte(taskModified + taskModified + "\n" + taskBookmark + "\n"))
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(taskAdded + "\n" + s + "\n" + taskModified))
 	}
