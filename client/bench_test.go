@@ -159,3 +159,20 @@ func BenchmarkWatchLoopback(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWatchFraming measures the chunked-HTTP framing alone: cutting
+// the stream into events and matching their envelopes, without decoding
+// the objects. One op is one event.
+func BenchmarkWatchFraming(b *testing.B) {
+	frame := benchFrame(b)
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	f := newHTTPFrames(io.NopCloser(newRepeatReader(frame, b.N)), func() {})
+	var raw rawEvent
+	for range b.N {
+		raw.reset()
+		if err := f.next(&raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
