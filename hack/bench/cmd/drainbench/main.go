@@ -61,13 +61,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -81,6 +78,7 @@ import (
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
 	lwclient "github.com/kunos-io/listwatch/client"
+	"github.com/kunos-io/listwatch/hack/bench/internal/proc"
 	"github.com/kunos-io/listwatch/informer"
 	"github.com/kunos-io/listwatch/reflector"
 )
@@ -130,12 +128,12 @@ func drive(c config) error {
 	if c.objects <= 0 || c.events <= 0 || c.events%c.objects != 0 {
 		return fmt.Errorf("-events %d must be a positive multiple of -objects %d", c.events, c.objects)
 	}
-	srv, err := startChild("-role", "server", "-history", strconv.Itoa(c.objects+c.events+1000))
+	srv, err := proc.Start("", "-role", "server", "-history", strconv.Itoa(c.objects+c.events+1000))
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
-	addr, err := srv.expect("ADDR", time.Minute)
+	defer srv.Stop()
+	addr, err := srv.Expect("ADDR", time.Minute)
 	if err != nil {
 		return err
 	}
@@ -171,7 +169,7 @@ func fill(addr string, objects, events int) (string, error) {
 	ctx := context.Background()
 	start := time.Now()
 	latest := make([]*kunosv1.Task, objects)
-	if err := parallel(objects, 8, func(i int) error {
+	if err := proc.Parallel(objects, 8, func(i int) error {
 		t, err := tasks.Create(ctx, benchTask(i), metav1.CreateOptions{})
 		latest[i] = t
 		return err
@@ -184,7 +182,7 @@ func fill(addr string, objects, events int) (string, error) {
 	}
 	rv := meta.ResourceVersion
 	for gen := 1; gen <= events/objects; gen++ {
-		if err := parallel(objects, 8, func(i int) error {
+		if err := proc.Parallel(objects, 8, func(i int) error {
 			t := latest[i].DeepCopy()
 			t.Annotations["kunos.io/generation"] = strconv.Itoa(gen)
 			u, err := tasks.Update(ctx, t, metav1.UpdateOptions{})
@@ -231,52 +229,24 @@ func benchTask(i int) *kunosv1.Task {
 	}
 }
 
-// parallel runs f(0..n-1) on workers goroutines; the first error wins.
-func parallel(n, workers int, f func(i int) error) error {
-	var (
-		next  atomic.Int64
-		first error
-		once  sync.Once
-		wg    sync.WaitGroup
-	)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if err := f(i); err != nil {
-					once.Do(func() { first = fmt.Errorf("object %d: %w", i, err) })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
-}
-
 func runParty(c config, impl, addr, rv string) (string, error) {
 	bin, role := "", impl
 	if impl == "listwatch-baseline" {
 		bin, role = c.baseline, "listwatch"
 	}
-	p, err := startChildOf(bin, "-role", "party", "-impl", role, "-addr", addr, "-rv", rv,
+	p, err := proc.Start(bin, "-role", "party", "-impl", role, "-addr", addr, "-rv", rv,
 		"-objects", strconv.Itoa(c.objects), "-events", strconv.Itoa(c.events))
 	if err != nil {
 		return "", err
 	}
-	defer p.stop()
-	if _, err := p.expect("READY", 2*time.Minute); err != nil {
+	defer p.Stop()
+	if _, err := p.Expect("READY", 2*time.Minute); err != nil {
 		return "", err
 	}
-	if _, err := io.WriteString(p.in, "GO\n"); err != nil {
+	if _, err := io.WriteString(p.In, "GO\n"); err != nil {
 		return "", err
 	}
-	done, err := p.expect("DONE", 10*time.Minute)
+	done, err := p.Expect("DONE", 10*time.Minute)
 	if err != nil {
 		return "", err
 	}
@@ -291,77 +261,6 @@ func runParty(c config, impl, addr, rv string) (string, error) {
 	}
 	return fmt.Sprintf("BenchmarkDrainTasks/impl=%s\t1\t%.0f events/s\t%.3f us/event",
 		impl, float64(c.events)/secs, cpuMS*1000/float64(c.events)), nil
-}
-
-// child is a process of this command in another role; it answers on its
-// stdout one line at a time, reads its orders from stdin, and ends when
-// its stdin closes.
-type child struct {
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	lines *bufio.Scanner
-}
-
-func startChild(args ...string) (*child, error) { return startChildOf("", args...) }
-
-// startChildOf starts bin, this command's executable when bin is "".
-func startChildOf(bin string, args ...string) (*child, error) {
-	if bin == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return nil, err
-		}
-		bin = self
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return &child{cmd: cmd, in: in, lines: bufio.NewScanner(out)}, nil
-}
-
-// expect reads the child's next line, which must start with word.
-func (ch *child) expect(word string, timeout time.Duration) (string, error) {
-	got := make(chan string, 1)
-	go func() {
-		if ch.lines.Scan() {
-			got <- ch.lines.Text()
-		}
-		close(got)
-	}()
-	select {
-	case l, ok := <-got:
-		if !ok {
-			return "", fmt.Errorf("child ended before %s", word)
-		}
-		if !strings.HasPrefix(l, word) {
-			return "", fmt.Errorf("child said %q, want %s", l, word)
-		}
-		return strings.TrimSpace(strings.TrimPrefix(l, word)), nil
-	case <-time.After(timeout):
-		return "", fmt.Errorf("no %s from the child within %v", word, timeout)
-	}
-}
-
-func (ch *child) stop() {
-	_ = ch.in.Close()
-	done := make(chan struct{})
-	go func() { _ = ch.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = ch.cmd.Process.Kill()
-		<-done
-	}
 }
 
 // --- server ---------------------------------------------------------------
@@ -384,15 +283,6 @@ func serve(history int) error {
 }
 
 // --- party ----------------------------------------------------------------
-
-// cpuMillis is this process's CPU so far, user plus system.
-func cpuMillis() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
-}
 
 // gate holds a party's watch until the measurement starts.
 type gate chan struct{}
@@ -518,14 +408,14 @@ func party(c config) error {
 			return err
 		}
 	}
-	t0, start := cpuMillis(), time.Now()
+	t0, start := proc.SelfCPUMillis(), time.Now()
 	close(open)
 	select {
 	case <-allUpdated:
 	case <-ctx.Done():
 	case <-time.After(10 * time.Minute):
 	}
-	secs, cpu := time.Since(start).Seconds(), cpuMillis()-t0
+	secs, cpu := time.Since(start).Seconds(), proc.SelfCPUMillis()-t0
 	pprof.StopCPUProfile()
 	if p := drainErr.Load(); p != nil {
 		return *p

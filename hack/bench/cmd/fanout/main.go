@@ -45,7 +45,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -55,6 +54,7 @@ import (
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/apiserver-stub/embed"
+	"github.com/kunos-io/listwatch/hack/bench/internal/proc"
 	"github.com/kunos-io/listwatch/internal/etcdrun"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -123,100 +123,13 @@ func drive(c config) error {
 	return nil
 }
 
-// child is a process of this command in another role; it answers on its
-// stdout one line at a time and ends when its stdin closes.
-type child struct {
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	lines *bufio.Scanner
-}
-
-func startChild(args ...string) (*child, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return &child{cmd: cmd, in: in, lines: bufio.NewScanner(out)}, nil
-}
-
-// expect reads the child's next line, which must start with word.
-func (ch *child) expect(word string, timeout time.Duration) (string, error) {
-	got := make(chan string, 1)
-	go func() {
-		if ch.lines.Scan() {
-			got <- ch.lines.Text()
-		}
-		close(got)
-	}()
-	select {
-	case l, ok := <-got:
-		if !ok {
-			return "", fmt.Errorf("child ended before %s", word)
-		}
-		if !strings.HasPrefix(l, word) {
-			return "", fmt.Errorf("child said %q, want %s", l, word)
-		}
-		return strings.TrimSpace(strings.TrimPrefix(l, word)), nil
-	case <-time.After(timeout):
-		return "", fmt.Errorf("no %s from the child within %v", word, timeout)
-	}
-}
-
-func (ch *child) stop() {
-	_ = ch.in.Close()
-	done := make(chan struct{})
-	go func() { _ = ch.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = ch.cmd.Process.Kill()
-		<-done
-	}
-}
-
-// cpu is the process's user and system CPU so far.
-func (ch *child) cpu() (time.Duration, error) { return processCPU(ch.cmd.Process.Pid) }
-
-// processCPU reads utime and stime from /proc/<pid>/stat.
-func processCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name may hold spaces; the fields after it do not.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	const ticksPerSecond = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / ticksPerSecond, nil
-}
-
 func runCase(c config, impl, mode string) (string, error) {
-	srv, err := startChild("-role", "server", "-impl", impl)
+	srv, err := proc.Start("", "-role", "server", "-impl", impl)
 	if err != nil {
 		return "", err
 	}
-	defer srv.stop()
-	addr, err := srv.expect("ADDR", time.Minute)
+	defer srv.Stop()
+	addr, err := srv.Expect("ADDR", time.Minute)
 	if err != nil {
 		return "", err
 	}
@@ -237,19 +150,19 @@ func runCase(c config, impl, mode string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	wat, err := startChild("-role", "watchers", "-impl", impl, "-addr", addr, "-mode", mode,
+	wat, err := proc.Start("", "-role", "watchers", "-impl", impl, "-addr", addr, "-mode", mode,
 		"-watchers", strconv.Itoa(c.watchers), "-writes", strconv.Itoa(expect), "-rev", rev)
 	if err != nil {
 		return "", err
 	}
-	defer wat.stop()
-	if _, err := wat.expect("READY", 2*time.Minute); err != nil {
+	defer wat.Stop()
+	if _, err := wat.Expect("READY", 2*time.Minute); err != nil {
 		return "", err
 	}
 	// Every watch is open at the server; let it settle.
 	time.Sleep(500 * time.Millisecond)
-	srv0, err1 := srv.cpu()
-	wat0, err2 := wat.cpu()
+	srv0, err1 := srv.CPU()
+	wat0, err2 := wat.CPU()
 	if err := errors.Join(err1, err2); err != nil {
 		return "", err
 	}
@@ -258,13 +171,13 @@ func runCase(c config, impl, mode string) (string, error) {
 		return "", err
 	}
 	writeTime := time.Since(start)
-	done, err := wat.expect("DONE", 60*time.Second+2*writeTime)
+	done, err := wat.Expect("DONE", 60*time.Second+2*writeTime)
 	if err != nil {
 		return "", err
 	}
 	elapsed := time.Since(start)
-	srv1, err1 := srv.cpu()
-	wat1, err2 := wat.cpu()
+	srv1, err1 := srv.CPU()
+	wat1, err2 := wat.CPU()
 	if err := errors.Join(err1, err2); err != nil {
 		return "", err
 	}

@@ -36,9 +36,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,6 +48,7 @@ import (
 
 	"github.com/kunos-io/listwatch/apis/kube"
 	lwclient "github.com/kunos-io/listwatch/client"
+	"github.com/kunos-io/listwatch/hack/bench/internal/proc"
 	"github.com/kunos-io/listwatch/informer"
 )
 
@@ -102,7 +101,7 @@ func drive(kubeconfig string, objects, events, rounds int, which []string) error
 	}
 	cms := lwclient.For(c, kube.ConfigMaps).Namespace(ns)
 	start := time.Now()
-	if err := parallel(objects, 16, func(i int) error {
+	if err := proc.Parallel(objects, 16, func(i int) error {
 		_, err := cms.Create(ctx, benchConfigMap(i, "0"), metav1.CreateOptions{})
 		return err
 	}); err != nil {
@@ -116,7 +115,7 @@ func drive(kubeconfig string, objects, events, rounds int, which []string) error
 			gen++
 			sync, perK, err := runParty(party, kubeconfig, ns, objects, events, func() error {
 				g := strconv.Itoa(gen)
-				return parallel(events, 8, func(i int) error {
+				return proc.Parallel(events, 8, func(i int) error {
 					_, err := cms.Update(ctx, benchConfigMap(i, g), metav1.UpdateOptions{})
 					return err
 				})
@@ -153,34 +152,6 @@ func benchConfigMap(i int, gen string) *corev1.ConfigMap {
 			"REGION":    "eu-west-" + strconv.Itoa(1+i%3),
 		},
 	}
-}
-
-// parallel runs f(0..n-1) on workers goroutines; the first error wins.
-func parallel(n, workers int, f func(i int) error) error {
-	var (
-		next  atomic.Int64
-		first error
-		once  sync.Once
-		wg    sync.WaitGroup
-	)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if err := f(i); err != nil {
-					once.Do(func() { first = fmt.Errorf("object %d: %w", i, err) })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
 }
 
 // runParty runs one child and returns its sync CPU and its CPU per 1,000
@@ -246,15 +217,6 @@ func runParty(party, kubeconfig, ns string, objects, events int, update func() e
 
 // --- child ----------------------------------------------------------------
 
-// cpuMillis is this process's CPU so far, user plus system.
-func cpuMillis() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
-}
-
 // runChild syncs one informer of the party, then counts the updates it
 // sees; it prints "sync MS", "watching 0" and "events MS".
 func runChild(party, kubeconfig, ns string, objects, events int) error {
@@ -276,7 +238,7 @@ func runChild(party, kubeconfig, ns string, objects, events int) error {
 	}
 	var synced func() bool
 
-	t0 := cpuMillis()
+	t0 := proc.SelfCPUMillis()
 	switch party {
 	case "listwatch-protobuf", "listwatch-json":
 		cfg, err := lwclient.LoadKubeconfig(kubeconfig, "")
@@ -344,15 +306,15 @@ func runChild(party, kubeconfig, ns string, objects, events int) error {
 			return errors.New("sync: not synced 1m after every object arrived")
 		}
 	}
-	fmt.Printf("sync %.1f\n", cpuMillis()-t0)
+	fmt.Printf("sync %.1f\n", proc.SelfCPUMillis()-t0)
 
-	t1 := cpuMillis()
+	t1 := proc.SelfCPUMillis()
 	fmt.Println("watching 0")
 	select {
 	case <-allUpdated:
 	case <-time.After(5 * time.Minute):
 		return fmt.Errorf("events: %d of %d updates seen in 5m", updates.Load(), events)
 	}
-	fmt.Printf("events %.1f\n", cpuMillis()-t1)
+	fmt.Printf("events %.1f\n", proc.SelfCPUMillis()-t1)
 	return nil
 }
