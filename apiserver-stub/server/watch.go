@@ -187,13 +187,7 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 		// While stalled, send nothing and read nothing (the store keeps the
 		// events for us); still end on drop, timeout or client exit.
 		if gate := s.sendGate(); !isClosed(gate) {
-			select {
-			case <-gate:
-			case <-conn.dropCh:
-				return
-			case <-deadline.C:
-				return
-			case <-ctx.Done():
+			if !waitFor(gate, conn, deadline.C, ctx.Done()) {
 				return
 			}
 			continue
@@ -231,13 +225,7 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 				} else {
 					linger.Reset(busyLinger)
 				}
-				select {
-				case <-linger.C:
-				case <-conn.dropCh:
-					return
-				case <-deadline.C:
-					return
-				case <-ctx.Done():
+				if !waitFor(linger.C, conn, deadline.C, ctx.Done()) {
 					return
 				}
 			}
@@ -266,6 +254,19 @@ func (s *Server) streamWatch(ctx context.Context, conn *watchConn, sink frameSin
 			return
 		}
 	}
+}
+
+// waitFor waits for c; false means the watch ended first: dropped, timed
+// out, or its client left.
+func waitFor[T any](c <-chan T, conn *watchConn, deadline <-chan time.Time, done <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	case <-conn.dropCh:
+	case <-deadline:
+	case <-done:
+	}
+	return false
 }
 
 // watchStream is the writing side of one watch, and whether it has written
