@@ -119,165 +119,88 @@ func (n *pnode[V]) removeChild(j int) {
 
 // withEntries allocates a node and room for entryClass(k) entries together.
 func withEntries[V any](k int) *pnode[V] {
-	switch {
-	case k == 0:
+	var n *pnode[V]
+	var p unsafe.Pointer
+	switch roomFor(k) {
+	case 0:
 		return &pnode[V]{}
-	case k == 1:
-		b := new(struct {
-			n pnode[V]
-			a [1]pentry[V]
-		})
-		b.n.ent = unsafe.Pointer(&b.a[0])
-		return &b.n
-	case k == 2:
-		b := new(struct {
-			n pnode[V]
-			a [2]pentry[V]
-		})
-		b.n.ent = unsafe.Pointer(&b.a[0])
-		return &b.n
-	case k == 3:
-		b := new(struct {
-			n pnode[V]
-			a [3]pentry[V]
-		})
-		b.n.ent = unsafe.Pointer(&b.a[0])
-		return &b.n
-	case k == 4:
-		b := new(struct {
-			n pnode[V]
-			a [4]pentry[V]
-		})
-		b.n.ent = unsafe.Pointer(&b.a[0])
-		return &b.n
-	case k <= 6:
-		b := new(struct {
-			n pnode[V]
-			a [6]pentry[V]
-		})
-		b.n.ent = unsafe.Pointer(&b.a[0])
-		return &b.n
-	case k <= 8:
-		b := new(struct {
-			n pnode[V]
-			a [8]pentry[V]
-		})
-		b.n.ent = unsafe.Pointer(&b.a[0])
-		return &b.n
-	case k <= 12:
-		b := new(struct {
-			n pnode[V]
-			a [12]pentry[V]
-		})
-		b.n.ent = unsafe.Pointer(&b.a[0])
-		return &b.n
-	case k <= 16:
-		b := new(struct {
-			n pnode[V]
-			a [16]pentry[V]
-		})
-		b.n.ent = unsafe.Pointer(&b.a[0])
-		return &b.n
-	case k <= 24:
-		b := new(struct {
-			n pnode[V]
-			a [24]pentry[V]
-		})
-		b.n.ent = unsafe.Pointer(&b.a[0])
-		return &b.n
-	case k <= 32:
-		b := new(struct {
-			n pnode[V]
-			a [32]pentry[V]
-		})
-		b.n.ent = unsafe.Pointer(&b.a[0])
-		return &b.n
+	case 1:
+		n, p = nodeWith[V, [1]pentry[V]]()
+	case 2:
+		n, p = nodeWith[V, [2]pentry[V]]()
+	case 3:
+		n, p = nodeWith[V, [3]pentry[V]]()
+	case 4:
+		n, p = nodeWith[V, [4]pentry[V]]()
+	case 6:
+		n, p = nodeWith[V, [6]pentry[V]]()
+	case 8:
+		n, p = nodeWith[V, [8]pentry[V]]()
+	case 12:
+		n, p = nodeWith[V, [12]pentry[V]]()
+	case 16:
+		n, p = nodeWith[V, [16]pentry[V]]()
+	case 24:
+		n, p = nodeWith[V, [24]pentry[V]]()
+	case 32:
+		n, p = nodeWith[V, [32]pentry[V]]()
 	default: // wider than any node
-		n := &pnode[V]{}
-		n.ent = unsafe.Pointer(&make([]pentry[V], k)[0])
-		return n
+		return &pnode[V]{ent: unsafe.Pointer(&make([]pentry[V], k)[0])}
 	}
+	n.ent = p
+	return n
 }
 
 // withChildren allocates a node and room for childClass(k) children
 // together; k >= 1.
 func withChildren[V any](k int) *pnode[V] {
-	switch {
-	case k == 1:
-		b := new(struct {
-			n pnode[V]
-			a [1]*pnode[V]
-		})
-		b.n.kids = &b.a[0]
-		return &b.n
-	case k == 2:
-		b := new(struct {
-			n pnode[V]
-			a [2]*pnode[V]
-		})
-		b.n.kids = &b.a[0]
-		return &b.n
-	case k == 3:
-		b := new(struct {
-			n pnode[V]
-			a [3]*pnode[V]
-		})
-		b.n.kids = &b.a[0]
-		return &b.n
-	case k == 4:
-		b := new(struct {
-			n pnode[V]
-			a [4]*pnode[V]
-		})
-		b.n.kids = &b.a[0]
-		return &b.n
-	case k <= 6:
-		b := new(struct {
-			n pnode[V]
-			a [6]*pnode[V]
-		})
-		b.n.kids = &b.a[0]
-		return &b.n
-	case k <= 8:
-		b := new(struct {
-			n pnode[V]
-			a [8]*pnode[V]
-		})
-		b.n.kids = &b.a[0]
-		return &b.n
-	case k <= 12:
-		b := new(struct {
-			n pnode[V]
-			a [12]*pnode[V]
-		})
-		b.n.kids = &b.a[0]
-		return &b.n
-	case k <= 16:
-		b := new(struct {
-			n pnode[V]
-			a [16]*pnode[V]
-		})
-		b.n.kids = &b.a[0]
-		return &b.n
-	case k <= 24:
-		b := new(struct {
-			n pnode[V]
-			a [24]*pnode[V]
-		})
-		b.n.kids = &b.a[0]
-		return &b.n
-	case k <= 32:
-		b := new(struct {
-			n pnode[V]
-			a [32]*pnode[V]
-		})
-		b.n.kids = &b.a[0]
-		return &b.n
+	var n *pnode[V]
+	var p unsafe.Pointer
+	switch roomFor(k) {
+	case 1:
+		n, p = nodeWith[V, [1]*pnode[V]]()
+	case 2:
+		n, p = nodeWith[V, [2]*pnode[V]]()
+	case 3:
+		n, p = nodeWith[V, [3]*pnode[V]]()
+	case 4:
+		n, p = nodeWith[V, [4]*pnode[V]]()
+	case 6:
+		n, p = nodeWith[V, [6]*pnode[V]]()
+	case 8:
+		n, p = nodeWith[V, [8]*pnode[V]]()
+	case 12:
+		n, p = nodeWith[V, [12]*pnode[V]]()
+	case 16:
+		n, p = nodeWith[V, [16]*pnode[V]]()
+	case 24:
+		n, p = nodeWith[V, [24]*pnode[V]]()
+	case 32:
+		n, p = nodeWith[V, [32]*pnode[V]]()
 	default: // wider than any node
-		n := &pnode[V]{}
-		n.kids = &make([]*pnode[V], k)[0]
-		return n
+		return &pnode[V]{kids: &make([]*pnode[V], k)[0]}
 	}
+	n.kids = (**pnode[V])(p)
+	return n
+}
+
+// roomFor is the size class of an array holding k, or k past the widest.
+func roomFor(k int) int {
+	if k < len(classOf) {
+		return int(classOf[k])
+	}
+	return k
+}
+
+// nodeWith allocates a node and an array of type A (entries or children,
+// one of the size classes) in one block, and returns the node and the
+// array's first element.
+func nodeWith[V, A any]() (*pnode[V], unsafe.Pointer) {
+	b := new(struct {
+		n pnode[V]
+		a A
+	})
+	return &b.n, unsafe.Pointer(&b.a)
 }
 
 // copyNode returns a fresh copy of n with new bitmaps, entry i removed
