@@ -11,19 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 benchtime=${1:-3000x}
-WORK=$(mktemp -d)
-cleanup() {
-  declare -F kube_apiserver_stop >/dev/null && kube_apiserver_stop || true
-  declare -F etcd_cluster_stop >/dev/null && etcd_cluster_stop || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-source hack/lib/etcd.sh
-source hack/lib/kube-apiserver.sh
-ETCD_BIN=$(etcd_build)
-KUBE_APISERVER_BIN=$(kube_apiserver_build)
-etcd_cluster_start 1 "$WORK/etcd"
-kube_apiserver_start "$WORK/kube" "$ETCD_ENDPOINTS"
+source hack/lib/kube-up.sh
+kube_up
 kube_apiserver_install_crds
 echo "anchor: kube-apiserver $(kube_apiserver_version) at $KUBE_APISERVER_URL over etcd $(etcd_version)"
 LISTWATCH_FANOUT_URL=$KUBE_APISERVER_URL LISTWATCH_FANOUT_TOKEN=$KUBE_APISERVER_TOKEN LISTWATCH_FANOUT_CA=$KUBE_APISERVER_CA \
