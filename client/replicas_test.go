@@ -21,6 +21,7 @@ import (
 	"github.com/kunos-io/listwatch/apiserver-stub/storage"
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/informer"
+	"github.com/kunos-io/listwatch/internal/poll"
 	"github.com/kunos-io/listwatch/reflector"
 )
 
@@ -230,13 +231,7 @@ func checkNoRelist(t *testing.T, h *reflectorCounts, when string) {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, what, cond)
 }
 
 // TestReplicasFailover: with two replicas configured, requests go to the

@@ -11,6 +11,7 @@ import (
 
 	kunosv1 "github.com/kunos-io/listwatch/apis/kunos/v1"
 	"github.com/kunos-io/listwatch/cache"
+	"github.com/kunos-io/listwatch/internal/poll"
 	"go.uber.org/goleak"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -203,13 +204,7 @@ func (r *recorder) converged(idx cache.Indexer[*kunosv1.Task]) bool {
 // eventually polls cond until it holds or the test's budget runs out.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, 15*time.Second, what, cond)
 }
 
 // countingMetrics is a MetricsHook that counts.

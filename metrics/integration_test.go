@@ -19,6 +19,7 @@ import (
 	"github.com/kunos-io/listwatch/cache"
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/informer"
+	"github.com/kunos-io/listwatch/internal/poll"
 	"github.com/kunos-io/listwatch/reflector"
 	"github.com/kunos-io/listwatch/workqueue"
 )
@@ -128,13 +129,7 @@ func sampleValue(s *dto.Metric) float64 {
 // eventually polls cond until it holds or 10 s pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, what, cond)
 }
 
 // seriesNamed returns "metric{labels}" for every series labelled name=value.

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/kunos-io/listwatch/internal/poll"
 )
 
 // Every test must leave no goroutine behind: queues own their goroutines
@@ -18,13 +20,7 @@ func TestMain(m *testing.M) {
 // only to wait for the queues' own goroutines to act, never to measure.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
+	poll.Until(t, 10*time.Second, what, cond)
 }
 
 // fakeMetric records the value of a gauge/counter/histogram.

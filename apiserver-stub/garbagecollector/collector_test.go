@@ -25,13 +25,16 @@ func TestForegroundWaitsForDependents(t *testing.T) {
 	if j == nil || j.Metadata.DeletionTimestamp == nil || !slices.Contains(j.Metadata.Finalizers, metav1.FinalizerDeleteDependents) || j.Metadata.Generation != 2 {
 		t.Fatalf("job after a foreground delete: %+v", j)
 	}
-	eventually(t, "the free tasks to go", func() bool {
+	// The collector deletes the dependents one by one, in no set order:
+	// wait for all of them to be handled.
+	eventually(t, "the free tasks to go and the held one to be deleted", func() bool {
 		for _, n := range names(3, "t") {
 			if get(t, srv, tasks+"/"+n) != nil {
 				return false
 			}
 		}
-		return true
+		h := get(t, srv, tasks+"/held")
+		return h == nil || h.Metadata.DeletionTimestamp != nil
 	})
 	h := get(t, srv, tasks+"/held")
 	if h == nil || h.Metadata.DeletionTimestamp == nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kunos-io/listwatch/apiserver-stub/stubtest"
+	"github.com/kunos-io/listwatch/internal/poll"
 	"go.uber.org/goleak"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -100,13 +101,7 @@ func del(t *testing.T, srv *stubtest.Server, path string, policy metav1.Deletion
 // eventually waits up to 10s for cond.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, what, cond)
 }
 
 func names(n int, prefix string) []string {

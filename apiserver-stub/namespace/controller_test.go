@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kunos-io/listwatch/apiserver-stub/stubtest"
+	"github.com/kunos-io/listwatch/internal/poll"
 	"go.uber.org/goleak"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,13 +40,7 @@ func do(t *testing.T, srv *stubtest.Server, method, path, body string) (int, []b
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, what, cond)
 }
 
 // The lifecycle of a Namespace as on a cluster: created Active with the

@@ -21,6 +21,7 @@ import (
 	"github.com/kunos-io/listwatch/client"
 	"github.com/kunos-io/listwatch/controller"
 	"github.com/kunos-io/listwatch/examples/job-controller/controllers"
+	"github.com/kunos-io/listwatch/internal/poll"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -151,11 +152,7 @@ func newJob(ns, name string, completions, parallelism, backoff int32, command ..
 // eventually polls cond every 20 ms for up to 45 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(45 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	poll.Until(t, 45*time.Second, what, cond)
 }
 
 func waitJob(t *testing.T, jobs *client.Resource[*kunosv1.Job], name string, cond func(*kunosv1.Job) bool, what string) *kunosv1.Job {
