@@ -18,8 +18,7 @@ import (
 
 // frameSink is where a watch writes its events: a chunked HTTP body or a
 // WebSocket. write takes one complete event; writeRecord writes the event
-// of type t carrying rec, built in the sink's own buffer (the store keeps no
-// frame per record, see storage.Record.AppendWatchFrame).
+// of type t carrying rec, built in the sink's own buffer (appendEventFrame).
 type frameSink interface {
 	write(frame []byte) error
 	writeRecord(t watch.EventType, rec *storage.Record) error
@@ -76,7 +75,7 @@ func (s *chunkedSink) write(frame []byte) error {
 }
 
 func (s *chunkedSink) writeRecord(t watch.EventType, rec *storage.Record) error {
-	s.buf = rec.AppendWatchFrame(s.buf, t)
+	s.buf = appendEventFrame(s.buf, t, rec.Data)
 	return nil
 }
 
@@ -213,7 +212,7 @@ func (s *wsSink) write(frame []byte) error {
 }
 
 func (s *wsSink) writeRecord(t watch.EventType, rec *storage.Record) error {
-	s.buf = rec.AppendWatchFrame(s.buf, t)
+	s.buf = appendEventFrame(s.buf, t, rec.Data)
 	s.ends = append(s.ends, len(s.buf))
 	return nil
 }

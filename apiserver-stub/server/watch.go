@@ -429,12 +429,18 @@ func bookmarkFrame(ri *requestInfo, rv int64, initialEnd bool) []byte {
 
 // eventFrame is a watch event {"type":t,"object":obj} and a newline.
 func eventFrame(t watch.EventType, obj []byte) []byte {
-	b := make([]byte, 0, len(obj)+32)
-	b = append(b, `{"type":"`...)
-	b = append(b, t...)
-	b = append(b, `","object":`...)
-	b = append(b, obj...)
-	return append(b, "}\n"...)
+	return appendEventFrame(make([]byte, 0, len(obj)+32), t, obj)
+}
+
+// appendEventFrame appends eventFrame(t, obj) to dst. The sinks build a
+// stored object's frame this way, in the buffer they send from: the store
+// keeps each object's JSON once and no frame of it.
+func appendEventFrame(dst []byte, t watch.EventType, obj []byte) []byte {
+	dst = append(dst, `{"type":"`...)
+	dst = append(dst, t...)
+	dst = append(dst, `","object":`...)
+	dst = append(dst, obj...)
+	return append(dst, "}\n"...)
 }
 
 // errorFrame is an ERROR event carrying err as a Status.
