@@ -167,7 +167,7 @@ func runCase(c config, impl, mode string) (string, error) {
 		return "", err
 	}
 	start := time.Now()
-	if err := writeAll(w, c.writes, c.writers, c.watchers); err != nil {
+	if err := proc.Parallel(c.writes, c.writers, func(i int) error { return w.create(i, i%c.watchers) }); err != nil {
 		return "", err
 	}
 	writeTime := time.Since(start)
@@ -222,28 +222,6 @@ func newWriter(impl, addr string) (writer, error) {
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
 	return &httpWriter{base: addr, hc: &http.Client{Transport: tr, Timeout: time.Minute}, tr: tr}, nil
-}
-
-func writeAll(w writer, n, writers, nodes int) error {
-	var wg sync.WaitGroup
-	var first atomic.Pointer[error]
-	for g := 0; g < writers; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := g; i < n && first.Load() == nil; i += writers {
-				if err := w.create(i, i%nodes); err != nil {
-					first.CompareAndSwap(nil, &err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if p := first.Load(); p != nil {
-		return *p
-	}
-	return nil
 }
 
 type httpWriter struct {
