@@ -65,8 +65,14 @@ var rows = []spec{
 	{"informer sink → 1 handler, lossless delivery", "BenchmarkInformerEvents/handlers=1/listwatch-Unbounded", "BenchmarkInformerEvents/handlers=1/client-go", "ns/op", false, "≥ 2.0", "", ""},
 	{"informer sink → 1 handler, coalescing delivery (may skip states)", "BenchmarkInformerEvents/handlers=1/listwatch-Coalesce", "BenchmarkInformerEvents/handlers=1/client-go", "ns/op", false, "— (not lossless)", "", ""},
 	{"workqueue, contended (8 producers, 2 workers)", "BenchmarkWorkqueue/Contended/listwatch", "BenchmarkWorkqueue/Contended/client-go", "ns/op", false, "≥ 1.2", "", ""},
-	{"client, initial sync of 10k Tasks (watch-list): peak heap above the start", "BenchmarkReflectorInitialSync/listwatch/watch-list", "BenchmarkReflectorInitialSync/client-go/watch-list", "peak-MB", false, "≥ 1.67 (≤ 0.6×)", "", ""},
-	{"client, retained heap per cached object (reflector + cache, 10k Tasks)", "BenchmarkReflectorInitialSync/listwatch/watch-list", "BenchmarkReflectorInitialSync/client-go/watch-list", "retained-B/object", false, "≥ 1.25 (≤ 0.8×)", "", ""},
+	// cmd/drainbench: each informer syncs 100k Tasks in a process of its own.
+	{"client, initial sync of 100k Tasks: peak heap above the start", syncBench("listwatch"), syncBench("client-go"), "peak-MB", false, "≥ 1.67 (≤ 0.6×)", "", ""},
+	{"client, initial sync of 100k Tasks: retained heap per cached object (informer + cache)", syncBench("listwatch"), syncBench("client-go"), "retained-B/object", false, "≥ 1.25 (≤ 0.8×)", "", ""},
+	{"client, initial sync of 100k Tasks: time", syncBench("listwatch"), syncBench("client-go"), "ms", false, "—", "", ""},
+	{"client, initial sync of 100k Tasks: CPU", syncBench("listwatch"), syncBench("client-go"), "cpu-ms", false, "—", "", ""},
+	// The same in one process with the server (hack/bench), 10k Tasks.
+	{"client, initial sync of 10k Tasks (watch-list, in-process): peak heap above the start", "BenchmarkReflectorInitialSync/listwatch/watch-list", "BenchmarkReflectorInitialSync/client-go/watch-list", "peak-MB", false, "—", "", ""},
+	{"client, retained heap per cached object (reflector + cache, 10k Tasks, in-process)", "BenchmarkReflectorInitialSync/listwatch/watch-list", "BenchmarkReflectorInitialSync/client-go/watch-list", "retained-B/object", false, "—", "", ""},
 	// cmd/fanout: each party's server, watchers and writers in processes of their own.
 	{"server, 1000 watchers each receiving every write: writes/s while fanning out", fanout("broadcast", "listwatch"), fanout("broadcast", "etcd"), "writes/s", true, "≥ 1.0", etcdAnchor, ""},
 	{"server, 1000 broadcast watchers: deliveries/s", fanout("broadcast", "listwatch"), fanout("broadcast", "etcd"), "events/s", true, "≥ 1.0", etcdAnchor, ""},
@@ -109,6 +115,9 @@ func drain(impl string) string { return "BenchmarkDrainTasks/impl=" + impl }
 // etcdAnchor is the fan-out rows' anchor: an etcd member, its watches
 // multiplexed on one client.
 const etcdAnchor = "etcd v3.7 (one client)"
+
+// syncBench names cmd/drainbench's initial sync of 100k Tasks.
+func syncBench(impl string) string { return "BenchmarkInitialSync/objects=100000/impl=" + impl }
 
 // fanout names a cmd/fanout case of 1000 watchers.
 func fanout(mode, impl string) string {

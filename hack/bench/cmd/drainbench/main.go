@@ -61,6 +61,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	goruntime "runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -240,8 +241,21 @@ func runParty(c config, impl, addr, rv string) (string, error) {
 		return "", err
 	}
 	defer p.Stop()
-	if _, err := p.Expect("READY", 2*time.Minute); err != nil {
+	ready, err := p.Expect("READY", 6*time.Minute)
+	if err != nil {
 		return "", err
+	}
+	var syncLine string
+	if r := strings.Fields(ready); len(r) == 4 && impl != "raw" {
+		secs, err1 := strconv.ParseFloat(r[0], 64)
+		cpuMS, err2 := strconv.ParseFloat(r[1], 64)
+		peak, err3 := strconv.ParseFloat(r[2], 64)
+		retained, err4 := strconv.ParseFloat(r[3], 64)
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
+			return "", fmt.Errorf("party said READY %q: %w", ready, err)
+		}
+		syncLine = fmt.Sprintf("BenchmarkInitialSync/objects=%d/impl=%s\t1\t%.1f ms\t%.1f cpu-ms\t%.2f peak-MB\t%.0f retained-B/object\n",
+			c.objects, impl, secs*1000, cpuMS, peak/(1<<20), retained/float64(c.objects))
 	}
 	if _, err := io.WriteString(p.In, "GO\n"); err != nil {
 		return "", err
@@ -259,7 +273,7 @@ func runParty(c config, impl, addr, rv string) (string, error) {
 	if err := errors.Join(err1, err2); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("BenchmarkDrainTasks/impl=%s\t1\t%.0f events/s\t%.3f us/event",
+	return syncLine + fmt.Sprintf("BenchmarkDrainTasks/impl=%s\t1\t%.0f events/s\t%.3f us/event",
 		impl, float64(c.events)/secs, cpuMS*1000/float64(c.events)), nil
 }
 
@@ -283,6 +297,39 @@ func serve(history int) error {
 }
 
 // --- party ----------------------------------------------------------------
+
+// liveHeap is the live heap after a full collection.
+func liveHeap() uint64 {
+	goruntime.GC()
+	var ms goruntime.MemStats
+	goruntime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// peakHeap samples the heap in use every 5 ms until its stop is called,
+// and returns the highest sample above base.
+func peakHeap(base uint64) (stop func() uint64) {
+	var peak uint64
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		var ms goruntime.MemStats
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				goruntime.ReadMemStats(&ms)
+				if ms.HeapInuse > base {
+					peak = max(peak, ms.HeapInuse-base)
+				}
+			}
+		}
+	}()
+	return func() uint64 { close(done); <-ended; return peak }
+}
 
 // gate holds a party's watch until the measurement starts.
 type gate chan struct{}
@@ -323,6 +370,11 @@ func party(c config) error {
 		o.ResourceVersion, o.ResourceVersionMatch, o.Limit, o.Continue = c.rv, metav1.ResourceVersionMatchExact, 0, ""
 	}
 	var drainErr atomic.Pointer[error]
+	// The initial sync is measured too: its time and CPU, the heap's peak
+	// above where it started, and the heap the synced cache keeps.
+	base := liveHeap()
+	stopPeak := peakHeap(base)
+	syncCPU, syncStart := proc.SelfCPUMillis(), time.Now()
 	switch c.impl {
 	case "listwatch":
 		cl, err := lwclient.New(&lwclient.Config{Host: c.addr, QPS: -1})
@@ -390,10 +442,13 @@ func party(c config) error {
 	}
 	select {
 	case <-allAdded:
-	case <-time.After(2 * time.Minute):
-		return fmt.Errorf("sync: %d of %d objects added in 2m", adds.Load(), c.objects)
+	case <-time.After(5 * time.Minute):
+		return fmt.Errorf("sync: %d of %d objects added in 5m", adds.Load(), c.objects)
 	}
-	fmt.Println("READY")
+	syncSecs, syncCPU := time.Since(syncStart).Seconds(), proc.SelfCPUMillis()-syncCPU
+	peak := stopPeak()
+	retained := int64(liveHeap()) - int64(base)
+	fmt.Printf("READY %.6f %.3f %d %d\n", syncSecs, syncCPU, peak, retained)
 	in := bufio.NewScanner(os.Stdin)
 	if !in.Scan() || in.Text() != "GO" {
 		return errors.New("no GO from the driver")
