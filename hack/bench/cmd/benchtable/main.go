@@ -79,6 +79,8 @@ var rows = []spec{
 	{"server, 1000 broadcast watchers: server CPU per delivered event", fanout("broadcast", "listwatch"), fanout("broadcast", "etcd"), "server-us/event", false, "≥ 1.0", etcdAnchor, ""},
 	{"server, 1000 broadcast watchers: watcher-side CPU per event (HTTP/1.1 chunked vs gRPC)", fanout("broadcast", "listwatch"), fanout("broadcast", "etcd"), "watcher-us/event", false, "≥ 1.0", etcdAnchor, ""},
 	{"server, selective watches (1000 watchers, one node each): server CPU per delivery", fanout("selective", "listwatch"), fanout("selective", "etcd"), "server-us/event", false, "≥ 1.0", etcdAnchor, ""},
+	{"server, 1000 watchers, writes paced at 300/s: delivery p99", fanout("paced", "listwatch"), fanout("paced", "etcd"), "p99-ms", false, "—", etcdAnchor, ""},
+	{"server, 1000 watchers, writes paced at 300/s: server CPU per delivered event", fanout("paced", "listwatch"), fanout("paced", "etcd"), "server-us/event", false, "—", etcdAnchor, ""},
 	{"server over etcd, 1000 broadcast watchers: writes/s (the same etcd in its process)", fanout("broadcast", "listwatch-etcd"), fanout("broadcast", "etcd"), "writes/s", true, "—", etcdAnchor, ""},
 	// cmd/drainbench: each party drains the same backlog of watch events
 	// in a process of its own.

@@ -4,7 +4,7 @@
 // /proc/<pid>/stat of each child, so the server's figure is the server's
 // alone and the watchers' the watchers' alone.
 //
-//	go run ./cmd/fanout [-watchers 1000] [-writes 2000] [-rounds 3] [-mode broadcast,selective]
+//	go run ./cmd/fanout [-watchers 1000] [-writes 2000] [-rounds 3] [-mode broadcast,selective,paced] [-rate 300]
 //
 // Parties (-impl, comma-separated, rotated between rounds):
 //
@@ -19,6 +19,8 @@
 //	broadcast  every watcher receives every write (one collection)
 //	selective  watcher i receives only the writes for node-i (a
 //	           spec.nodeName field selector; an etcd prefix per node)
+//	paced      broadcast, the writers held to -rate writes/s in all: how
+//	           late a delivery is when the server is not saturated
 //
 // Each case prints one line in `go test -bench` format for
 // hack/bench/cmd/benchtable:
@@ -28,6 +30,10 @@
 //	                  last delivery
 //	server-us/event   the server process's CPU per delivery
 //	watcher-us/event  the watcher process's CPU per delivery
+//	p50-ms, p99-ms    (paced) from a write's start to a watcher reading
+//	                  it, over every delivery; the write's start travels
+//	                  in the object (an annotation), and all processes
+//	                  share the machine's clock
 //
 // It measures; it never asserts. A watcher that does not receive exactly
 // the events it should fails the case (no line is printed, exit 1).
@@ -46,6 +52,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,19 +71,20 @@ type config struct {
 	role, impl, mode, addr string
 	watchers, writes       int
 	rounds                 int
-	writers                int
+	writers, rate          int
 }
 
 func main() {
 	var c config
 	flag.StringVar(&c.role, "role", "driver", "driver, or (internal) server or watchers")
 	flag.StringVar(&c.impl, "impl", "listwatch,etcd", "parties, comma-separated: listwatch, listwatch-etcd, etcd")
-	flag.StringVar(&c.mode, "mode", "broadcast,selective", "modes, comma-separated: broadcast, selective")
+	flag.StringVar(&c.mode, "mode", "broadcast,selective,paced", "modes, comma-separated: broadcast, selective, paced")
 	flag.StringVar(&c.addr, "addr", "", "(internal) the server the watchers use")
 	flag.IntVar(&c.watchers, "watchers", 1000, "watchers per case")
 	flag.IntVar(&c.writes, "writes", 2000, "writes per case")
 	flag.IntVar(&c.rounds, "rounds", 1, "rounds; each runs every party and mode, in rotated order")
 	flag.IntVar(&c.writers, "writers", 4, "concurrent writers")
+	flag.IntVar(&c.rate, "rate", 300, "paced mode: writes per second in all")
 	flag.StringVar(&flagRev, "rev", "0", "(internal) the revision the watches start after")
 	flag.Parse()
 	var err error
@@ -166,12 +174,25 @@ func runCase(c config, impl, mode string) (string, error) {
 	if err := errors.Join(err1, err2); err != nil {
 		return "", err
 	}
+	write := func(i int) error { return w.create(i, i%c.watchers, 0) }
+	if mode == "paced" {
+		tick := time.NewTicker(time.Second / time.Duration(c.rate))
+		defer tick.Stop()
+		write = func(i int) error {
+			<-tick.C
+			return w.create(i, i%c.watchers, time.Now().UnixNano())
+		}
+	}
 	start := time.Now()
-	if err := proc.Parallel(c.writes, c.writers, func(i int) error { return w.create(i, i%c.watchers) }); err != nil {
+	if err := proc.Parallel(c.writes, c.writers, write); err != nil {
 		return "", err
 	}
 	writeTime := time.Since(start)
-	done, err := wat.Expect("DONE", 60*time.Second+2*writeTime)
+	latency, err := wat.Expect("LATENCY", 60*time.Second+2*writeTime)
+	if err != nil {
+		return "", err
+	}
+	done, err := wat.Expect("DONE", time.Minute)
 	if err != nil {
 		return "", err
 	}
@@ -185,20 +206,34 @@ func runCase(c config, impl, mode string) (string, error) {
 		return "", fmt.Errorf("watchers: %s", done)
 	}
 	perEvent := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(deliveries) }
-	return fmt.Sprintf("BenchmarkServerFanout/mode=%s/watchers=%d/impl=%s\t1\t%.1f writes/s\t%.0f events/s\t%.3f server-us/event\t%.3f watcher-us/event",
+	line := fmt.Sprintf("BenchmarkServerFanout/mode=%s/watchers=%d/impl=%s\t1\t%.1f writes/s\t%.0f events/s\t%.3f server-us/event\t%.3f watcher-us/event",
 		mode, c.watchers, impl,
 		float64(c.writes)/writeTime.Seconds(),
 		float64(deliveries)/elapsed.Seconds(),
-		perEvent(srv1-srv0), perEvent(wat1-wat0)), nil
+		perEvent(srv1-srv0), perEvent(wat1-wat0))
+	if mode == "paced" {
+		var p50, p99 float64
+		if _, err := fmt.Sscan(latency, &p50, &p99); err != nil {
+			return "", fmt.Errorf("watchers said LATENCY %q: %w", latency, err)
+		}
+		line += fmt.Sprintf("\t%.2f p50-ms\t%.2f p99-ms", p50, p99)
+	}
+	return line, nil
 }
 
+// sentAnnotation carries a paced write's start, in Unix nanoseconds.
+const sentAnnotation = "bench.kunos.io/sent"
+
 // taskJSON is the object written: a Task of about the size the store
-// benchmarks use, on node-<node>.
-func taskJSON(i, node int) []byte {
+// benchmarks use, on node-<node>, with its write's start when sent != 0.
+func taskJSON(i, node int, sent int64) []byte {
 	t := &kunosv1.Task{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "kunos.io/v1", Kind: "Task"},
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("t-%d", i), Namespace: namespace, Labels: map[string]string{"kunos.io/job": fmt.Sprintf("job-%d", i/10), "tier": "batch"}},
 		Spec:       kunosv1.TaskSpec{Command: []string{"/bin/sh", "-c", "sleep 1"}, NodeName: fmt.Sprintf("node-%d", node)},
+	}
+	if sent != 0 {
+		t.Annotations = map[string]string{sentAnnotation: strconv.FormatInt(sent, 10)}
 	}
 	b, _ := json.Marshal(t)
 	return b
@@ -208,7 +243,7 @@ func taskJSON(i, node int) []byte {
 type writer interface {
 	// revision is where the watches start: the store's current revision.
 	revision() (string, error)
-	create(i, node int) error
+	create(i, node int, sent int64) error
 	close()
 }
 
@@ -249,8 +284,8 @@ func (w *httpWriter) revision() (string, error) {
 	return l.Metadata.ResourceVersion, nil
 }
 
-func (w *httpWriter) create(i, node int) error {
-	resp, err := w.hc.Post(w.collection(), "application/json", bytes.NewReader(taskJSON(i, node)))
+func (w *httpWriter) create(i, node int, sent int64) error {
+	resp, err := w.hc.Post(w.collection(), "application/json", bytes.NewReader(taskJSON(i, node, sent)))
 	if err != nil {
 		return err
 	}
@@ -278,14 +313,14 @@ func (w *etcdWriter) revision() (string, error) {
 	return strconv.FormatInt(resp.Header.Revision, 10), nil
 }
 
-func (w *etcdWriter) create(i, node int) error {
+func (w *etcdWriter) create(i, node int, sent int64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// A create, as kube-apiserver's: only if the key does not exist.
 	key := etcdKey(i, node)
 	resp, err := w.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(taskJSON(i, node)))).
+		Then(clientv3.OpPut(key, string(taskJSON(i, node, sent)))).
 		Commit()
 	if err != nil {
 		return err
@@ -362,6 +397,11 @@ func watch(c config) error {
 		problem.CompareAndSwap(nil, &s)
 	}
 	var opened, done sync.WaitGroup
+	// Paced writes carry their start: each watcher keeps how late each
+	// event came, and they are pooled when it is done.
+	var latMu sync.Mutex
+	var lat []time.Duration
+	pool := func(l []time.Duration) { latMu.Lock(); lat = append(lat, l...); latMu.Unlock() }
 	if c.impl == "etcd" {
 		cli, err := etcdrun.NewClient(etcdrun.ClientOptions{Endpoints: []string{c.addr}})
 		if err != nil {
@@ -378,6 +418,8 @@ func watch(c config) error {
 			done.Add(1)
 			go func() {
 				defer done.Done()
+				var mine []time.Duration
+				defer func() { pool(mine) }()
 				got, last := 0, int64(0)
 				for resp := range wch {
 					if err := resp.Err(); err != nil {
@@ -390,6 +432,9 @@ func watch(c config) error {
 						}
 						last = ev.Kv.ModRevision
 						got++
+						if sent := sentOf(ev.Kv.Value); sent > 0 {
+							mine = append(mine, time.Since(time.Unix(0, sent)))
+						}
 					}
 					if got >= c.writes {
 						if got > c.writes {
@@ -433,6 +478,8 @@ func watch(c config) error {
 					return
 				}
 				r := bufio.NewReaderSize(resp.Body, 64<<10)
+				var mine []time.Duration
+				defer func() { pool(mine) }()
 				last := int64(0)
 				for got := 0; got < c.writes; got++ {
 					line, err := r.ReadSlice('\n')
@@ -445,6 +492,9 @@ func watch(c config) error {
 						fail("watcher %d: resourceVersion %d after %d", i, rv, last)
 					}
 					last = rv
+					if sent := sentOf(line); sent > 0 {
+						mine = append(mine, time.Since(time.Unix(0, sent)))
+					}
 				}
 			}()
 		}
@@ -452,6 +502,12 @@ func watch(c config) error {
 	}
 	fmt.Println("READY")
 	done.Wait()
+	slices.Sort(lat)
+	var p50, p99 time.Duration
+	if len(lat) > 0 {
+		p50, p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	}
+	fmt.Printf("LATENCY %.3f %.3f\n", float64(p50.Microseconds())/1000, float64(p99.Microseconds())/1000)
 	if p := problem.Load(); p != nil {
 		fmt.Println("DONE", *p)
 	} else {
@@ -461,16 +517,26 @@ func watch(c config) error {
 	return nil
 }
 
-var rvKey = []byte(`"resourceVersion":"`)
+var (
+	rvKey   = []byte(`"resourceVersion":"`)
+	sentKey = []byte(`"` + sentAnnotation + `":"`)
+)
+
+// sentOf finds a paced write's start in an object's JSON, or 0.
+func sentOf(b []byte) int64 { return quotedIntAfter(b, sentKey) }
 
 // resourceVersionOf finds metadata.resourceVersion in a watch frame
 // without decoding it, as etcd's watchers do not decode their values.
-func resourceVersionOf(frame []byte) int64 {
-	i := bytes.Index(frame, rvKey)
+func resourceVersionOf(frame []byte) int64 { return quotedIntAfter(frame, rvKey) }
+
+// quotedIntAfter parses the quoted integer that follows key in b; -1 when
+// there is none.
+func quotedIntAfter(frame, key []byte) int64 {
+	i := bytes.Index(frame, key)
 	if i < 0 {
 		return -1
 	}
-	rest := frame[i+len(rvKey):]
+	rest := frame[i+len(key):]
 	j := bytes.IndexByte(rest, '"')
 	if j < 0 {
 		return -1
